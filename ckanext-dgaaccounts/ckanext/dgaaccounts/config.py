@@ -1,0 +1,72 @@
+"""Typed getters over the options declared in config_declaration.yaml."""
+from __future__ import annotations
+
+import datetime
+import os
+
+from ckan.plugins import toolkit as tk
+
+PREFIX = "ckanext.dgaaccounts."
+
+
+def agency_email_domains() -> list[str]:
+    return [d.strip().lower().lstrip("@.") for d in tk.config[PREFIX + "agency_email_domains"] if d]
+
+
+def service_time() -> datetime.timedelta:
+    return datetime.timedelta(hours=tk.config[PREFIX + "service_hours"])
+
+
+def upload_max_size() -> int:
+    return tk.config[PREFIX + "upload_max_size"]
+
+
+def upload_types() -> list[str]:
+    return list(tk.config[PREFIX + "upload_types"])
+
+
+def storage_path() -> str:
+    path = tk.config.get(PREFIX + "storage_path")
+    if path:
+        return path
+    base = tk.config.get("ckan.storage_path")
+    if not base:
+        raise RuntimeError("Set ckanext.dgaaccounts.storage_path or ckan.storage_path")
+    # ckan.storage_path/storage is CKAN's public static folder: stay beside it, not in it.
+    return os.path.join(base, "dgaaccounts_private")
+
+
+def verification_lifetime() -> datetime.timedelta:
+    return datetime.timedelta(seconds=tk.config[PREFIX + "verification_lifetime"])
+
+
+def applicant_link_lifetime() -> datetime.timedelta:
+    return datetime.timedelta(seconds=tk.config[PREFIX + "applicant_link_lifetime"])
+
+
+def default_role() -> str:
+    return tk.config[PREFIX + "default_role"]
+
+
+def mail_from() -> str:
+    return tk.config.get(PREFIX + "mail_from") or tk.config.get("smtp.mail_from") or ""
+
+
+def smtp_timeout() -> int:
+    return tk.config[PREFIX + "smtp_timeout"]
+
+
+def outbox_max_attempts() -> int:
+    return tk.config[PREFIX + "outbox_max_attempts"]
+
+
+def outbox_backoff() -> int:
+    return tk.config[PREFIX + "outbox_backoff"]
+
+
+def password_min_length() -> int:
+    return tk.config[PREFIX + "password_min_length"]
+
+
+def rate_limit() -> tuple[int, int]:
+    return tk.config[PREFIX + "rate_limit"], tk.config[PREFIX + "rate_limit_window"]

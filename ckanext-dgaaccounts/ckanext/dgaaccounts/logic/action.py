@@ -1,0 +1,547 @@
+"""The action API of the extension (the contract in DESIGN.md).
+
+Every public function here is an action, registered by the plugin's blanket. Each reads the same
+way: check access, validate with a schema, let the workflow module change the state (it audits and
+queues the emails), commit once, then hand the emails to the background worker.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from sqlalchemy import or_, text
+
+import ckan.model as model
+from ckan.plugins import toolkit as tk
+from ckan.types import Context, DataDict
+
+from .. import config, mail, storage, tokens, workflow
+from ..model import AuditEvent, Document, Request, utcnow
+from . import schema
+
+log = logging.getLogger(__name__)
+
+
+# -- registration ------------------------------------------------------------------------
+
+def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Register an agency officer: a pending account and an agency registration request.
+
+    Anyone may call it. A verification email is sent at once; the request moves on when the
+    address is confirmed (see ``dgaaccounts_email_verify``).
+
+    :param name: username
+    :param fullname: full name
+    :param email: the officer's email (on an agency domain where the portal requires one)
+    :param password: password for the account
+    :param organization: id or name of the agency's organization on the portal, or
+    :param agency_name: the agency's name, when it has no organization on the portal yet
+    :param position: the officer's position
+    :param phone: the officer's phone number
+    :param superior_name: name of the superior who approves the application
+    :param superior_position: position of that superior
+    :param signed_form: (optional) the signed application form, a PDF, JPEG or PNG upload
+    :returns: ``request_id``, ``reference`` and ``state``
+    """
+    tk.check_access("dgaaccounts_agency_register", context, data_dict)
+    data = _validate(data_dict, schema.agency_register(), context)
+    details = {k: data.get(k) for k in (
+        "position", "phone", "superior_name", "superior_position", "agency_name")}
+    upload = data_dict.get("signed_form")
+    if upload not in (None, "") and not _is_upload(upload):
+        raise tk.ValidationError({"signed_form": [tk._("Upload the scan as a file.")]})
+    stored: Optional[storage.StoredDocument] = None
+    try:
+        if _is_upload(upload):
+            stored = _store(upload)
+        req = _create_applicant(context, data, workflow.AGENCY, details,
+                                organization_id=data.get("organization"))
+        if stored is not None:
+            _add_document(req, stored, uploaded_by=req.user_id)
+        workflow.audit("register", req.user_id, req, to_state=req.state,
+                       details={"with_document": stored is not None})
+        mail.queue_to_applicant(req, "verify_agency")
+        model.Session.commit()
+    except BaseException:
+        model.Session.rollback()
+        if stored is not None:
+            storage.get_store().delete(stored.key)
+        raise
+    mail.dispatch()
+    return {"request_id": req.id, "reference": req.reference, "state": req.state}
+
+
+def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Sign up a developer: a pending account, active once the email is confirmed.
+
+    Anyone may call it. The verification email is sent at once; confirming it returns an API
+    token (see ``dgaaccounts_email_verify``).
+
+    :param name: username
+    :param fullname: full name
+    :param email: email address
+    :param password: password for the account
+    :param purpose: (optional) what the developer builds, and for whom
+    :returns: ``request_id``, ``reference`` and ``state``
+    """
+    tk.check_access("dgaaccounts_developer_register", context, data_dict)
+    data = _validate(data_dict, schema.developer_register(), context)
+    try:
+        req = _create_applicant(context, data, workflow.DEVELOPER, {"purpose": data.get("purpose")})
+        workflow.audit("register", req.user_id, req, to_state=req.state)
+        mail.queue_to_applicant(req, "verify_developer")
+        model.Session.commit()
+    except BaseException:
+        model.Session.rollback()
+        raise
+    mail.dispatch()
+    return {"request_id": req.id, "reference": req.reference, "state": req.state}
+
+
+def _create_applicant(context: Context, data: dict[str, Any], kind: str,
+                      details: dict[str, Any], organization_id: Optional[str] = None) -> Request:
+    """A pending CKAN user and its request, in the current transaction (not committed)."""
+    site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
+    locale = _current_locale()
+    user_dict = tk.get_action("user_create")(
+        {"user": site_user["name"], "ignore_auth": True, "defer_commit": True,
+         "schema": _user_create_schema()},
+        {
+            # An allowlist: never pass the caller's dict to user_create (mass assignment).
+            "name": data["name"], "fullname": data["fullname"], "email": data["email"],
+            "password": data["password"], "state": "pending",
+            "plugin_extras": {"dgaaccounts": {"locale": locale}},
+        },
+    )
+    req = Request(
+        reference=_next_reference(), kind=kind, state=workflow.AWAITING_VERIFICATION,
+        user_id=user_dict["id"], email=data["email"], organization_id=organization_id,
+        details={k: v for k, v in details.items() if v not in (None, "")}, locale=locale,
+    )
+    model.Session.add(req)
+    try:
+        model.Session.flush()
+    except Exception as exc:  # the unique index on open registrations settles a race
+        model.Session.rollback()
+        raise tk.ValidationError(
+            {"email": [tk._("This email address cannot be used for a new account.")]}
+        ) from exc
+    return req
+
+
+def _user_create_schema() -> dict[str, Any]:
+    # CKAN's own user schema, minus email_is_unique: it compares with ILIKE, where "%" and "_"
+    # are wildcards. Our dgaaccounts_email_available has already compared exact addresses.
+    from ckan.logic.schema import default_user_schema
+
+    sch = default_user_schema()
+    email_is_unique = tk.get_validator("email_is_unique")
+    sch["email"] = [v for v in sch["email"] if v is not email_is_unique]
+    return sch
+
+
+def _next_reference() -> str:
+    number = model.Session.execute(text("SELECT nextval('dgaaccounts_reference_seq')")).scalar()
+    return f"DGA-{utcnow().year}-{number:06d}"
+
+
+def _current_locale() -> str:
+    try:
+        lang = tk.h.lang()
+    except (RuntimeError, AttributeError):
+        lang = None
+    return lang if lang in mail.LOCALES else "th"
+
+
+# -- verification ------------------------------------------------------------------------
+
+def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Confirm an email address with the token from the verification email.
+
+    Anyone holding the token may call it; the token works once and expires. An agency
+    registration moves on to ``awaiting_document`` (or ``submitted`` when the signed form came
+    with the registration) and the result holds an ``applicant_token`` for the status page and
+    uploads. A developer account becomes active and the result holds its ``api_token``, shown
+    only this once.
+
+    :param token: the token from the email link
+    :returns: ``request_id``, ``kind``, ``state`` and ``applicant_token`` or ``api_token``
+    """
+    tk.check_access("dgaaccounts_email_verify", context, data_dict)
+    data = _validate(data_dict, schema.token(), context)
+    row = tokens.find(data["token"], tokens.VERIFY, lock=True)
+    if row is None:
+        model.Session.rollback()
+        raise tk.ValidationError({"token": [tk._("This link is invalid, used or expired.")]})
+    req = model.Session.get(Request, row.request_id)
+    row.used = utcnow()
+    has_document = bool(_documents(req))
+    event = "verify_email_with_document" if (
+        req.kind == workflow.AGENCY and has_document) else "verify_email"
+    workflow.transition(req, event, req.user_id)
+    result: dict[str, Any] = {"request_id": req.id, "kind": req.kind}
+    if req.kind == workflow.DEVELOPER:
+        _activate(req.user_id)
+    else:
+        result["applicant_token"] = tokens.mint(req, tokens.APPLICANT)
+    model.Session.commit()
+    if req.kind == workflow.DEVELOPER:
+        # CKAN's own token API, after the commit: the token shows in the user's API tokens tab.
+        user = model.User.get(req.user_id)
+        token = tk.get_action("api_token_create")(
+            {"user": user.name, "ignore_auth": True},
+            {"user": user.name, "name": "dgaaccounts"},
+        )
+        result["api_token"] = token["token"]
+    result["state"] = req.state
+    mail.dispatch()
+    return result
+
+
+def dgaaccounts_verification_resend(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Send the verification email again.
+
+    Anyone may call it; the answer is the same whether or not the address is known.
+
+    :param email: the address used to register
+    :returns: ``message``
+    """
+    tk.check_access("dgaaccounts_verification_resend", context, data_dict)
+    data = _validate(data_dict, schema.verification_resend(), context)
+    req = model.Session.query(Request).filter(
+        Request.email == data["email"], Request.state == workflow.AWAITING_VERIFICATION
+    ).first()
+    if req is not None:
+        template = "verify_developer" if req.kind == workflow.DEVELOPER else "verify_agency"
+        mail.queue_to_applicant(req, template)
+        workflow.audit("verification_resend", None, req)
+        model.Session.commit()
+        mail.dispatch()
+    return {"message": tk._(
+        "If this address is waiting for verification, a new link is on its way.")}
+
+
+# -- documents ---------------------------------------------------------------------------
+
+def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Upload the signed form (a scan: PDF, JPEG or PNG) of a request.
+
+    The request's applicant may call it, signed in or with the applicant token from the email.
+    The request moves to ``submitted`` and the sysadmins are told.
+
+    :param id: the request id
+    :param signed_form: the file
+    :param token: (optional) the applicant token, for an applicant who is not signed in
+    :returns: the request, as ``dgaaccounts_request_show``
+    """
+    data = _validate(data_dict, schema.request_id(), context)
+    req = _get_request(data["id"])
+    context["dgaaccounts_request"] = req
+    tk.check_access("dgaaccounts_request_document_upload", context, data_dict)
+    workflow.check(req, "upload_document")
+    upload = data_dict.get("signed_form")
+    if not _is_upload(upload):
+        raise tk.ValidationError({"signed_form": [tk._("Choose the scan of the signed form.")]})
+    stored = _store(upload)
+    try:
+        doc = _add_document(req, stored, uploaded_by=_actor_id(context) or req.user_id)
+        workflow.transition(req, "upload_document", _actor_id(context) or req.user_id,
+                            details={"document_id": doc.id, "sha256": doc.sha256})
+        model.Session.commit()
+    except BaseException:
+        model.Session.rollback()
+        storage.get_store().delete(stored.key)
+        raise
+    mail.dispatch()
+    return _request_dict(req, with_history=False)
+
+
+def _is_upload(value: Any) -> bool:
+    return value is not None and (hasattr(value, "read") or hasattr(value, "stream"))
+
+
+def _store(upload: Any) -> storage.StoredDocument:
+    stream = getattr(upload, "stream", upload)
+    name = getattr(upload, "filename", None) or ""
+    try:
+        return storage.get_store().save(
+            stream, name, max_size=config.upload_max_size(), allowed=config.upload_types())
+    except storage.DocumentError as exc:
+        raise tk.ValidationError({"signed_form": [str(exc)]}) from exc
+
+
+def _add_document(req: Request, stored: storage.StoredDocument, uploaded_by: str) -> Document:
+    doc = Document(
+        request_id=req.id, original_name=stored.original_name, mimetype=stored.mimetype,
+        size=stored.size, sha256=stored.sha256, storage_key=stored.key, uploaded_by=uploaded_by,
+    )
+    model.Session.add(doc)
+    model.Session.flush()
+    return doc
+
+
+def _documents(req: Request) -> list[Document]:
+    return (
+        model.Session.query(Document)
+        .filter(Document.request_id == req.id)
+        .order_by(Document.uploaded)
+        .all()
+    )
+
+
+# -- reading -----------------------------------------------------------------------------
+
+@tk.side_effect_free
+def dgaaccounts_request_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """One request with its documents' metadata and its history.
+
+    Sysadmins may call it, and the request's applicant (signed in, or with the applicant token).
+
+    :param id: the request id
+    :param token: (optional) the applicant token
+    :returns: the request: ``id``, ``reference``, ``kind``, ``state``, ``user_id``, ``created``,
+        ``submitted``, ``due``, ``overdue``, ``documents``, ``history``...
+    """
+    data = _validate(data_dict, schema.request_id(), context)
+    req = _get_request(data["id"])
+    context["dgaaccounts_request"] = req
+    tk.check_access("dgaaccounts_request_show", context, data_dict)
+    return _request_dict(req)
+
+
+@tk.side_effect_free
+def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """The approval queue: requests, oldest due first. Sysadmins only.
+
+    :param kind: (optional) one kind of request
+    :param state: (optional) one state; by default every open request
+    :param overdue: (optional) only requests past their due time
+    :param q: (optional) text found in the reference, username, name, email or agency
+    :param limit: page size (default 20)
+    :param offset: (optional)
+    :returns: ``count`` and ``results``
+    """
+    tk.check_access("dgaaccounts_request_list", context, data_dict)
+    data = _validate(data_dict, schema.request_list(), context)
+    query = model.Session.query(Request, model.User.name, model.User.fullname).join(
+        model.User, model.User.id == Request.user_id)
+    if data.get("kind"):
+        query = query.filter(Request.kind == data["kind"])
+    if data.get("state"):
+        query = query.filter(Request.state == data["state"])
+    else:
+        query = query.filter(Request.state.in_(workflow.OPEN_STATES))
+    if data.get("overdue"):
+        query = query.filter(Request.state == workflow.SUBMITTED, Request.due < utcnow())
+    if data.get("q"):
+        like = "%" + data["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.filter(or_(
+            Request.reference.ilike(like, escape="\\"), Request.email.ilike(like, escape="\\"),
+            model.User.name.ilike(like, escape="\\"), model.User.fullname.ilike(like, escape="\\"),
+            Request.details["agency_name"].astext.ilike(like, escape="\\"),
+        ))
+    count = query.count()
+    rows = (
+        query.order_by(Request.due.asc().nullslast(), Request.created.asc())
+        .limit(data["limit"]).offset(data["offset"]).all()
+    )
+    now = utcnow()
+    results = []
+    for req, name, fullname in rows:
+        item = req.as_dict()
+        item.update(user_name=name, user_fullname=fullname,
+                    overdue=workflow.is_overdue(req, now))
+        results.append(item)
+    return {"count": count, "results": results}
+
+
+@tk.side_effect_free
+def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Audit events, newest first. Sysadmins only.
+
+    :param request_id: (optional) events of one request
+    :param user_id: (optional) events about one user (id or name)
+    :param actor: (optional) events caused by one user (id or name)
+    :param limit: page size (default 50)
+    :param offset: (optional)
+    :returns: ``count`` and ``results``
+    """
+    tk.check_access("dgaaccounts_audit_list", context, data_dict)
+    data = _validate(data_dict, schema.audit_list(), context)
+    query = model.Session.query(AuditEvent)
+    if data.get("request_id"):
+        query = query.filter(AuditEvent.request_id == data["request_id"])
+    if data.get("user_id"):
+        query = query.filter(AuditEvent.target_user_id == _user_id(data["user_id"]))
+    if data.get("actor"):
+        query = query.filter(AuditEvent.actor_id == _user_id(data["actor"]))
+    count = query.count()
+    rows = query.order_by(AuditEvent.id.desc()).limit(data["limit"]).offset(data["offset"])
+    return {"count": count, "results": [e.as_dict() for e in rows]}
+
+
+# -- decisions ---------------------------------------------------------------------------
+
+def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Approve a submitted request. Sysadmins only.
+
+    For an agency registration the account becomes active and a member of the organization, in
+    the same transaction.
+
+    :param id: the request id
+    :param note: (optional) a note for the record
+    :param organization: (agency registrations) the organization, by default the applicant's
+        choice
+    :param role: (agency registrations) ``member``, ``editor`` (default) or ``admin``
+    :returns: the request, as ``dgaaccounts_request_show``
+    """
+    tk.check_access("dgaaccounts_request_approve", context, data_dict)
+    data = _validate(data_dict, schema.request_approve(), context)
+    req = _get_request(data["id"], lock=True)
+    workflow.check(req, "approve")
+    actor = _actor_id(context)
+    details: dict[str, Any] = {}
+    if req.kind == workflow.AGENCY:
+        org_id = data.get("organization") or req.organization_id
+        if not org_id:
+            model.Session.rollback()
+            raise tk.ValidationError({"organization": [
+                tk._("Choose the organization the officer will publish in.")]})
+        details = {"organization_id": org_id, "role": data["role"]}
+    workflow.transition(req, "approve", actor, note=data.get("note"), details=details)
+    if req.kind == workflow.AGENCY:
+        req.organization_id = details["organization_id"]
+        _activate(req.user_id)
+        _add_membership(details["organization_id"], req.user_id, details["role"])
+    model.Session.commit()
+    mail.dispatch()
+    return _request_dict(req)
+
+
+def dgaaccounts_request_reject(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Reject a submitted request; the reason is sent to the applicant. Sysadmins only.
+
+    :param id: the request id
+    :param reason: why (required)
+    :returns: the request, as ``dgaaccounts_request_show``
+    """
+    return _decide_with_reason(context, data_dict, "dgaaccounts_request_reject", "reject")
+
+
+def dgaaccounts_request_return(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Return a submitted request to the applicant for a corrected document. Sysadmins only.
+
+    :param id: the request id
+    :param reason: what to correct (required)
+    :returns: the request, as ``dgaaccounts_request_show``
+    """
+    return _decide_with_reason(context, data_dict, "dgaaccounts_request_return", "return")
+
+
+def _decide_with_reason(context: Context, data_dict: DataDict, name: str,
+                        event: str) -> dict[str, Any]:
+    tk.check_access(name, context, data_dict)
+    data = _validate(data_dict, schema.request_decision_with_reason(), context)
+    req = _get_request(data["id"], lock=True)
+    workflow.transition(req, event, _actor_id(context), note=data["reason"])
+    if event == "reject" and req.kind in (workflow.AGENCY, workflow.DEVELOPER):
+        _close_pending_account(req.user_id)
+    model.Session.commit()
+    mail.dispatch()
+    return _request_dict(req)
+
+
+def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Withdraw an open request. The request's applicant only (signed in or with the token).
+
+    :param id: the request id
+    :param token: (optional) the applicant token
+    :returns: the request, as ``dgaaccounts_request_show``
+    """
+    data = _validate(data_dict, schema.request_id(), context)
+    req = _get_request(data["id"], lock=True)
+    context["dgaaccounts_request"] = req
+    tk.check_access("dgaaccounts_request_withdraw", context, data_dict)
+    workflow.transition(req, "withdraw", _actor_id(context) or req.user_id)
+    if req.kind in (workflow.AGENCY, workflow.DEVELOPER):
+        _close_pending_account(req.user_id)
+    model.Session.commit()
+    mail.dispatch()
+    return _request_dict(req)
+
+
+# -- helpers (private: a leading underscore keeps them out of the action API) -------------
+
+def _validate(data_dict: DataDict, sch: dict[str, Any], context: Context) -> dict[str, Any]:
+    data, errors = tk.navl_validate(dict(data_dict), sch, context)
+    if errors:
+        model.Session.rollback()
+        raise tk.ValidationError(errors)
+    return data
+
+
+def _get_request(request_id: str, lock: bool = False) -> Request:
+    query = model.Session.query(Request).filter(Request.id == request_id)
+    if lock:
+        query = query.with_for_update()
+    req = query.one_or_none()
+    if req is None:
+        raise tk.ObjectNotFound(tk._("Request not found."))
+    return req
+
+
+def _actor_id(context: Context) -> Optional[str]:
+    user = context.get("auth_user_obj") or (
+        model.User.get(context["user"]) if context.get("user") else None)
+    return getattr(user, "id", None)
+
+
+def _user_id(id_or_name: str) -> str:
+    user = model.User.get(id_or_name)
+    return user.id if user else id_or_name
+
+
+def _activate(user_id: str) -> None:
+    user = model.Session.get(model.User, user_id)
+    user.state = "active"
+
+
+def _close_pending_account(user_id: str) -> None:
+    # A refused or withdrawn applicant keeps no account; the email can be used again.
+    user = model.Session.get(model.User, user_id)
+    if user is not None and user.state == "pending":
+        user.state = "deleted"
+
+
+def _add_membership(org_id: str, user_id: str, role: str) -> None:
+    # Written directly, in the decision's transaction: member_create would commit on its own.
+    member = model.Session.query(model.Member).filter(
+        model.Member.group_id == org_id, model.Member.table_name == "user",
+        model.Member.table_id == user_id, model.Member.state == "active",
+    ).one_or_none()
+    if member is None:
+        member = model.Member(group=model.Session.get(model.Group, org_id), table_name="user",
+                              table_id=user_id, state="active")
+        model.Session.add(member)
+    member.capacity = role
+
+
+def _request_dict(req: Request, with_history: bool = True) -> dict[str, Any]:
+    result = req.as_dict()
+    user = model.User.get(req.user_id)
+    org = model.Session.get(model.Group, req.organization_id) if req.organization_id else None
+    result.update(
+        user_name=user.name if user else None,
+        user_fullname=user.fullname if user else None,
+        organization=({"id": org.id, "name": org.name, "title": org.title} if org else None),
+        overdue=workflow.is_overdue(req),
+        documents=[d.as_dict() for d in _documents(req)],
+    )
+    if with_history:
+        events = (
+            model.Session.query(AuditEvent)
+            .filter(AuditEvent.request_id == req.id)
+            .order_by(AuditEvent.id)
+        )
+        result["history"] = [e.as_dict() for e in events]
+    return result

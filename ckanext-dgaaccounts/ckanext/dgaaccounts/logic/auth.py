@@ -1,0 +1,101 @@
+"""Auth functions, one per action, same names. Sysadmins skip these entirely."""
+from __future__ import annotations
+
+from typing import Any
+
+import ckan.model as model
+from ckan.plugins import toolkit as tk
+from ckan.types import AuthResult, Context, DataDict
+
+from .. import tokens
+from ..model import Request
+
+_SYSADMIN_ONLY: AuthResult = {"success": False}
+
+
+@tk.auth_allow_anonymous_access
+def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> AuthResult:
+    return {"success": True}
+
+
+@tk.auth_allow_anonymous_access
+def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> AuthResult:
+    return {"success": True}
+
+
+@tk.auth_allow_anonymous_access
+def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> AuthResult:
+    return {"success": True}
+
+
+@tk.auth_allow_anonymous_access
+def dgaaccounts_verification_resend(context: Context, data_dict: DataDict) -> AuthResult:
+    return {"success": True}
+
+
+@tk.auth_allow_anonymous_access
+def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -> AuthResult:
+    return _applicant(context, data_dict)
+
+
+@tk.auth_allow_anonymous_access
+def dgaaccounts_request_show(context: Context, data_dict: DataDict) -> AuthResult:
+    return _applicant(context, data_dict)
+
+
+@tk.auth_allow_anonymous_access
+def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> AuthResult:
+    return _applicant(context, data_dict)
+
+
+def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
+def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
+def dgaaccounts_request_reject(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
+def dgaaccounts_request_return(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
+def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
+def dgaaccounts_document_download(context: Context, data_dict: DataDict) -> AuthResult:
+    """The scans of a request: its applicant and sysadmins (used by the download view)."""
+    return _applicant(context, data_dict)
+
+
+@tk.chained_auth_function
+@tk.auth_allow_anonymous_access
+def user_reset(next_auth: Any, context: Context, data_dict: DataDict) -> AuthResult:
+    """A pending applicant may not use "forgot password": CKAN's reset would activate the account
+    and skip verification and approval."""
+    user = model.User.get(context.get("user") or "")
+    if user is not None and user.state == "pending" and model.Session.query(Request.id).filter(
+        Request.user_id == user.id
+    ).first():
+        return {"success": False,
+                "msg": tk._("This account is waiting for verification or approval.")}
+    return next_auth(context, data_dict)
+
+
+def _applicant(context: Context, data_dict: DataDict) -> AuthResult:
+    req = context.get("dgaaccounts_request") or model.Session.get(
+        Request, str(data_dict.get("id") or ""))
+    if req is None:
+        return {"success": False}
+    user = context.get("auth_user_obj") or (
+        model.User.get(context["user"]) if context.get("user") else None)
+    if user is not None and getattr(user, "id", None) == req.user_id:
+        return {"success": True}
+    if tokens.applicant_may_access(data_dict.get("token"), req.id):
+        return {"success": True}
+    return {"success": False, "msg": tk._("Not authorized to see this request.")}

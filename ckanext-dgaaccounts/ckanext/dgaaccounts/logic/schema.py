@@ -1,0 +1,144 @@
+"""Input schemas, one per action (navl, built from CKAN's validators and ours)."""
+from __future__ import annotations
+
+from ckan.plugins import toolkit as tk
+from ckan.types import Schema, Validator
+
+
+@tk.validator_args
+def _account(
+    not_empty: Validator, unicode_safe: Validator, name_validator: Validator,
+    user_name_validator: Validator, email_validator: Validator,
+    dgaaccounts_clean_text: Validator, dgaaccounts_canonical_email: Validator,
+    dgaaccounts_email_available: Validator, dgaaccounts_password: Validator,
+    dgaaccounts_max_length: Validator,
+) -> Schema:
+    limit = dgaaccounts_max_length(200)
+    return {
+        "name": [not_empty, unicode_safe, dgaaccounts_clean_text, name_validator,
+                 user_name_validator],
+        "fullname": [not_empty, unicode_safe, dgaaccounts_clean_text, limit],
+        "email": [not_empty, unicode_safe, dgaaccounts_canonical_email, limit, email_validator,
+                  dgaaccounts_email_available],
+        "password": [not_empty, unicode_safe, dgaaccounts_password],
+    }
+
+
+@tk.validator_args
+def agency_register(
+    not_empty: Validator, ignore_missing: Validator, unicode_safe: Validator,
+    dgaaccounts_clean_text: Validator, dgaaccounts_agency_email: Validator,
+    dgaaccounts_phone: Validator, dgaaccounts_organization: Validator,
+    dgaaccounts_organization_or_agency: Validator, dgaaccounts_max_length: Validator,
+    ignore: Validator,
+) -> Schema:
+    schema = _account()
+    limit = dgaaccounts_max_length(200)
+    text = [unicode_safe, dgaaccounts_clean_text, limit]
+    schema["email"].insert(-1, dgaaccounts_agency_email)
+    schema.update({
+        "organization": [ignore_missing, unicode_safe, dgaaccounts_organization],
+        "agency_name": [ignore_missing, *text],
+        "position": [not_empty, *text],
+        "phone": [not_empty, unicode_safe, dgaaccounts_phone],
+        "superior_name": [not_empty, *text],
+        "superior_position": [not_empty, *text],
+        "signed_form": [ignore],  # a file, checked by the storage module
+        "__after": [dgaaccounts_organization_or_agency],
+    })
+    return schema
+
+
+@tk.validator_args
+def developer_register(
+    ignore_missing: Validator, unicode_safe: Validator, dgaaccounts_clean_text: Validator,
+    dgaaccounts_max_length: Validator,
+) -> Schema:
+    schema = _account()
+    schema["purpose"] = [ignore_missing, unicode_safe, dgaaccounts_clean_text,
+                         dgaaccounts_max_length(1000)]
+    return schema
+
+
+@tk.validator_args
+def token(not_empty: Validator, unicode_safe: Validator, dgaaccounts_max_length: Validator) -> Schema:
+    return {"token": [not_empty, unicode_safe, dgaaccounts_max_length(200)]}
+
+
+@tk.validator_args
+def verification_resend(
+    not_empty: Validator, unicode_safe: Validator, dgaaccounts_canonical_email: Validator,
+    email_validator: Validator, dgaaccounts_max_length: Validator,
+) -> Schema:
+    return {"email": [not_empty, unicode_safe, dgaaccounts_canonical_email,
+                      dgaaccounts_max_length(200), email_validator]}
+
+
+@tk.validator_args
+def request_id(not_empty: Validator, unicode_safe: Validator, ignore_missing: Validator,
+               ignore: Validator) -> Schema:
+    return {
+        "id": [not_empty, unicode_safe],
+        "token": [ignore_missing, unicode_safe],
+        "signed_form": [ignore],
+    }
+
+
+@tk.validator_args
+def request_list(
+    ignore_missing: Validator, unicode_safe: Validator, boolean_validator: Validator,
+    natural_number_validator: Validator, limit_to_configured_maximum: Validator,
+    default: Validator, dgaaccounts_request_kind: Validator,
+    dgaaccounts_request_state: Validator, dgaaccounts_clean_text: Validator,
+    dgaaccounts_max_length: Validator,
+) -> Schema:
+    return {
+        "kind": [ignore_missing, dgaaccounts_request_kind],
+        "state": [ignore_missing, dgaaccounts_request_state],
+        "overdue": [ignore_missing, boolean_validator],
+        "q": [ignore_missing, unicode_safe, dgaaccounts_clean_text, dgaaccounts_max_length(200)],
+        "limit": [default(20), natural_number_validator,
+                  limit_to_configured_maximum("ckan.search.rows_max", 100)],
+        "offset": [default(0), natural_number_validator],
+    }
+
+
+@tk.validator_args
+def request_approve(
+    not_empty: Validator, ignore_missing: Validator, unicode_safe: Validator,
+    dgaaccounts_clean_text: Validator, dgaaccounts_organization: Validator,
+    dgaaccounts_role: Validator, dgaaccounts_max_length: Validator,
+) -> Schema:
+    return {
+        "id": [not_empty, unicode_safe],
+        "note": [ignore_missing, unicode_safe, dgaaccounts_clean_text, dgaaccounts_max_length(2000)],
+        "organization": [ignore_missing, unicode_safe, dgaaccounts_organization],
+        "role": [dgaaccounts_role],
+    }
+
+
+@tk.validator_args
+def request_decision_with_reason(
+    not_empty: Validator, unicode_safe: Validator, dgaaccounts_clean_text: Validator,
+    dgaaccounts_max_length: Validator,
+) -> Schema:
+    return {
+        "id": [not_empty, unicode_safe],
+        "reason": [not_empty, unicode_safe, dgaaccounts_clean_text, not_empty,
+                   dgaaccounts_max_length(2000)],
+    }
+
+
+@tk.validator_args
+def audit_list(
+    ignore_missing: Validator, unicode_safe: Validator, natural_number_validator: Validator,
+    limit_to_configured_maximum: Validator, default: Validator,
+) -> Schema:
+    return {
+        "request_id": [ignore_missing, unicode_safe],
+        "user_id": [ignore_missing, unicode_safe],
+        "actor": [ignore_missing, unicode_safe],
+        "limit": [default(50), natural_number_validator,
+                  limit_to_configured_maximum("ckan.search.rows_max", 500)],
+        "offset": [default(0), natural_number_validator],
+    }

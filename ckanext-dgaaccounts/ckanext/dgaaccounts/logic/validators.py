@@ -1,0 +1,148 @@
+"""Validators of the extension (registered with CKAN by the plugin's blanket)."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from sqlalchemy import func
+
+import ckan.model as model
+from ckan.plugins import toolkit as tk
+from ckan.types import Context, FlattenDataDict, FlattenErrorDict, FlattenKey
+
+from .. import config, workflow
+from ..model import Request
+
+_PHONE = re.compile(r"^\+?[0-9]{9,12}$")
+
+
+def dgaaccounts_clean_text(value: Any, context: Context) -> Any:
+    """Refuse control, bidi-override and NUL characters in free text; trim spaces."""
+    if value is tk.missing or value is None:
+        return value
+    if not isinstance(value, str):
+        raise tk.Invalid(tk._("Must be text."))
+    value = unicodedata.normalize("NFC", value).strip()
+    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\n\t" for ch in value):
+        raise tk.Invalid(tk._("Contains characters that are not allowed."))
+    return value
+
+
+def dgaaccounts_canonical_email(value: Any, context: Context) -> Any:
+    """Lower-case and trim an email address (addresses are compared this way everywhere)."""
+    if isinstance(value, str):
+        return value.strip().lower()
+    return value
+
+
+def dgaaccounts_email_available(key: FlattenKey, data: FlattenDataDict,
+                                errors: FlattenErrorDict, context: Context) -> Any:
+    """No active or pending account and no open registration may hold the address.
+
+    Compared exactly on the lower-cased address, never with LIKE (CKAN's own check treats
+    ``%`` and ``_`` as wildcards).
+    """
+    email = data.get(key)
+    if not email or errors.get(key):
+        return
+    taken = model.Session.query(model.User.id).filter(
+        func.lower(model.User.email) == email, model.User.state.in_(("active", "pending"))
+    ).first() or model.Session.query(Request.id).filter(
+        Request.email == email, Request.state.in_(workflow.OPEN_STATES),
+        Request.kind.in_((workflow.AGENCY, workflow.DEVELOPER)),
+    ).first()
+    if taken:
+        errors[key].append(tk._("This email address cannot be used for a new account."))
+
+
+def dgaaccounts_agency_email(value: Any, context: Context) -> Any:
+    """The address must be on one of the configured agency domains (or a subdomain)."""
+    domains = config.agency_email_domains()
+    if not domains or not isinstance(value, str) or "@" not in value:
+        return value
+    host = value.rsplit("@", 1)[1].lower()
+    if not any(host == d or host.endswith("." + d) for d in domains):
+        raise tk.Invalid(
+            tk._("Use your agency's email address (%(domains)s).")
+            % {"domains": ", ".join(domains)}
+        )
+    return value
+
+
+def dgaaccounts_password(key: FlattenKey, data: FlattenDataDict,
+                         errors: FlattenErrorDict, context: Context) -> Any:
+    """A password of the configured length that is not just the username or the email."""
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        return
+    minimum = config.password_min_length()
+    lowered = value.lower()
+    if len(value) < minimum:
+        errors[key].append(
+            tk._("Your password must be %(n)s characters or longer.") % {"n": minimum})
+    elif len(value) > 200:
+        errors[key].append(tk._("Your password is too long."))
+    elif len(set(value)) < 4 or lowered in (
+        str(data.get(("name",), "")).lower(), str(data.get(("email",), "")).lower(),
+    ) or not (re.search(r"[^\W\d_]", value) and re.search(r"[\d\W_]", value)):
+        errors[key].append(tk._("Choose a stronger password: mix letters with digits or symbols."))
+
+
+def dgaaccounts_phone(value: Any, context: Context) -> Any:
+    """A Thai phone number: digits, optionally +66, spaces and dashes ignored."""
+    if value is tk.missing or value in (None, ""):
+        return value
+    compact = re.sub(r"[\s\-()]", "", str(value))
+    if not _PHONE.match(compact):
+        raise tk.Invalid(tk._("Enter a phone number, for example 02 141 6000 or 081 234 5678."))
+    return compact
+
+
+def dgaaccounts_organization(value: Any, context: Context) -> Any:
+    """An active organization, by id or name; returns its id."""
+    if value is tk.missing or value in (None, ""):
+        return value
+    group = model.Group.get(str(value))
+    if group is None or not group.is_organization or group.state != "active":
+        raise tk.Invalid(tk._("Organization not found."))
+    return group.id
+
+
+def dgaaccounts_organization_or_agency(key: FlattenKey, data: FlattenDataDict,
+                                       errors: FlattenErrorDict, context: Context) -> Any:
+    """Either an existing organization or the name of an agency not yet on the portal."""
+    if errors.get(("organization",)):
+        return
+    if not data.get(("organization",)) and not data.get(("agency_name",)):
+        errors[("organization",)].append(
+            tk._("Choose your agency, or name it if it is not on the portal yet."))
+
+
+def dgaaccounts_role(value: Any, context: Context) -> Any:
+    if value in (tk.missing, None, ""):
+        return config.default_role()
+    if value not in ("member", "editor", "admin"):
+        raise tk.Invalid(tk._("Role must be member, editor or admin."))
+    return value
+
+
+def dgaaccounts_request_kind(value: Any, context: Context) -> Any:
+    if value not in workflow.KINDS:
+        raise tk.Invalid(tk._("Unknown kind of request."))
+    return value
+
+
+def dgaaccounts_request_state(value: Any, context: Context) -> Any:
+    if value not in workflow.STATES:
+        raise tk.Invalid(tk._("Unknown state."))
+    return value
+
+
+def dgaaccounts_max_length(limit: int) -> Any:
+    """Validator factory: text of at most ``limit`` characters."""
+    def validator(value: Any, context: Context) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            raise tk.Invalid(tk._("Must be %(n)s characters or fewer.") % {"n": limit})
+        return value
+    return validator

@@ -1,0 +1,230 @@
+"""Email outbox: messages are queued in the caller's transaction and delivered by a background job.
+
+A message row holds a template name and non-secret parameters. Link tokens are minted when the
+message is delivered, in the delivery's own transaction, so no usable secret rests in the outbox.
+CKAN 2.11's worker runs no RQ scheduler, so retries are kept here (attempts, next_attempt) and
+picked up by :func:`deliver_due`, which the job, the next queued message and
+``ckan dgaaccounts outbox flush`` all run.
+"""
+from __future__ import annotations
+
+import datetime
+import email.utils
+import logging
+import os
+import smtplib
+from email.message import EmailMessage
+from typing import Any, Optional
+
+import jinja2
+from babel.support import Translations
+from sqlalchemy import func
+
+import ckan.model as model
+from ckan.plugins import toolkit as tk
+
+from . import config, tokens
+from .model import OutboxMessage, Request, utcnow
+
+log = logging.getLogger(__name__)
+
+HERE = os.path.dirname(__file__)
+DOMAIN = "ckanext-dgaaccounts"
+LOCALES = ("th", "en")
+_MINT_FOR = {  # template -> token it carries
+    "verify_agency": tokens.VERIFY,
+    "verify_developer": tokens.VERIFY,
+    "submitted": tokens.APPLICANT,
+    "returned": tokens.APPLICANT,
+    "verified_agency": tokens.APPLICANT,
+}
+
+
+def queue(
+    req: Optional[Request],
+    template: str,
+    recipient: str,
+    *,
+    recipient_name: str = "",
+    locale: str = "th",
+    params: Optional[dict[str, Any]] = None,
+) -> OutboxMessage:
+    """Add a message to the outbox in the current transaction."""
+    msg = OutboxMessage(
+        request_id=req.id if req is not None else None,
+        recipient=recipient,
+        recipient_name=recipient_name,
+        locale=locale if locale in LOCALES else "th",
+        template=template,
+        params=params or {},
+        mint=_MINT_FOR.get(template),
+        state="pending",
+        attempts=0,
+        next_attempt=utcnow(),
+    )
+    model.Session.add(msg)
+    return msg
+
+
+def queue_to_applicant(req: Request, template: str, *, note: Optional[str] = None) -> None:
+    user = model.User.get(req.user_id)
+    if user is None or not user.email:
+        return
+    queue(req, template, user.email, recipient_name=user.fullname or user.name,
+          locale=req.locale, params={"note": note} if note else None)
+
+
+def queue_to_sysadmins(req: Request, template: str) -> None:
+    admins = model.Session.query(model.User).filter(
+        model.User.sysadmin.is_(True), model.User.state == "active", model.User.email != ""
+    )
+    for admin in admins:
+        if admin.email:
+            queue(req, template, admin.email, recipient_name=admin.fullname or admin.name,
+                  locale=_user_locale(admin))
+
+
+def _user_locale(user: model.User) -> str:
+    extras = user.plugin_extras or {}
+    return (extras.get("dgaaccounts") or {}).get("locale") or tk.config.get(
+        "ckan.locale_default", "th")
+
+
+def dispatch() -> None:
+    """Ask a background worker to deliver what is due. Call after the commit."""
+    try:
+        tk.enqueue_job(deliver_due, title="dgaaccounts: deliver outbox", rq_kwargs={"ttl": 3600})
+    except Exception:  # Redis down: the messages stay in the outbox for the next sweep.
+        log.warning("Could not enqueue outbox delivery; run `ckan dgaaccounts outbox flush`.")
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(os.path.join(HERE, "templates", "dgaaccounts", "emails")),
+    extensions=["jinja2.ext.i18n"],
+    autoescape=False,  # plain-text mail; no markup is ever interpreted
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def render(template: str, locale: str, context: dict[str, Any]) -> tuple[str, str]:
+    """Render ``template`` in ``locale``: the first line is the subject, the rest the body."""
+    translations = Translations.load(os.path.join(HERE, "i18n"), [locale], DOMAIN)
+    _env.install_gettext_translations(translations, newstyle=True)
+    text = _env.get_template(template + ".txt").render(**context)
+    subject, _sep, body = text.lstrip().partition("\n")
+    return subject.strip(), body.strip() + "\n"
+
+
+def _context(msg: OutboxMessage, req: Optional[Request], secret: Optional[str]) -> dict[str, Any]:
+    site = tk.config["ckan.site_url"].rstrip("/")
+    ctx: dict[str, Any] = {
+        "site_url": site,
+        "site_title": tk.config.get("ckan.site_title") or "CKAN",
+        "name": msg.recipient_name or msg.recipient,
+        "params": dict(msg.params or {}),
+        "request": None,
+        "link": None,
+    }
+    if req is not None:
+        user = model.User.get(req.user_id)
+        ctx["request"] = {
+            "reference": req.reference, "kind": req.kind, "state": req.state,
+            "username": user.name if user else "",
+            "due": req.due.strftime("%Y-%m-%d %H:%M UTC") if req.due else "",
+            "admin_url": f"{site}/ckan-admin/dgaaccounts/request/{req.id}",
+        }
+    if secret and msg.mint == tokens.VERIFY:
+        ctx["link"] = f"{site}/dgaaccounts/verify/{secret}"
+    elif secret and req is not None:
+        ctx["link"] = f"{site}/dgaaccounts/request/{req.id}?token={secret}"
+    return ctx
+
+
+# -- delivery ------------------------------------------------------------------------------
+
+def deliver_due(limit: int = 200) -> int:
+    """Deliver the messages that are due, each in its own transaction. Returns how many went."""
+    sent = 0
+    for _ in range(limit):
+        msg = (
+            model.Session.query(OutboxMessage)
+            .filter(OutboxMessage.state == "pending", OutboxMessage.next_attempt <= utcnow())
+            .order_by(OutboxMessage.id)
+            .with_for_update(skip_locked=True)
+            .first()
+        )
+        if msg is None:
+            model.Session.rollback()
+            break
+        sent += _deliver(msg)
+    return sent
+
+
+def _deliver(msg: OutboxMessage) -> int:
+    req = model.Session.get(Request, msg.request_id) if msg.request_id else None
+    try:
+        secret = tokens.mint(req, msg.mint) if (msg.mint and req is not None) else None
+        subject, body = render(msg.template, msg.locale, _context(msg, req, secret))
+        _smtp_send(msg.recipient, msg.recipient_name, subject, body)
+    except Exception as exc:  # noqa: BLE001 - any failure is retried later
+        msg_id, attempts = msg.id, msg.attempts + 1
+        model.Session.rollback()  # drops the minted token together with the failed attempt
+        _schedule_retry(msg_id, attempts, exc)
+        return 0
+    msg.state, msg.sent, msg.attempts = "sent", utcnow(), msg.attempts + 1
+    msg.last_error = None
+    model.Session.commit()
+    log.info("Sent outbox message %s (%s)", msg.id, msg.template)
+    return 1
+
+
+def _schedule_retry(msg_id: int, attempts: int, exc: Exception) -> None:
+    msg = model.Session.get(OutboxMessage, msg_id)
+    delay = min(config.outbox_backoff() * 2 ** (attempts - 1), 86400)
+    msg.attempts = attempts
+    msg.next_attempt = utcnow() + datetime.timedelta(seconds=delay)
+    msg.last_error = type(exc).__name__ + ": " + str(exc)[:200]
+    if attempts >= config.outbox_max_attempts():
+        msg.state = "failed"
+    model.Session.commit()
+    log.warning("Outbox message %s not delivered (attempt %s): %s", msg_id, attempts,
+                type(exc).__name__)
+
+
+def _smtp_send(to: str, to_name: Optional[str], subject: str, body: str) -> None:
+    server = tk.config.get("smtp.server") or "localhost"
+    host, _sep, port = server.partition(":")
+    message = EmailMessage()
+    message["From"] = config.mail_from()
+    message["To"] = email.utils.formataddr((to_name or "", to))
+    message["Subject"] = subject
+    message["Date"] = email.utils.formatdate(localtime=False)
+    message["Message-ID"] = email.utils.make_msgid(domain="dgaaccounts")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(body)
+    with smtplib.SMTP(host, int(port or 25), timeout=config.smtp_timeout()) as smtp:
+        if tk.asbool(tk.config.get("smtp.starttls")):
+            smtp.starttls()
+        user = tk.config.get("smtp.user")
+        if user:
+            smtp.login(user, tk.config.get("smtp.password") or "")
+        smtp.send_message(message)
+
+
+def outbox_status() -> dict[str, int]:
+    """How many messages are in each state."""
+    rows = model.Session.query(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
+    return {state: count for state, count in rows}
+
+
+def undelivered() -> list[OutboxMessage]:
+    """Messages not sent yet, oldest first (for the CLI)."""
+    return (
+        model.Session.query(OutboxMessage)
+        .filter(OutboxMessage.state.in_(("pending", "failed")))
+        .order_by(OutboxMessage.id)
+        .all()
+    )

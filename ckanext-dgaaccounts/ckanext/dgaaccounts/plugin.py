@@ -1,0 +1,23 @@
+"""Wiring of the dgaaccounts plugin. The behaviour lives in logic/, workflow.py and views.py."""
+from __future__ import annotations
+
+import ckan.plugins as p
+from ckan.common import CKANConfig
+from ckan.lib.plugins import DefaultTranslation
+from ckan.plugins import toolkit as tk
+
+
+@tk.blanket.actions
+@tk.blanket.auth_functions
+@tk.blanket.validators
+@tk.blanket.helpers
+@tk.blanket.blueprints
+@tk.blanket.cli
+@tk.blanket.config_declarations
+class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
+    p.implements(p.IConfigurer)
+    p.implements(p.ITranslation)
+
+    # IConfigurer
+    def update_config(self, config_: CKANConfig) -> None:
+        tk.add_template_directory(config_, "templates")

@@ -1,0 +1,149 @@
+"""Fixtures shared by the extension's tests: real PostgreSQL, Redis and SMTP on loopback."""
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import re
+import socket
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ckanext.dgaaccounts.tests import solr_stub
+
+# CKAN core needs Solr for organizations; no Solr can run here, so the tests use the loopback
+# stand-in. It must be up before CKAN reads its config (pytest_sessionstart), hence at import.
+_SOLR, _SOLR_URL = solr_stub.start_in_thread()
+import os  # noqa: E402
+
+os.environ["CKAN_SOLR_URL"] = _SOLR_URL
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
+
+
+@pytest.fixture
+def clean_db(with_plugins, reset_db, migrate_db_for):
+    """CKAN's clean_db empties or drops every table, ours included: put ours back.
+
+    The audit table refuses DELETE (append-only); TRUNCATE, which only an operator with table
+    rights can run, clears it for the reset.
+    """
+    import ckan.model as model
+
+    model.Session.remove()
+    with model.meta.engine.begin() as conn:
+        conn.execute(sa.text(
+            "DO $$ BEGIN IF to_regclass('dgaaccounts_audit') IS NOT NULL THEN "
+            "TRUNCATE dgaaccounts_audit; END IF; END $$"))
+    reset_db()
+    migrate_db_for("dgaaccounts")
+
+
+@pytest.fixture(autouse=True)
+def _private_storage(ckan_config, monkeypatch, tmp_path):
+    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.storage_path", str(tmp_path / "docs"))
+    return tmp_path / "docs"
+
+
+@pytest.fixture
+def storage_root(_private_storage):
+    return _private_storage
+
+
+def stored_files(root) -> list[str]:
+    return [os.path.join(d, f) for d, _s, files in os.walk(root) for f in files]
+
+
+class Mailbox:
+    """What a real SMTP server on loopback received."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(msg)
+        return "250 OK"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if address.lower() in m["To"].lower()]
+
+    @staticmethod
+    def body(msg: email.message.EmailMessage) -> str:
+        return msg.get_body(preferencelist=("plain",)).get_content()
+
+    def link(self, address: str, pattern: str = r"https?://\S+/dgaaccounts/verify/(\S+)") -> str:
+        """The token of the newest link matching ``pattern`` sent to ``address``."""
+        for msg in reversed(self.to(address)):
+            found = re.search(pattern, self.body(msg))
+            if found:
+                return found.group(1)
+        raise AssertionError(f"no link for {address} in {len(self.messages)} messages")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(ckan_config, monkeypatch):
+    """A real SMTP server (aiosmtpd) on loopback, and CKAN pointed at it."""
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setitem(ckan_config, "smtp.server", f"127.0.0.1:{port}")
+    box.port = port  # type: ignore[attr-defined]
+    yield box
+    controller.stop()
+
+
+@pytest.fixture
+def deliver():
+    """Deliver the outbox now, as the background job does."""
+    from ckanext.dgaaccounts import mail
+
+    return mail.deliver_due
+
+
+class Upload:
+    """What Werkzeug hands to an action for a multipart file field."""
+
+    def __init__(self, content: bytes, filename: str) -> None:
+        self.stream = io.BytesIO(content)
+        self.filename = filename
+
+    def read(self, n: int = -1) -> bytes:
+        return self.stream.read(n)
+
+
+@pytest.fixture
+def make_upload():
+    return Upload
+
+
+def registration(**overrides: Any) -> dict[str, Any]:
+    data = {
+        "name": "somchai",
+        "fullname": "สมชาย ใจดี",
+        "email": "somchai@dga.or.th",
+        "password": "Correct-Horse-42",
+        "agency_name": "สำนักงานพัฒนารัฐบาลดิจิทัล",
+        "position": "นักวิชาการคอมพิวเตอร์",
+        "phone": "02 612 6000",
+        "superior_name": "นางสาวพิมพ์ชนก ศรีสุข",
+        "superior_position": "ผู้อำนวยการกอง",
+    }
+    data.update(overrides)
+    return data

@@ -1,0 +1,317 @@
+"""Web pages. Thin: read the form, call the action, render or redirect."""
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any, Optional
+
+from flask import Blueprint, Response, current_app, send_file, session
+from flask_wtf.csrf import CSRFError, validate_csrf
+
+import ckan.model as model
+from ckan.common import current_user
+from ckan.plugins import toolkit as tk
+from ckan.types import Context
+
+from . import pdf, storage, workflow
+from .model import Document, Request, utcnow
+
+dgaaccounts = Blueprint("dgaaccounts", __name__)
+dgaaccounts_admin = Blueprint("dgaaccounts_admin", __name__, url_prefix="/ckan-admin/dgaaccounts")
+
+_SESSION_KEY = "dgaaccounts_applicant"
+_FORM_FIELDS = ("name", "fullname", "email", "password", "organization", "agency_name",
+                "position", "phone", "superior_name", "superior_position")
+
+
+@dgaaccounts.before_request
+def _check_csrf() -> None:
+    # CKAN never checks anonymous POSTs for CSRF; our registration, verification and upload
+    # forms are anonymous, so they check the token themselves.
+    if tk.request.method == "POST" and current_app.config.get("WTF_CSRF_ENABLED", True):
+        field = current_app.config.get("WTF_CSRF_FIELD_NAME") or "_csrf_token"
+        try:
+            validate_csrf(tk.request.form.get(field))
+        except CSRFError:
+            tk.abort(400, tk._("The form has expired. Reload the page and try again."))
+        except Exception:  # flask_wtf raises ValidationError for a missing or bad token
+            tk.abort(400, tk._("The form has expired. Reload the page and try again."))
+
+
+def _context() -> Context:
+    return {"user": current_user.name if current_user.is_authenticated else ""}
+
+
+# -- registration ------------------------------------------------------------------------
+
+@dgaaccounts.route("/user/register", endpoint="core_register", methods=["GET", "POST"])
+def core_register() -> Response:
+    # Registered before CKAN's own blueprint, so it takes over /user/register: no account is
+    # ever created outside the workflows.
+    return tk.redirect_to("dgaaccounts.register")
+
+
+@dgaaccounts.route("/dgaaccounts/register")
+def register() -> str:
+    return tk.render("dgaaccounts/register_choose.html")
+
+
+@dgaaccounts.route("/dgaaccounts/register/agency", methods=["GET", "POST"])
+def register_agency() -> Any:
+    if tk.request.method == "GET":
+        return _render_agency_form({}, {})
+    form = {k: tk.request.form.get(k, "") for k in _FORM_FIELDS}
+    data: dict[str, Any] = dict(form)
+    upload = tk.request.files.get("signed_form")
+    if upload is not None and upload.filename:
+        data["signed_form"] = upload
+    try:
+        result = tk.get_action("dgaaccounts_agency_register")(_context(), data)
+    except tk.ValidationError as e:
+        form["password"] = ""
+        return _render_agency_form(form, e.error_dict)
+    session["dgaaccounts_registered"] = result["reference"]
+    return tk.redirect_to("dgaaccounts.registered")
+
+
+def _render_agency_form(data: dict[str, Any], errors: dict[str, Any]) -> str:
+    return tk.render("dgaaccounts/register_agency.html", {
+        "data": data, "errors": errors,
+        "error_summary": {k: ", ".join(str(m) for m in v) for k, v in errors.items()
+                          if isinstance(v, list)},
+    })
+
+
+@dgaaccounts.route("/dgaaccounts/register/developer", methods=["GET", "POST"])
+def register_developer() -> Any:
+    fields = ("name", "fullname", "email", "password", "purpose")
+    if tk.request.method == "GET":
+        return tk.render("dgaaccounts/register_developer.html", {"data": {}, "errors": {}})
+    data = {k: tk.request.form.get(k, "") for k in fields}
+    try:
+        result = tk.get_action("dgaaccounts_developer_register")(_context(), dict(data))
+    except tk.ValidationError as e:
+        data["password"] = ""
+        return tk.render("dgaaccounts/register_developer.html",
+                         {"data": data, "errors": e.error_dict})
+    session["dgaaccounts_registered"] = result["reference"]
+    return tk.redirect_to("dgaaccounts.registered")
+
+
+@dgaaccounts.route("/dgaaccounts/register/sent")
+def registered() -> str:
+    return tk.render("dgaaccounts/registered.html",
+                     {"reference": session.get("dgaaccounts_registered")})
+
+
+@dgaaccounts.route("/dgaaccounts/verify/<token>", methods=["GET", "POST"])
+def verify(token: str) -> Any:
+    # A GET only shows a button: mail scanners fetch links, and must not use up the token.
+    if tk.request.method == "GET":
+        return tk.render("dgaaccounts/verify.html", {"token": token})
+    try:
+        result = tk.get_action("dgaaccounts_email_verify")(_context(), {"token": token})
+    except tk.ValidationError:
+        return tk.render("dgaaccounts/verify.html", {"token": None, "invalid": True})
+    if result.get("applicant_token"):
+        _remember_applicant(result["request_id"], result["applicant_token"])
+        tk.h.flash_success(tk._("Your email address is confirmed."))
+        return tk.redirect_to("dgaaccounts.request_read", id=result["request_id"])
+    return tk.render("dgaaccounts/verified_developer.html", {"result": result})
+
+
+@dgaaccounts.route("/dgaaccounts/resend", methods=["GET", "POST"])
+def resend() -> Any:
+    if tk.request.method == "POST":
+        try:
+            result = tk.get_action("dgaaccounts_verification_resend")(
+                _context(), {"email": tk.request.form.get("email", "")})
+        except tk.ValidationError as e:
+            return tk.render("dgaaccounts/resend.html", {"errors": e.error_dict})
+        tk.h.flash_success(result["message"])
+        return tk.redirect_to("dgaaccounts.resend")
+    return tk.render("dgaaccounts/resend.html", {"errors": {}})
+
+
+# -- the applicant's request page ----------------------------------------------------------
+
+def _remember_applicant(request_id: str, token: str) -> None:
+    grants = dict(session.get(_SESSION_KEY) or {})
+    grants[request_id] = token
+    session[_SESSION_KEY] = grants
+
+
+def _applicant_token(request_id: str) -> Optional[str]:
+    return (session.get(_SESSION_KEY) or {}).get(request_id)
+
+
+def _show(request_id: str) -> dict[str, Any]:
+    try:
+        return tk.get_action("dgaaccounts_request_show")(
+            _context(), {"id": request_id, "token": _applicant_token(request_id)})
+    except tk.ObjectNotFound:
+        return tk.abort(404, tk._("Request not found."))
+    except tk.NotAuthorized:
+        return tk.abort(403, tk._("Not authorized to see this request."))
+
+
+@dgaaccounts.route("/dgaaccounts/request/<id>")
+def request_read(id: str) -> Any:
+    token = tk.request.args.get("token")
+    if token:
+        # The link from an email: keep the token in the session and drop it from the address.
+        _remember_applicant(id, token)
+        return tk.redirect_to("dgaaccounts.request_read", id=id)
+    req = _show(id)
+    return tk.render("dgaaccounts/request_read.html", {"req": req})
+
+
+@dgaaccounts.route("/dgaaccounts/request/<id>/form.pdf")
+def request_form(id: str) -> Response:
+    req = _show(id)
+    user = model.User.get(req["user_id"])
+    org = req.get("organization") or {}
+    details = req["details"]
+    body = pdf.application_form_pdf({
+        "reference": req["reference"], "fullname": user.fullname, "username": user.name,
+        "email": req["email"], "phone": details.get("phone"), "position": details.get("position"),
+        "agency": org.get("title") or details.get("agency_name"),
+        "superior_name": details.get("superior_name"),
+        "superior_position": details.get("superior_position"), "issued": utcnow().date(),
+    })
+    response = Response(body, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{req["reference"]}.pdf"')
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@dgaaccounts.route("/dgaaccounts/request/<id>/upload", methods=["POST"])
+def request_upload(id: str) -> Any:
+    data = {"id": id, "token": _applicant_token(id),
+            "signed_form": tk.request.files.get("signed_form")}
+    try:
+        tk.get_action("dgaaccounts_request_document_upload")(_context(), data)
+    except tk.ValidationError as e:
+        tk.h.flash_error(" ".join(str(m) for v in e.error_dict.values() for m in v))
+    except tk.ObjectNotFound:
+        return tk.abort(404, tk._("Request not found."))
+    except tk.NotAuthorized:
+        return tk.abort(403, tk._("Not authorized to see this request."))
+    else:
+        tk.h.flash_success(tk._("Thank you. Your signed form was sent for review."))
+    return tk.redirect_to("dgaaccounts.request_read", id=id)
+
+
+@dgaaccounts.route("/dgaaccounts/request/<id>/withdraw", methods=["POST"])
+def request_withdraw(id: str) -> Any:
+    try:
+        tk.get_action("dgaaccounts_request_withdraw")(
+            _context(), {"id": id, "token": _applicant_token(id)})
+    except tk.ValidationError as e:
+        tk.h.flash_error(" ".join(str(m) for v in e.error_dict.values() for m in v))
+    except tk.ObjectNotFound:
+        return tk.abort(404, tk._("Request not found."))
+    except tk.NotAuthorized:
+        return tk.abort(403, tk._("Not authorized to see this request."))
+    else:
+        tk.h.flash_success(tk._("Your request was withdrawn."))
+    return tk.redirect_to("dgaaccounts.request_read", id=id)
+
+
+@dgaaccounts.route("/dgaaccounts/request/<id>/document/<document_id>")
+def document(id: str, document_id: str) -> Response:
+    context = _context()
+    try:
+        tk.check_access("dgaaccounts_document_download", context,
+                        {"id": id, "token": _applicant_token(id)})
+    except tk.NotAuthorized:
+        return tk.abort(403, tk._("Not authorized to see this request."))
+    doc = model.Session.query(Document).filter(
+        Document.id == document_id, Document.request_id == id, Document.purged.is_(None)
+    ).one_or_none()
+    if doc is None:
+        return tk.abort(404, tk._("Document not found."))
+    store = storage.get_store()
+    disposition = "attachment" if tk.request.args.get("download") else "inline"
+    response = send_file(store.path(doc.storage_key), mimetype=doc.mimetype,
+                         conditional=False, etag=False, max_age=0)
+    quoted = urllib.parse.quote(doc.original_name)
+    response.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quoted}"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; img-src 'self'; object-src 'self'; plugin-types application/pdf; "
+        "frame-ancestors 'self'")
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
+# -- the sysadmins' queue ------------------------------------------------------------------
+
+@dgaaccounts_admin.before_request
+def _sysadmins_only() -> None:
+    try:
+        tk.check_access("sysadmin", _context())
+    except tk.NotAuthorized:
+        tk.abort(403, tk._("Need to be system administrator to administer"))
+
+
+@dgaaccounts_admin.route("/")
+def queue() -> str:
+    args = tk.request.args
+    page = max(tk.h.get_page_number(args), 1)
+    limit = 20
+    filters: dict[str, Any] = {k: args.get(k) for k in ("kind", "state", "q") if args.get(k)}
+    if args.get("overdue"):
+        filters["overdue"] = True
+    try:
+        result = tk.get_action("dgaaccounts_request_list")(
+            _context(), dict(filters, limit=limit, offset=(page - 1) * limit))
+    except tk.ValidationError as e:
+        tk.h.flash_error(" ".join(str(m) for v in e.error_dict.values() for m in v))
+        result = {"count": 0, "results": []}
+    pager = tk.h.Page(
+        collection=[], page=page, item_count=result["count"], items_per_page=limit,
+        url=lambda q=None, page=1: tk.h.url_for("dgaaccounts_admin.queue", page=page,
+                                                **filters))
+    return tk.render("dgaaccounts/admin/queue.html", {
+        "result": result, "filters": filters, "pager": pager,
+        "kinds": workflow.KINDS, "states": workflow.STATES,
+    })
+
+
+@dgaaccounts_admin.route("/request/<id>")
+def admin_request(id: str) -> str:
+    req = _show(id)
+    orgs = model.Session.query(model.Group).filter(
+        model.Group.is_organization.is_(True), model.Group.state == "active"
+    ).order_by(model.Group.title).all()
+    return tk.render("dgaaccounts/admin/request.html", {
+        "req": req, "organizations": orgs,
+        "events": workflow.allowed_events(_request_row(id)),
+    })
+
+
+def _request_row(id: str) -> Request:
+    return model.Session.get(Request, id)
+
+
+@dgaaccounts_admin.route("/request/<id>/<decision>", methods=["POST"])
+def admin_decide(id: str, decision: str) -> Any:
+    actions = {"approve": "dgaaccounts_request_approve", "reject": "dgaaccounts_request_reject",
+               "return": "dgaaccounts_request_return"}
+    if decision not in actions:
+        return tk.abort(404)
+    form = tk.request.form
+    data = {"id": id, **{k: form[k] for k in ("note", "reason", "organization", "role")
+                         if form.get(k)}}
+    try:
+        tk.get_action(actions[decision])(_context(), data)
+    except tk.ValidationError as e:
+        tk.h.flash_error(" ".join(str(m) for v in e.error_dict.values() for m in v))
+    except tk.ObjectNotFound:
+        return tk.abort(404, tk._("Request not found."))
+    else:
+        tk.h.flash_success(tk._("Decision recorded. The applicant will be emailed."))
+    return tk.redirect_to("dgaaccounts_admin.admin_request", id=id)

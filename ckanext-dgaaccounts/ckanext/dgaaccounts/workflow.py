@@ -1,0 +1,206 @@
+"""The request state machine: every legal transition, in one place.
+
+Actions call :func:`transition`; it changes the state with a conditional UPDATE (so two sysadmins
+deciding at once cannot both win), writes the audit event and queues the emails, all in the
+caller's transaction. Nothing else in the extension assigns ``Request.state``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any, Optional
+
+from sqlalchemy import update
+
+import ckan.model as model
+from ckan.plugins import toolkit as tk
+
+from . import config, mail
+from .model import AuditEvent, Request, utcnow
+
+AGENCY = "agency_registration"
+DEVELOPER = "developer_registration"
+CANCELLATION = "cancellation"
+SUSPENSION = "suspension"
+KINDS = (AGENCY, DEVELOPER, CANCELLATION, SUSPENSION)
+
+AWAITING_VERIFICATION = "awaiting_verification"
+AWAITING_DOCUMENT = "awaiting_document"
+SUBMITTED = "submitted"
+RETURNED = "returned"
+APPROVED = "approved"
+REJECTED = "rejected"
+WITHDRAWN = "withdrawn"
+EXPIRED = "expired"
+OPEN_STATES = (AWAITING_VERIFICATION, AWAITING_DOCUMENT, SUBMITTED, RETURNED)
+STATES = OPEN_STATES + (APPROVED, REJECTED, WITHDRAWN, EXPIRED)
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    sources: tuple[str, ...]
+    target: str
+    # Emails: (template, recipient) with recipient "applicant" or "sysadmins".
+    mails: tuple[tuple[str, str], ...] = ()
+
+
+# Agency registrations and cancellation/suspension requests.
+_DOCUMENT_FLOW = {
+    "verify_email": Event((AWAITING_VERIFICATION,), AWAITING_DOCUMENT),
+    "verify_email_with_document": Event(
+        (AWAITING_VERIFICATION,), SUBMITTED,
+        (("submitted", "applicant"), ("new_request", "sysadmins")),
+    ),
+    "upload_document": Event(
+        (AWAITING_DOCUMENT, RETURNED), SUBMITTED,
+        (("submitted", "applicant"), ("new_request", "sysadmins")),
+    ),
+    "approve": Event((SUBMITTED,), APPROVED, (("approved", "applicant"),)),
+    "reject": Event((SUBMITTED,), REJECTED, (("rejected", "applicant"),)),
+    "return": Event((SUBMITTED,), RETURNED, (("returned", "applicant"),)),
+    "withdraw": Event(OPEN_STATES, WITHDRAWN, (("withdrawn", "applicant"),)),
+    "expire": Event(OPEN_STATES, EXPIRED),
+}
+
+TRANSITIONS: dict[str, dict[str, Event]] = {
+    AGENCY: _DOCUMENT_FLOW,
+    CANCELLATION: _DOCUMENT_FLOW,
+    SUSPENSION: _DOCUMENT_FLOW,
+    DEVELOPER: {
+        "verify_email": Event((AWAITING_VERIFICATION,), APPROVED, (("developer_welcome", "applicant"),)),
+        "withdraw": Event((AWAITING_VERIFICATION,), WITHDRAWN),
+        "expire": Event((AWAITING_VERIFICATION,), EXPIRED),
+    },
+}
+
+
+def allowed_events(req: Request) -> list[str]:
+    """Events that may happen to the request in its current state."""
+    return [name for name, ev in TRANSITIONS[req.kind].items() if req.state in ev.sources]
+
+
+def is_open(req: Request) -> bool:
+    return req.state in OPEN_STATES
+
+
+def check(req: Request, event: str) -> Event:
+    """The event, if it may happen to ``req`` now; otherwise ``ValidationError`` (409)."""
+    ev = TRANSITIONS[req.kind].get(event)
+    if ev is None or req.state not in ev.sources:
+        model.Session.rollback()
+        raise tk.ValidationError({"state": [_not_now_message(req)]})
+    return ev
+
+
+def transition(
+    req: Request,
+    event: str,
+    actor_id: Optional[str],
+    *,
+    note: Optional[str] = None,
+    details: Optional[dict[str, Any]] = None,
+) -> None:
+    """Apply ``event`` to ``req`` or raise ``ValidationError`` (409) if it is not legal now.
+
+    The caller commits. The UPDATE only matches while the row is still in a source state, so a
+    concurrent decision on the same request makes this one fail instead of applying twice.
+    """
+    ev = check(req, event)
+    now = utcnow()
+    values: dict[str, Any] = {"state": ev.target, "updated": now}
+    if ev.target == SUBMITTED:
+        values.update(submitted=now, due=now + config.service_time())
+    if ev.target in (APPROVED, REJECTED) or event == "return":
+        values.update(decided=now, decided_by=actor_id, decision_note=note)
+    if event.startswith("verify_email"):
+        values["verified"] = now
+    result = model.Session.execute(
+        update(Request)
+        .where(Request.id == req.id, Request.state.in_(ev.sources))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        model.Session.rollback()
+        raise tk.ValidationError({"state": [tk._("This request has just been changed by someone else.")]})
+    previous = req.state
+    model.Session.expire(req)
+    audit(event, actor_id, req, from_state=previous, to_state=ev.target, details=details,
+          note=note)
+    for template, recipient in ev.mails:
+        if recipient == "applicant":
+            mail.queue_to_applicant(req, template, note=note)
+        else:
+            mail.queue_to_sysadmins(req, template)
+
+
+def audit(
+    action: str,
+    actor_id: Optional[str],
+    req: Optional[Request] = None,
+    *,
+    target_user_id: Optional[str] = None,
+    from_state: Optional[str] = None,
+    to_state: Optional[str] = None,
+    details: Optional[dict[str, Any]] = None,
+    note: Optional[str] = None,
+) -> AuditEvent:
+    """Append an audit event to the current transaction."""
+    data = dict(details or {})
+    if note:
+        data["note"] = note
+    event = AuditEvent(
+        action=action,
+        actor_id=actor_id,
+        request_id=req.id if req is not None else None,
+        target_user_id=target_user_id or (req.user_id if req is not None else None),
+        from_state=from_state,
+        to_state=to_state,
+        details=data,
+        client_addr=_client_addr(),
+    )
+    model.Session.add(event)
+    return event
+
+
+def _client_addr() -> Optional[str]:
+    # The audit trail records the client of a web or API call; CLI and jobs have none.
+    # remote_addr is what the WSGI server saw; a deployment behind a proxy sets it with ProxyFix.
+    try:
+        return tk.request.remote_addr
+    except RuntimeError:
+        return None
+
+
+def _not_now_message(req: Request) -> str:
+    return tk._("This cannot be done while the request is %(state)s.") % {
+        "state": state_label(req.state)
+    }
+
+
+def state_label(state: str) -> str:
+    labels = {
+        AWAITING_VERIFICATION: tk._("awaiting email verification"),
+        AWAITING_DOCUMENT: tk._("awaiting the signed form"),
+        SUBMITTED: tk._("submitted for review"),
+        RETURNED: tk._("returned for correction"),
+        APPROVED: tk._("approved"),
+        REJECTED: tk._("rejected"),
+        WITHDRAWN: tk._("withdrawn"),
+        EXPIRED: tk._("expired"),
+    }
+    return labels.get(state, state)
+
+
+def kind_label(kind: str) -> str:
+    labels = {
+        AGENCY: tk._("Agency officer registration"),
+        DEVELOPER: tk._("Developer registration"),
+        CANCELLATION: tk._("Account cancellation"),
+        SUSPENSION: tk._("Account suspension"),
+    }
+    return labels.get(kind, kind)
+
+
+def is_overdue(req: Request, now: Optional[datetime.datetime] = None) -> bool:
+    return req.state == SUBMITTED and req.due is not None and req.due < (now or utcnow())

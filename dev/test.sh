@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Run the whole test suite, once per CKAN version.
+#
+#   dev/test.sh                      # CKAN 2.11.6 and 2.12.0
+#   CKAN_VERSIONS=2.12.0 dev/test.sh -k token -x     # extra args go to pytest
+#
+# For each version: dev/venv.sh makes/reuses the venv, the test database
+# (dgaaccounts_test) is emptied, `ckan db init` and `ckan db upgrade -p dgaaccounts`
+# build it, then `python -m pytest --ckan-ini=test.ini "$@"` runs from the repo root.
+# Services (PostgreSQL, Redis, Chromium, pdftotext) come from dev/services.sh; Solr is
+# the loopback stand-in tests/solr_stub.py (development/tests only; production uses Solr).
+# All versions run; exits non-zero if any failed.
+#
+# DGA_TEST_DB=<name> uses another (existing, owned by role dgaaccounts) database than
+# dgaaccounts_test, e.g. to run two checkouts at once; it is passed to CKAN and the
+# tests as CKAN_SQLALCHEMY_URL. Set CKAN_REDIS_URL likewise for another Redis db.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$REPO"
+VERSIONS=${CKAN_VERSIONS:-2.11.6 2.12.0}
+STUB=$REPO/ckanext-dgaaccounts/ckanext/dgaaccounts/tests/solr_stub.py
+TEST_DB=${DGA_TEST_DB:-dgaaccounts_test}
+if [ "$TEST_DB" != dgaaccounts_test ]; then
+    export CKAN_SQLALCHEMY_URL="postgresql://dgaaccounts:dgaaccounts@127.0.0.1:5432/$TEST_DB"
+fi
+
+log() { printf '[test] %s\n' "$*" >&2; }
+
+"$REPO/dev/services.sh"
+
+mkdir -p "$REPO/var/run" "$REPO/var/test-storage"
+
+# ---------------------------------------------------------------- Solr stand-in
+STUB_PID=""
+cleanup() {
+    if [ -n "$STUB_PID" ] && kill -0 "$STUB_PID" 2>/dev/null; then
+        kill "$STUB_PID" 2>/dev/null || true
+        wait "$STUB_PID" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+STUB_OUT=$(mktemp "$REPO/var/run/test-solr-stub.XXXXXX")
+python3 "$STUB" --port 0 >"$STUB_OUT" 2>&1 &
+STUB_PID=$!
+for _ in $(seq 1 100); do
+    grep -q 'solr_url = ' "$STUB_OUT" 2>/dev/null && break
+    kill -0 "$STUB_PID" 2>/dev/null || break
+    sleep 0.1
+done
+CKAN_SOLR_URL=$(sed -n 's/.*solr_url = \(http[^ ]*\).*/\1/p' "$STUB_OUT" | head -n 1)
+rm -f "$STUB_OUT"
+if [ -z "$CKAN_SOLR_URL" ]; then
+    log "the Solr stand-in did not start"; exit 1
+fi
+export CKAN_SOLR_URL
+log "Solr stand-in (dev/test only) at $CKAN_SOLR_URL"
+
+# ---------------------------------------------------------------- per version
+reset_test_db() {
+    # Each CKAN version has its own migration history: start from an empty schema.
+    PGPASSWORD=dgaaccounts psql -w -XqAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -U dgaaccounts \
+        -d "$TEST_DB" -c 'DROP SCHEMA IF EXISTS public CASCADE' -c 'CREATE SCHEMA public' \
+        >/dev/null
+}
+
+run_version() {
+    local version=$1; shift
+    local venv
+    venv=$("$REPO/dev/venv.sh" "$version" | tail -n 1) || return 1
+    [ -x "$venv/bin/ckan" ] || { log "no ckan in $venv"; return 1; }
+    export VIRTUAL_ENV=$venv
+    export PATH="$venv/bin:$ORIG_PATH"
+    reset_test_db || return 1
+    log "CKAN $version: ckan db init"
+    "$venv/bin/ckan" -c "$REPO/test.ini" db init || return 1
+    log "CKAN $version: ckan db upgrade -p dgaaccounts"
+    "$venv/bin/ckan" -c "$REPO/test.ini" db upgrade -p dgaaccounts || return 1
+    log "CKAN $version: pytest $*"
+    "$venv/bin/python" -m pytest --ckan-ini=test.ini "$@"
+}
+
+ORIG_PATH=$PATH
+declare -a SUMMARY=()
+FAILED=0
+for version in $VERSIONS; do
+    printf '\n========== CKAN %s ==========\n' "$version"
+    rc=0
+    run_version "$version" "$@" || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        SUMMARY+=("CKAN $version: OK")
+    else
+        SUMMARY+=("CKAN $version: FAILED (exit $rc)")
+        FAILED=1
+    fi
+done
+
+printf '\n========== summary ==========\n'
+for line in "${SUMMARY[@]}"; do printf '%s\n' "$line"; done
+exit "$FAILED"

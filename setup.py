@@ -1,0 +1,57 @@
+"""Packaging for ckanext-dgaaccounts (src-style: the code lives in ckanext-dgaaccounts/)."""
+from setuptools import find_namespace_packages, setup
+
+SRC = "ckanext-dgaaccounts"
+
+setup(
+    name="ckanext-dgaaccounts",
+    version="0.1.0",
+    description=(
+        "Account workflows for an open-government-data portal: agency officer "
+        "registration with a signed form, developer sign-up with a verified email "
+        "and an API token, account cancellation and suspension, an approval queue."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="AGPL-3.0-or-later",
+    python_requires=">=3.10",
+    package_dir={"": SRC},
+    packages=find_namespace_packages(where=SRC, include=["ckanext.*"]),
+    include_package_data=True,
+    package_data={
+        "ckanext.dgaaccounts": [
+            "config_declaration.yaml",
+            "templates/**/*.html",
+            "templates/**/*.txt",
+            "i18n/*.pot",
+            "i18n/*/LC_MESSAGES/*.po",
+            "i18n/*/LC_MESSAGES/*.mo",
+            "migration/dgaaccounts/*.ini",
+            "migration/dgaaccounts/*.mako",
+            "migration/dgaaccounts/README",
+            "migration/dgaaccounts/versions/*.py",
+            "public/**/*",
+        ],
+    },
+    install_requires=[
+        "fpdf2>=2.8,<3",
+        "uharfbuzz>=0.39",
+        "fontpkg-sarabun>=1.0",
+    ],
+    entry_points={
+        "ckan.plugins": [
+            "dgaaccounts = ckanext.dgaaccounts.plugin:DgaAccountsPlugin",
+        ],
+        "babel.extractors": [
+            "ckan = ckan.lib.extract:extract_ckan",
+        ],
+    },
+    message_extractors={
+        SRC: [
+            ("**.py", "python", None),
+            ("**.js", "javascript", None),
+            ("**/templates/**.html", "ckan", None),
+            ("**/templates/**.txt", "ckan", None),
+        ],
+    },
+)
