@@ -52,8 +52,9 @@ def dgaaccounts_age(value: Optional[str]) -> str:
     delta = utcnow() - datetime.datetime.fromisoformat(value)
     hours = int(delta.total_seconds() // 3600)
     if hours >= 48:
-        return tk.ungettext("%(n)s day", "%(n)s days", hours // 24) % {"n": hours // 24}
-    return tk.ungettext("%(n)s hour", "%(n)s hours", hours) % {"n": hours}
+        # flask_babel's ngettext formats the string itself (with num=...): pass n to it.
+        return tk.ungettext("%(n)s day", "%(n)s days", hours // 24, n=hours // 24)
+    return tk.ungettext("%(n)s hour", "%(n)s hours", hours, n=hours)
 
 
 def dgaaccounts_user_name(user_id: Optional[str]) -> Any:

@@ -10,6 +10,7 @@ import logging
 from typing import Any, Optional
 
 from sqlalchemy import or_, text
+from sqlalchemy.exc import IntegrityError
 
 import ckan.model as model
 from ckan.plugins import toolkit as tk
@@ -121,8 +122,11 @@ def _create_applicant(context: Context, data: dict[str, Any], kind: str,
     model.Session.add(req)
     try:
         model.Session.flush()
-    except Exception as exc:  # the unique index on open registrations settles a race
+    except IntegrityError as exc:
         model.Session.rollback()
+        if "dgaaccounts_request_open_email_uq" not in str(exc.orig):
+            raise
+        # Two sign-ups with one address at the same moment: the unique index keeps one.
         raise tk.ValidationError(
             {"email": [tk._("This email address cannot be used for a new account.")]}
         ) from exc
@@ -150,6 +154,8 @@ def _current_locale() -> str:
         lang = tk.h.lang()
     except (RuntimeError, AttributeError):
         lang = None
+    if lang not in mail.LOCALES:
+        lang = tk.config.get("ckan.locale_default")
     return lang if lang in mail.LOCALES else "th"
 
 

@@ -26,7 +26,7 @@ def _account(
 
 @tk.validator_args
 def agency_register(
-    not_empty: Validator, ignore_missing: Validator, unicode_safe: Validator,
+    not_empty: Validator, ignore_empty: Validator, unicode_safe: Validator,
     dgaaccounts_clean_text: Validator, dgaaccounts_agency_email: Validator,
     dgaaccounts_phone: Validator, dgaaccounts_organization: Validator,
     dgaaccounts_organization_or_agency: Validator, dgaaccounts_max_length: Validator,
@@ -37,8 +37,8 @@ def agency_register(
     text = [unicode_safe, dgaaccounts_clean_text, limit]
     schema["email"].insert(-1, dgaaccounts_agency_email)
     schema.update({
-        "organization": [ignore_missing, unicode_safe, dgaaccounts_organization],
-        "agency_name": [ignore_missing, *text],
+        "organization": [ignore_empty, unicode_safe, dgaaccounts_organization],
+        "agency_name": [ignore_empty, *text],
         "position": [not_empty, *text],
         "phone": [not_empty, unicode_safe, dgaaccounts_phone],
         "superior_name": [not_empty, *text],
@@ -51,11 +51,11 @@ def agency_register(
 
 @tk.validator_args
 def developer_register(
-    ignore_missing: Validator, unicode_safe: Validator, dgaaccounts_clean_text: Validator,
+    ignore_empty: Validator, unicode_safe: Validator, dgaaccounts_clean_text: Validator,
     dgaaccounts_max_length: Validator,
 ) -> Schema:
     schema = _account()
-    schema["purpose"] = [ignore_missing, unicode_safe, dgaaccounts_clean_text,
+    schema["purpose"] = [ignore_empty, unicode_safe, dgaaccounts_clean_text,
                          dgaaccounts_max_length(1000)]
     return schema
 
@@ -105,14 +105,14 @@ def request_list(
 
 @tk.validator_args
 def request_approve(
-    not_empty: Validator, ignore_missing: Validator, unicode_safe: Validator,
+    not_empty: Validator, ignore_empty: Validator, unicode_safe: Validator,
     dgaaccounts_clean_text: Validator, dgaaccounts_organization: Validator,
     dgaaccounts_role: Validator, dgaaccounts_max_length: Validator,
 ) -> Schema:
     return {
         "id": [not_empty, unicode_safe],
-        "note": [ignore_missing, unicode_safe, dgaaccounts_clean_text, dgaaccounts_max_length(2000)],
-        "organization": [ignore_missing, unicode_safe, dgaaccounts_organization],
+        "note": [ignore_empty, unicode_safe, dgaaccounts_clean_text, dgaaccounts_max_length(2000)],
+        "organization": [ignore_empty, unicode_safe, dgaaccounts_organization],
         "role": [dgaaccounts_role],
     }
 

@@ -1,0 +1,236 @@
+"""Web pages through CKAN's test app: forms with CSRF tokens, sessions, headers."""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+import ckan.model as model
+from ckan.tests import factories
+
+from ckanext.dgaaccounts.model import Document, Request
+from ckanext.dgaaccounts.tests.conftest import PDF, registration, stored_files
+
+pytestmark = [
+    pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
+    pytest.mark.usefixtures("with_plugins", "clean_db"),
+]
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert found, "the form has no CSRF token"
+    return found.group(1)
+
+
+def register_through_form(client, smtp, deliver, **overrides) -> tuple[str, str]:
+    """Fill the registration form; returns the verification token from the email."""
+    page = client.get("/dgaaccounts/register/agency")
+    data = dict(registration(**overrides), _csrf_token=csrf(page.body))
+    resp = client.post("/dgaaccounts/register/agency", data=data)
+    assert "Check your email" in resp.body, re.findall(r"error-block\">([^<]*)", resp.body)
+    deliver()
+    return smtp.link(data["email"]), data["email"]
+
+
+class TestRegistrationPages:
+    def test_core_register_url_leads_to_the_chooser_and_creates_nobody(self, app):
+        resp = app.get("/user/register")
+        assert "I work for a government agency" in resp.body
+        assert "I want to use the API" in resp.body
+        users = model.Session.query(model.User).count()
+        app.post("/user/register", data={"name": "sneaky", "email": "s@x.org",
+                                         "password1": "Passw0rd-long", "password2": "Passw0rd-long"})
+        assert model.Session.query(model.User).count() == users
+        assert model.User.by_name("sneaky") is None
+
+    def test_header_register_link_goes_to_chooser(self, app):
+        assert 'href="/dgaaccounts/register"' in app.get("/user/login").body
+
+    def test_form_lists_organizations_for_type_ahead(self, app):
+        factories.Organization(name="dga", title="สำนักงานพัฒนารัฐบาลดิจิทัล")
+        body = app.get("/dgaaccounts/register/agency").body
+        assert '<option value="dga">สำนักงานพัฒนารัฐบาลดิจิทัล</option>' in body
+        assert 'list="dgaaccounts-organizations"' in body
+
+    def test_post_without_csrf_token_is_refused(self, app):
+        client = app.test_client()
+        client.get("/dgaaccounts/register/agency")
+        resp = client.post("/dgaaccounts/register/agency", data=registration())
+        assert resp.status_code == 400
+        assert model.User.by_name("somchai") is None
+
+    def test_invalid_form_shows_errors_and_keeps_input_but_not_password(self, app):
+        client = app.test_client()
+        page = client.get("/dgaaccounts/register/agency")
+        data = dict(registration(phone="call me", password="Secret-Pass-99"),
+                    _csrf_token=csrf(page.body))
+        resp = client.post("/dgaaccounts/register/agency", data=data)
+        assert resp.status_code == 200
+        assert "Enter a phone number" in resp.body
+        assert "สมชาย ใจดี" in resp.body
+        assert "Secret-Pass-99" not in resp.body
+        assert model.Session.query(Request).count() == 0
+
+    def test_markup_in_fields_is_escaped(self, app, smtp, deliver):
+        client = app.test_client()
+        page = client.get("/dgaaccounts/register/agency")
+        data = dict(registration(position="<script>alert(1)</script>", phone="bad"),
+                    _csrf_token=csrf(page.body))
+        body = client.post("/dgaaccounts/register/agency", data=data).body
+        assert "<script>alert(1)</script>" not in body
+        assert "&lt;script&gt;" in body
+
+
+class TestApplicantPages:
+    def test_verify_get_does_not_use_the_token_post_does(self, app, smtp, deliver):
+        client = app.test_client()
+        token, _email = register_through_form(client, smtp, deliver)
+        page = client.get(f"/dgaaccounts/verify/{token}")
+        assert "Confirm my email address" in page.body
+        assert model.Session.query(Request).one().state == "awaiting_verification"
+        resp = client.post(f"/dgaaccounts/verify/{token}",
+                           data={"_csrf_token": csrf(page.body)})
+        assert "Download the application form" in resp.body
+        model.Session.expire_all()
+        assert model.Session.query(Request).one().state == "awaiting_document"
+        again = client.post(f"/dgaaccounts/verify/{token}",
+                            data={"_csrf_token": csrf(page.body)})
+        assert "invalid, used or expired" in again.body
+
+    def test_download_form_then_upload_scan(self, app, smtp, deliver, storage_root):
+        client = app.test_client()
+        token, _email = register_through_form(client, smtp, deliver)
+        page = client.get(f"/dgaaccounts/verify/{token}")
+        page = client.post(f"/dgaaccounts/verify/{token}", data={"_csrf_token": csrf(page.body)})
+        req = model.Session.query(Request).one()
+        pdf = client.get(f"/dgaaccounts/request/{req.id}/form.pdf")
+        assert pdf.status_code == 200
+        assert pdf.headers["Content-Type"] == "application/pdf"
+        assert pdf.headers["X-Content-Type-Options"] == "nosniff"
+        assert pdf.data.startswith(b"%PDF-")
+        resp = client.post(f"/dgaaccounts/request/{req.id}/upload", data={
+            "_csrf_token": csrf(page.body),
+            "signed_form": (io.BytesIO(PDF), "แบบฟอร์มที่ลงนามแล้ว.pdf"),
+        }, content_type="multipart/form-data")
+        assert "sent for review" in resp.body
+        model.Session.expire_all()
+        assert model.Session.query(Request).one().state == "submitted"
+        assert model.Session.query(Document).one().original_name == "แบบฟอร์มที่ลงนามแล้ว.pdf"
+        assert len(stored_files(storage_root)) == 1
+
+    def test_bad_upload_shows_error_and_stores_nothing(self, app, smtp, deliver, storage_root):
+        client = app.test_client()
+        token, _email = register_through_form(client, smtp, deliver)
+        page = client.get(f"/dgaaccounts/verify/{token}")
+        page = client.post(f"/dgaaccounts/verify/{token}", data={"_csrf_token": csrf(page.body)})
+        req = model.Session.query(Request).one()
+        resp = client.post(f"/dgaaccounts/request/{req.id}/upload", data={
+            "_csrf_token": csrf(page.body),
+            "signed_form": (io.BytesIO(b"<html><script>1</script></html>"), "form.pdf"),
+        }, content_type="multipart/form-data")
+        assert resp.status_code == 200
+        assert "alert-danger" in resp.body or "error" in resp.body
+        model.Session.expire_all()
+        assert model.Session.query(Request).one().state == "awaiting_document"
+        assert stored_files(storage_root) == []
+
+    def test_a_stranger_cannot_see_the_request(self, app, smtp, deliver):
+        client = app.test_client()
+        token, _email = register_through_form(client, smtp, deliver)
+        page = client.get(f"/dgaaccounts/verify/{token}")
+        client.post(f"/dgaaccounts/verify/{token}", data={"_csrf_token": csrf(page.body)})
+        req = model.Session.query(Request).one()
+        stranger = app.test_client()
+        assert stranger.get(f"/dgaaccounts/request/{req.id}").status_code == 403
+        assert stranger.get(f"/dgaaccounts/request/{req.id}/form.pdf").status_code == 403
+        assert stranger.get(f"/dgaaccounts/request/{req.id}?token=forged").status_code == 403
+        assert stranger.get("/dgaaccounts/request/nope").status_code == 404
+
+    def test_link_from_email_opens_the_request_in_a_new_browser(self, app, smtp, deliver):
+        client = app.test_client()
+        token, email = register_through_form(client, smtp, deliver)
+        page = client.get(f"/dgaaccounts/verify/{token}")
+        page = client.post(f"/dgaaccounts/verify/{token}", data={"_csrf_token": csrf(page.body)})
+        req = model.Session.query(Request).one()
+        client.post(f"/dgaaccounts/request/{req.id}/upload", data={
+            "_csrf_token": csrf(page.body), "signed_form": (io.BytesIO(PDF), "f.pdf"),
+        }, content_type="multipart/form-data")
+        deliver()
+        applicant_token = smtp.link(email, r"/dgaaccounts/request/[\w-]+\?token=(\S+)")
+        other_device = app.test_client()
+        resp = other_device.get(f"/dgaaccounts/request/{req.id}?token={applicant_token}")
+        assert resp.status_code == 200
+        assert req.reference in resp.body
+        assert applicant_token not in resp.request.url
+
+
+class TestAdminPages:
+    @pytest.fixture
+    def submitted(self, app, smtp, deliver):
+        client = app.test_client()
+        factories.Organization(name="dga", title="DGA")
+        token, _email = register_through_form(client, smtp, deliver, organization="dga")
+        page = client.get(f"/dgaaccounts/verify/{token}")
+        page = client.post(f"/dgaaccounts/verify/{token}", data={"_csrf_token": csrf(page.body)})
+        req = model.Session.query(Request).one()
+        client.post(f"/dgaaccounts/request/{req.id}/upload", data={
+            "_csrf_token": csrf(page.body), "signed_form": (io.BytesIO(PDF), "f.pdf"),
+        }, content_type="multipart/form-data")
+        return req.id
+
+    @pytest.fixture
+    def sysadmin_headers(self):
+        admin = factories.Sysadmin()
+        token = factories.APIToken(user=admin["name"])
+        return {"Authorization": token["token"]}
+
+    def test_queue_is_for_sysadmins_only(self, app, submitted):
+        user = factories.User()
+        token = factories.APIToken(user=user["name"])
+        assert app.get("/ckan-admin/dgaaccounts/").status_code == 403
+        assert app.get("/ckan-admin/dgaaccounts/",
+                       headers={"Authorization": token["token"]}).status_code == 403
+        assert app.get(f"/ckan-admin/dgaaccounts/request/{submitted}",
+                       headers={"Authorization": token["token"]}).status_code == 403
+
+    def test_queue_lists_the_request_with_due_time(self, app, submitted, sysadmin_headers):
+        body = app.get("/ckan-admin/dgaaccounts/", headers=sysadmin_headers).body
+        req = model.Session.get(Request, submitted)
+        assert req.reference in body
+        assert "สมชาย ใจดี" in body
+        assert "Account requests" in body
+        filtered = app.get("/ckan-admin/dgaaccounts/?state=approved",
+                           headers=sysadmin_headers).body
+        assert req.reference not in filtered
+
+    def test_request_page_shows_document_inline_and_approves(self, app, submitted,
+                                                             sysadmin_headers):
+        body = app.get(f"/ckan-admin/dgaaccounts/request/{submitted}",
+                       headers=sysadmin_headers).body
+        doc = model.Session.query(Document).one()
+        assert f"/dgaaccounts/request/{submitted}/document/{doc.id}" in body
+        assert '<option value="editor" selected>' in body
+        served = app.get(f"/dgaaccounts/request/{submitted}/document/{doc.id}",
+                         headers=sysadmin_headers)
+        assert served.data == PDF
+        assert served.headers["Content-Type"] == "application/pdf"
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+        assert served.headers["Content-Disposition"].startswith("inline")
+        assert "default-src 'none'" in served.headers["Content-Security-Policy"]
+        assert app.get(f"/dgaaccounts/request/{submitted}/document/{doc.id}").status_code == 403
+        resp = app.post(f"/ckan-admin/dgaaccounts/request/{submitted}/approve",
+                        headers=sysadmin_headers,
+                        data={"organization": model.Group.get("dga").id, "role": "editor"})
+        assert "Decision recorded" in resp.body
+        model.Session.expire_all()
+        assert model.Session.get(Request, submitted).state == "approved"
+        assert model.User.by_name("somchai").state == "active"
+
+    def test_reject_without_reason_shows_error(self, app, submitted, sysadmin_headers):
+        resp = app.post(f"/ckan-admin/dgaaccounts/request/{submitted}/reject",
+                        headers=sysadmin_headers, data={"reason": ""})
+        assert "Missing value" in resp.body
+        model.Session.expire_all()
+        assert model.Session.get(Request, submitted).state == "submitted"
