@@ -46,7 +46,8 @@ class Event:
 
 # Agency registrations and cancellation/suspension requests.
 _DOCUMENT_FLOW = {
-    "verify_email": Event((AWAITING_VERIFICATION,), AWAITING_DOCUMENT),
+    "verify_email": Event(
+        (AWAITING_VERIFICATION,), AWAITING_DOCUMENT, (("verified_agency", "applicant"),)),
     "verify_email_with_document": Event(
         (AWAITING_VERIFICATION,), SUBMITTED,
         (("submitted", "applicant"), ("new_request", "sysadmins")),
@@ -157,13 +158,13 @@ def audit(
         from_state=from_state,
         to_state=to_state,
         details=data,
-        client_addr=_client_addr(),
+        client_addr=client_addr(),
     )
     model.Session.add(event)
     return event
 
 
-def _client_addr() -> Optional[str]:
+def client_addr() -> Optional[str]:
     # The audit trail records the client of a web or API call; CLI and jobs have none.
     # remote_addr is what the WSGI server saw; a deployment behind a proxy sets it with ProxyFix.
     try:

@@ -16,7 +16,7 @@ import ckan.model as model
 from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
-from .. import config, mail, storage, tokens, workflow
+from .. import config, mail, ratelimit, storage, tokens, workflow
 from ..model import AuditEvent, Document, Request, utcnow
 from . import schema
 
@@ -45,6 +45,7 @@ def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[s
     :returns: ``request_id``, ``reference`` and ``state``
     """
     tk.check_access("dgaaccounts_agency_register", context, data_dict)
+    ratelimit.hit("register", _email_key(data_dict))
     data = _validate(data_dict, schema.agency_register(), context)
     details = {k: data.get(k) for k in (
         "position", "phone", "superior_name", "superior_position", "agency_name")}
@@ -86,6 +87,7 @@ def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dic
     :returns: ``request_id``, ``reference`` and ``state``
     """
     tk.check_access("dgaaccounts_developer_register", context, data_dict)
+    ratelimit.hit("register", _email_key(data_dict))
     data = _validate(data_dict, schema.developer_register(), context)
     try:
         req = _create_applicant(context, data, workflow.DEVELOPER, {"purpose": data.get("purpose")})
@@ -174,6 +176,7 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
     :returns: ``request_id``, ``kind``, ``state`` and ``applicant_token`` or ``api_token``
     """
     tk.check_access("dgaaccounts_email_verify", context, data_dict)
+    ratelimit.hit("verify")
     data = _validate(data_dict, schema.token(), context)
     row = tokens.find(data["token"], tokens.VERIFY, lock=True)
     if row is None:
@@ -213,6 +216,7 @@ def dgaaccounts_verification_resend(context: Context, data_dict: DataDict) -> di
     :returns: ``message``
     """
     tk.check_access("dgaaccounts_verification_resend", context, data_dict)
+    ratelimit.hit("resend", _email_key(data_dict))
     data = _validate(data_dict, schema.verification_resend(), context)
     req = model.Session.query(Request).filter(
         Request.email == data["email"], Request.state == workflow.AWAITING_VERIFICATION
@@ -244,6 +248,7 @@ def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -
     req = _get_request(data["id"])
     context["dgaaccounts_request"] = req
     tk.check_access("dgaaccounts_request_document_upload", context, data_dict)
+    ratelimit.hit("upload", req.id)
     workflow.check(req, "upload_document")
     upload = data_dict.get("signed_form")
     if not _is_upload(upload):
@@ -477,6 +482,11 @@ def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[
 
 
 # -- helpers (private: a leading underscore keeps them out of the action API) -------------
+
+def _email_key(data_dict: DataDict) -> str:
+    value = data_dict.get("email")
+    return value.strip().lower() if isinstance(value, str) else ""
+
 
 def _validate(data_dict: DataDict, sch: dict[str, Any], context: Context) -> dict[str, Any]:
     data, errors = tk.navl_validate(dict(data_dict), sch, context)

@@ -27,7 +27,7 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
 
 
 @pytest.fixture
-def clean_db(with_plugins, reset_db, migrate_db_for):
+def clean_db(with_plugins, reset_db, migrate_db_for, reset_redis):
     """CKAN's clean_db empties or drops every table, ours included: put ours back.
 
     The audit table refuses DELETE (append-only); TRUNCATE, which only an operator with table
@@ -42,6 +42,7 @@ def clean_db(with_plugins, reset_db, migrate_db_for):
             "TRUNCATE dgaaccounts_audit; END IF; END $$"))
     reset_db()
     migrate_db_for("dgaaccounts")
+    reset_redis()  # rate-limit counters
 
 
 @pytest.fixture(autouse=True)

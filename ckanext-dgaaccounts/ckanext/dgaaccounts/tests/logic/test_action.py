@@ -371,6 +371,31 @@ class TestQueue:
             helpers.call_action("dgaaccounts_request_show", id="nope")
 
 
+class TestRateLimits:
+    def test_registrations_per_address_are_limited_in_redis(self, ckan_config, monkeypatch):
+        monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.rate_limit", 2)
+        for name in ("first1", "second2"):
+            with pytest.raises(tk.ValidationError) as e:
+                helpers.call_action("dgaaccounts_agency_register",
+                                    **registration(name=name, phone="bad"))
+            assert "phone" in e.value.error_dict
+        before = _counts()
+        with pytest.raises(tk.ValidationError) as e:
+            helpers.call_action("dgaaccounts_agency_register", **registration())
+        assert "rate_limit" in e.value.error_dict
+        assert _counts() == before
+        other = helpers.call_action("dgaaccounts_agency_register",
+                                    **registration(email="other@dga.or.th"))
+        assert other["state"] == "awaiting_verification"
+
+    def test_resend_is_limited_per_address(self, ckan_config, monkeypatch):
+        monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.rate_limit", 1)
+        helpers.call_action("dgaaccounts_verification_resend", email="a@dga.or.th")
+        with pytest.raises(tk.ValidationError) as e:
+            helpers.call_action("dgaaccounts_verification_resend", email=" A@DGA.or.th")
+        assert "rate_limit" in e.value.error_dict
+
+
 class TestPasswordReset:
     def test_pending_applicant_cannot_reset_password_to_activate(self, app, smtp, deliver):
         helpers.call_action("dgaaccounts_agency_register", **registration())
