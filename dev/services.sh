@@ -4,7 +4,8 @@
 #     with role dgaaccounts/dgaaccounts and databases dgaaccounts_test, dgaaccounts_dev;
 #   * Redis on 127.0.0.1:6379;
 #   * chromium (headless browser for Playwright, used via executable_path=/usr/bin/chromium;
-#     never `playwright install`) and poppler-utils (pdftotext).
+#     never `playwright install`), fonts-thai-tlwg (so pages with Thai text render, e.g. in
+#     screenshots) and poppler-utils (pdftotext).
 # Idempotent; skips apt-get entirely when everything is already installed.
 # Solr is NOT handled here: dev/test runs use the loopback stand-in
 # ckanext-dgaaccounts/ckanext/dgaaccounts/tests/solr_stub.py; production uses real Solr.
@@ -12,6 +13,10 @@ set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
+# Overridable only to exercise this script against a scratch cluster / Redis port;
+# the configs (test.ini, dev/development.ini) expect "main" on 5432 and Redis on 6379.
+PG_CLUSTER=${DGA_PG_CLUSTER:-main}
+REDIS_PORT=${DGA_REDIS_PORT:-6379}
 DB_ROLE=dgaaccounts
 DB_PASSWORD=dgaaccounts
 DATABASES=(dgaaccounts_test dgaaccounts_dev)
@@ -32,29 +37,32 @@ missing=()
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v pdftotext >/dev/null || missing+=(poppler-utils)
+dpkg-query -W -f='${Status}' fonts-thai-tlwg 2>/dev/null | grep -q 'ok installed' \
+    || missing+=(fonts-thai-tlwg)
 
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq >&2
-    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    $SUDO apt-get install -y -qq "${missing[@]}" >&2
 else
-    log "packages present (postgresql, redis-server, chromium, poppler-utils)"
+    log "packages present (postgresql, redis-server, chromium, fonts-thai-tlwg, poppler-utils)"
 fi
 
 # ---------------------------------------------------------------- PostgreSQL
 PG_VERSION=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
-if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -qx "$PG_VERSION main"; then
-    log "creating PostgreSQL $PG_VERSION cluster 'main'"
-    $SUDO pg_createcluster --locale C.UTF-8 "$PG_VERSION" main >&2
+if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -qx "$PG_VERSION $PG_CLUSTER"; then
+    log "creating PostgreSQL $PG_VERSION cluster '$PG_CLUSTER'"
+    $SUDO pg_createcluster --locale C.UTF-8 "$PG_VERSION" "$PG_CLUSTER" >&2
 fi
-if ! pg_lsclusters -h | awk -v v="$PG_VERSION" '$1==v && $2=="main" {print $4}' | grep -q online; then
-    log "starting PostgreSQL $PG_VERSION/main"
-    $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main start >&2
+if ! pg_lsclusters -h | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" '$1==v && $2==c {print $4}' \
+    | grep -q online; then
+    log "starting PostgreSQL $PG_VERSION/$PG_CLUSTER"
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" start >&2
 fi
-PG_PORT=$(pg_lsclusters -h | awk -v v="$PG_VERSION" '$1==v && $2=="main" {print $3}')
+PG_PORT=$(pg_lsclusters -h | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" '$1==v && $2==c {print $3}')
 if [ "$PG_PORT" != "5432" ]; then
-    log "WARNING: PostgreSQL $PG_VERSION/main listens on port $PG_PORT, the configs expect 5432"
+    log "WARNING: PostgreSQL $PG_VERSION/$PG_CLUSTER listens on port $PG_PORT, the configs expect 5432"
 fi
 for _ in $(seq 1 60); do
     pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break
@@ -97,14 +105,15 @@ fi
 log "PostgreSQL $PG_VERSION ready on 127.0.0.1:$PG_PORT (role $DB_ROLE, dbs: ${DATABASES[*]})"
 
 # ---------------------------------------------------------------- Redis
-if [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null || true)" != "PONG" ]; then
-    log "starting redis-server on 127.0.0.1:6379"
-    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >&2
+redis_up() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null || true)" = "PONG" ]; }
+if ! redis_up; then
+    log "starting redis-server on 127.0.0.1:$REDIS_PORT"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+        >&2
     for _ in $(seq 1 40); do
-        [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null || true)" = "PONG" ] && break
+        redis_up && break
         sleep 0.25
     done
 fi
-[ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null || true)" = "PONG" ] \
-    || { log "Redis does not answer on 127.0.0.1:6379"; exit 1; }
-log "Redis ready on 127.0.0.1:6379"
+redis_up || { log "Redis does not answer on 127.0.0.1:$REDIS_PORT"; exit 1; }
+log "Redis ready on 127.0.0.1:$REDIS_PORT"

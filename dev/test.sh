@@ -61,7 +61,8 @@ log "Solr stand-in (dev/test only) at $CKAN_SOLR_URL"
 # ---------------------------------------------------------------- per version
 reset_test_db() {
     # Each CKAN version has its own migration history: start from an empty schema.
-    PGPASSWORD=dgaaccounts psql -w -XqAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -U dgaaccounts \
+    PGOPTIONS='--client-min-messages=warning' PGPASSWORD=dgaaccounts \
+        psql -w -XqAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -U dgaaccounts \
         -d "$TEST_DB" -c 'DROP SCHEMA IF EXISTS public CASCADE' -c 'CREATE SCHEMA public' \
         >/dev/null
 }

@@ -79,7 +79,8 @@ if [ "${DGA_RESET_DEV_DB:-0}" = 1 ]; then
         log "DGA_RESET_DEV_DB=1: stop the running portal first (dev/down.sh)"; exit 1
     fi
     log "DGA_RESET_DEV_DB=1: emptying database dgaaccounts_dev and var/dev-storage"
-    PGPASSWORD=dgaaccounts psql -w -XqAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -U dgaaccounts \
+    PGOPTIONS='--client-min-messages=warning' PGPASSWORD=dgaaccounts \
+        psql -w -XqAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -U dgaaccounts \
         -d dgaaccounts_dev -c 'DROP SCHEMA IF EXISTS public CASCADE' -c 'CREATE SCHEMA public' \
         >/dev/null
     rm -rf "$REPO/var/dev-storage" && mkdir -p "$REPO/var/dev-storage"

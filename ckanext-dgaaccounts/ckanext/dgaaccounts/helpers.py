@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any, Optional
+from typing import Any
 
 import ckan.model as model
 from ckan.plugins import toolkit as tk
@@ -35,17 +35,21 @@ def dgaaccounts_state_label(state: str) -> str:
     return workflow.state_label(state)
 
 
+def dgaaccounts_event_label(action: str) -> str:
+    return workflow.event_label(action)
+
+
 def dgaaccounts_kind_label(kind: str) -> str:
     return workflow.kind_label(kind)
 
 
-def dgaaccounts_datetime(value: Optional[str]) -> str:
+def dgaaccounts_datetime(value: str | None) -> str:
     if not value:
         return ""
     return tk.h.render_datetime(value, with_hours=True)
 
 
-def dgaaccounts_age(value: Optional[str]) -> str:
+def dgaaccounts_age(value: str | None) -> str:
     """How long ago, in hours (days past two days)."""
     if not value:
         return ""
@@ -57,7 +61,7 @@ def dgaaccounts_age(value: Optional[str]) -> str:
     return tk.ungettext("%(n)s hour", "%(n)s hours", hours, n=hours)
 
 
-def dgaaccounts_user_name(user_id: Optional[str]) -> Any:
+def dgaaccounts_user_name(user_id: str | None) -> Any:
     if not user_id:
         return tk._("system")
     user = model.User.get(user_id)

@@ -14,7 +14,7 @@ import logging
 import os
 import smtplib
 from email.message import EmailMessage
-from typing import Any, Optional
+from typing import Any
 
 import jinja2
 from babel.support import Translations
@@ -41,13 +41,13 @@ _MINT_FOR = {  # template -> token it carries
 
 
 def queue(
-    req: Optional[Request],
+    req: Request | None,
     template: str,
     recipient: str,
     *,
     recipient_name: str = "",
     locale: str = "th",
-    params: Optional[dict[str, Any]] = None,
+    params: dict[str, Any] | None = None,
 ) -> OutboxMessage:
     """Add a message to the outbox in the current transaction."""
     msg = OutboxMessage(
@@ -66,7 +66,7 @@ def queue(
     return msg
 
 
-def queue_to_applicant(req: Request, template: str, *, note: Optional[str] = None) -> None:
+def queue_to_applicant(req: Request, template: str, *, note: str | None = None) -> None:
     user = model.User.get(req.user_id)
     if user is None or not user.email:
         return
@@ -118,7 +118,7 @@ def render(template: str, locale: str, context: dict[str, Any]) -> tuple[str, st
     return subject.strip(), body.strip() + "\n"
 
 
-def _context(msg: OutboxMessage, req: Optional[Request], secret: Optional[str]) -> dict[str, Any]:
+def _context(msg: OutboxMessage, req: Request | None, secret: str | None) -> dict[str, Any]:
     site = tk.config["ckan.site_url"].rstrip("/")
     ctx: dict[str, Any] = {
         "site_url": site,
@@ -194,7 +194,7 @@ def _schedule_retry(msg_id: int, attempts: int, exc: Exception) -> None:
                 type(exc).__name__)
 
 
-def _smtp_send(to: str, to_name: Optional[str], subject: str, body: str) -> None:
+def _smtp_send(to: str, to_name: str | None, subject: str, body: str) -> None:
     server = tk.config.get("smtp.server") or "localhost"
     host, _sep, port = server.partition(":")
     message = EmailMessage()

@@ -1,9 +1,11 @@
-"""Abuse limits for the anonymous entry points, counted in Redis so every CKAN process shares them."""
+"""Abuse limits for the anonymous entry points.
+
+Counted in Redis, so that every CKAN process shares them.
+"""
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Optional
 
 from ckan.lib.redis import connect_to_redis
 from ckan.plugins import toolkit as tk
@@ -13,7 +15,7 @@ from . import config, workflow
 log = logging.getLogger(__name__)
 
 
-def hit(scope: str, *subjects: Optional[str]) -> None:
+def hit(scope: str, *subjects: str | None) -> None:
     """Count one attempt at ``scope`` for the calling client and each subject (an email, a
     request id...); raise ``ValidationError`` once any of them is over the limit.
 
@@ -22,7 +24,7 @@ def hit(scope: str, *subjects: Optional[str]) -> None:
     """
     limit, window = config.rate_limit()
     keys = [
-        "dgaaccounts:rate:%s:%s" % (scope, hashlib.sha256(s.encode("utf-8", "replace")).hexdigest())
+        f"dgaaccounts:rate:{scope}:{hashlib.sha256(s.encode('utf-8', 'replace')).hexdigest()}"
         for s in (workflow.client_addr(), *subjects) if s
     ]
     if not keys:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Optional
 
 import ckan.model as model
 
@@ -37,10 +36,10 @@ def mint(req: Request, purpose: str) -> str:
     return token
 
 
-def find(token: str, purpose: str, *, lock: bool = False) -> Optional[Token]:
+def find(token: str, purpose: str, *, lock: bool = False) -> Token | None:
     """The unexpired, unused token row for ``token``, or None."""
-    if not token or len(token) > 200:
-        return None
+    if not isinstance(token, str) or not token or len(token) > 200:
+        return None  # JSON callers can send any type: a non-string token is no token
     query = model.Session.query(Token).filter(
         Token.token_hash == _hash(token),
         Token.purpose == purpose,
@@ -53,6 +52,6 @@ def find(token: str, purpose: str, *, lock: bool = False) -> Optional[Token]:
     return query.one_or_none()
 
 
-def applicant_may_access(token: Optional[str], request_id: str) -> bool:
+def applicant_may_access(token: str | None, request_id: str) -> bool:
     row = find(token or "", APPLICANT)
     return row is not None and row.request_id == request_id

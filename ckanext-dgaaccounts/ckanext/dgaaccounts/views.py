@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any, Optional
+from typing import Any
 
 from flask import Blueprint, Response, current_app, send_file, session
 from flask_wtf.csrf import CSRFError, validate_csrf
@@ -73,11 +73,27 @@ def register_agency() -> Any:
     return tk.redirect_to("dgaaccounts.registered")
 
 
+def _field_labels() -> dict[str, str]:
+    return {
+        "name": tk._("Username"), "fullname": tk._("Full name"), "email": tk._("Email"),
+        "password": tk._("Password"), "organization": tk._("Agency on the portal"),
+        "agency_name": tk._("Agency name"), "position": tk._("Your position"),
+        "phone": tk._("Phone"), "superior_name": tk._("Superior's name"),
+        "superior_position": tk._("Superior's position"),
+        "signed_form": tk._("Signed application form"), "purpose": tk._("Purpose"),
+        "rate_limit": tk._("Attempts"),
+    }
+
+
+def _error_summary(errors: dict[str, Any]) -> dict[str, str]:
+    labels = _field_labels()
+    return {labels.get(k, k): ", ".join(str(m) for m in v) for k, v in errors.items()
+            if isinstance(v, list)}
+
+
 def _render_agency_form(data: dict[str, Any], errors: dict[str, Any]) -> str:
     return tk.render("dgaaccounts/register_agency.html", {
-        "data": data, "errors": errors,
-        "error_summary": {k: ", ".join(str(m) for m in v) for k, v in errors.items()
-                          if isinstance(v, list)},
+        "data": data, "errors": errors, "error_summary": _error_summary(errors),
     })
 
 
@@ -85,14 +101,15 @@ def _render_agency_form(data: dict[str, Any], errors: dict[str, Any]) -> str:
 def register_developer() -> Any:
     fields = ("name", "fullname", "email", "password", "purpose")
     if tk.request.method == "GET":
-        return tk.render("dgaaccounts/register_developer.html", {"data": {}, "errors": {}})
+        return tk.render("dgaaccounts/register_developer.html",
+                         {"data": {}, "errors": {}, "error_summary": {}})
     data = {k: tk.request.form.get(k, "") for k in fields}
     try:
         result = tk.get_action("dgaaccounts_developer_register")(_context(), dict(data))
     except tk.ValidationError as e:
         data["password"] = ""
-        return tk.render("dgaaccounts/register_developer.html",
-                         {"data": data, "errors": e.error_dict})
+        return tk.render("dgaaccounts/register_developer.html", {
+            "data": data, "errors": e.error_dict, "error_summary": _error_summary(e.error_dict)})
     session["dgaaccounts_registered"] = result["reference"]
     return tk.redirect_to("dgaaccounts.registered")
 
@@ -140,7 +157,7 @@ def _remember_applicant(request_id: str, token: str) -> None:
     session[_SESSION_KEY] = grants
 
 
-def _applicant_token(request_id: str) -> Optional[str]:
+def _applicant_token(request_id: str) -> str | None:
     return (session.get(_SESSION_KEY) or {}).get(request_id)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import update
 
@@ -68,7 +68,8 @@ TRANSITIONS: dict[str, dict[str, Event]] = {
     CANCELLATION: _DOCUMENT_FLOW,
     SUSPENSION: _DOCUMENT_FLOW,
     DEVELOPER: {
-        "verify_email": Event((AWAITING_VERIFICATION,), APPROVED, (("developer_welcome", "applicant"),)),
+        "verify_email": Event(
+            (AWAITING_VERIFICATION,), APPROVED, (("developer_welcome", "applicant"),)),
         "withdraw": Event((AWAITING_VERIFICATION,), WITHDRAWN),
         "expire": Event((AWAITING_VERIFICATION,), EXPIRED),
     },
@@ -96,10 +97,10 @@ def check(req: Request, event: str) -> Event:
 def transition(
     req: Request,
     event: str,
-    actor_id: Optional[str],
+    actor_id: str | None,
     *,
-    note: Optional[str] = None,
-    details: Optional[dict[str, Any]] = None,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> None:
     """Apply ``event`` to ``req`` or raise ``ValidationError`` (409) if it is not legal now.
 
@@ -123,7 +124,8 @@ def transition(
     )
     if result.rowcount != 1:
         model.Session.rollback()
-        raise tk.ValidationError({"state": [tk._("This request has just been changed by someone else.")]})
+        raise tk.ValidationError(
+            {"state": [tk._("This request has just been changed by someone else.")]})
     previous = req.state
     model.Session.expire(req)
     audit(event, actor_id, req, from_state=previous, to_state=ev.target, details=details,
@@ -137,14 +139,14 @@ def transition(
 
 def audit(
     action: str,
-    actor_id: Optional[str],
-    req: Optional[Request] = None,
+    actor_id: str | None,
+    req: Request | None = None,
     *,
-    target_user_id: Optional[str] = None,
-    from_state: Optional[str] = None,
-    to_state: Optional[str] = None,
-    details: Optional[dict[str, Any]] = None,
-    note: Optional[str] = None,
+    target_user_id: str | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    details: dict[str, Any] | None = None,
+    note: str | None = None,
 ) -> AuditEvent:
     """Append an audit event to the current transaction."""
     data = dict(details or {})
@@ -164,7 +166,7 @@ def audit(
     return event
 
 
-def client_addr() -> Optional[str]:
+def client_addr() -> str | None:
     # The audit trail records the client of a web or API call; CLI and jobs have none.
     # remote_addr is what the WSGI server saw; a deployment behind a proxy sets it with ProxyFix.
     try:
@@ -193,6 +195,22 @@ def state_label(state: str) -> str:
     return labels.get(state, state)
 
 
+def event_label(action: str) -> str:
+    labels = {
+        "register": tk._("Registered"),
+        "verify_email": tk._("Email confirmed"),
+        "verify_email_with_document": tk._("Email confirmed, signed form already sent"),
+        "verification_resend": tk._("Verification email sent again"),
+        "upload_document": tk._("Signed form uploaded"),
+        "approve": tk._("Approved"),
+        "reject": tk._("Rejected"),
+        "return": tk._("Returned for correction"),
+        "withdraw": tk._("Withdrawn by the applicant"),
+        "expire": tk._("Expired"),
+    }
+    return labels.get(action, action)
+
+
 def kind_label(kind: str) -> str:
     labels = {
         AGENCY: tk._("Agency officer registration"),
@@ -203,5 +221,5 @@ def kind_label(kind: str) -> str:
     return labels.get(kind, kind)
 
 
-def is_overdue(req: Request, now: Optional[datetime.datetime] = None) -> bool:
+def is_overdue(req: Request, now: datetime.datetime | None = None) -> bool:
     return req.state == SUBMITTED and req.due is not None and req.due < (now or utcnow())

@@ -7,7 +7,7 @@ queues the emails), commit once, then hand the emails to the background worker.
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import or_, text
 from sqlalchemy.exc import IntegrityError
@@ -52,7 +52,7 @@ def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[s
     upload = data_dict.get("signed_form")
     if upload not in (None, "") and not _is_upload(upload):
         raise tk.ValidationError({"signed_form": [tk._("Upload the scan as a file.")]})
-    stored: Optional[storage.StoredDocument] = None
+    stored: storage.StoredDocument | None = None
     try:
         if _is_upload(upload):
             stored = _store(upload)
@@ -102,7 +102,7 @@ def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dic
 
 
 def _create_applicant(context: Context, data: dict[str, Any], kind: str,
-                      details: dict[str, Any], organization_id: Optional[str] = None) -> Request:
+                      details: dict[str, Any], organization_id: str | None = None) -> Request:
     """A pending CKAN user and its request, in the current transaction (not committed)."""
     site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
     locale = _current_locale()
@@ -506,7 +506,7 @@ def _get_request(request_id: str, lock: bool = False) -> Request:
     return req
 
 
-def _actor_id(context: Context) -> Optional[str]:
+def _actor_id(context: Context) -> str | None:
     user = context.get("auth_user_obj") or (
         model.User.get(context["user"]) if context.get("user") else None)
     return getattr(user, "id", None)

@@ -68,6 +68,7 @@ def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> AuthResult:
     return _SYSADMIN_ONLY
 
 
+@tk.auth_allow_anonymous_access  # a pending applicant cannot sign in: the token is their key
 def dgaaccounts_document_download(context: Context, data_dict: DataDict) -> AuthResult:
     """The scans of a request: its applicant and sysadmins (used by the download view)."""
     return _applicant(context, data_dict)

@@ -61,7 +61,9 @@ def developer_register(
 
 
 @tk.validator_args
-def token(not_empty: Validator, unicode_safe: Validator, dgaaccounts_max_length: Validator) -> Schema:
+def token(
+    not_empty: Validator, unicode_safe: Validator, dgaaccounts_max_length: Validator,
+) -> Schema:
     return {"token": [not_empty, unicode_safe, dgaaccounts_max_length(200)]}
 
 

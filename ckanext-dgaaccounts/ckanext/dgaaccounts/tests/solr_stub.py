@@ -265,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    server = make_server(args.port, args.host)
+    try:
+        server = make_server(args.port, args.host)
+    except ValueError as err:
+        parser.error(str(err))
 
     def _stop(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()

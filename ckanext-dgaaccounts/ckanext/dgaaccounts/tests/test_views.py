@@ -40,8 +40,9 @@ class TestRegistrationPages:
         assert "I work for a government agency" in resp.body
         assert "I want to use the API" in resp.body
         users = model.Session.query(model.User).count()
-        app.post("/user/register", data={"name": "sneaky", "email": "s@x.org",
-                                         "password1": "Passw0rd-long", "password2": "Passw0rd-long"})
+        app.post("/user/register", data={
+            "name": "sneaky", "email": "s@x.org",
+            "password1": "Passw0rd-long", "password2": "Passw0rd-long"})
         assert model.Session.query(model.User).count() == users
         assert model.User.by_name("sneaky") is None
 

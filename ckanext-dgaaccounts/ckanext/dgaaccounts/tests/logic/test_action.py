@@ -58,7 +58,8 @@ class TestAgencyRegistration:
         assert user.state == "pending"
         assert user.fullname == "สมชาย ใจดี"
         req = model.Session.get(Request, result["request_id"])
-        assert req.user_id == user.id and req.kind == "agency_registration"
+        assert req.user_id == user.id
+        assert req.kind == "agency_registration"
         assert deliver() == 1
         [msg] = smtp.to("somchai@dga.or.th")
         assert result["reference"] in smtp.body(msg)
@@ -67,7 +68,8 @@ class TestAgencyRegistration:
     def test_verification_link_token_is_stored_only_as_hash(self, smtp, deliver):
         _result, token = _register(smtp, deliver)
         hashes = [t.token_hash for t in model.Session.query(Token)]
-        assert token not in hashes and len(hashes) == 1
+        assert token not in hashes
+        assert len(hashes) == 1
         outbox = model.Session.query(OutboxMessage).one()
         assert token not in str(outbox.params)
 
@@ -163,7 +165,8 @@ class TestAgencyRegistration:
         verified = helpers.call_action("dgaaccounts_email_verify", token=token)
         assert verified["state"] == "submitted"
         doc = model.Session.query(Document).one()
-        assert doc.mimetype == "image/png" and doc.original_name == "scan.png"
+        assert doc.mimetype == "image/png"
+        assert doc.original_name == "scan.png"
 
     def test_return_then_corrected_upload_then_reject(self, smtp, deliver, make_upload):
         sysadmin = factories.Sysadmin()
@@ -268,7 +271,8 @@ class TestBadRegistrations:
             helpers.call_action("dgaaccounts_agency_register", **registration(**overrides))
         assert field in e.value.error_dict
         assert _counts() == before
-        assert deliver() == 0 and smtp.messages == []
+        assert deliver() == 0
+        assert smtp.messages == []
 
     def test_email_outside_agency_domains(self, ckan_config, monkeypatch):
         monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.agency_email_domains",
@@ -362,7 +366,8 @@ class TestQueue:
         assert helpers.call_action("dgaaccounts_request_list", q="%")["count"] == 0
         assert helpers.call_action("dgaaccounts_request_list", state="submitted")["count"] == 3
         page = helpers.call_action("dgaaccounts_request_list", limit=2, offset=2)
-        assert len(page["results"]) == 2 and page["count"] == 4
+        assert len(page["results"]) == 2
+        assert page["count"] == 4
         with pytest.raises(tk.ValidationError):
             helpers.call_action("dgaaccounts_request_list", state="bogus")
 
