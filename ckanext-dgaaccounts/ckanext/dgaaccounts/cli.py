@@ -39,3 +39,11 @@ def outbox_flush() -> None:
     left = mail.outbox_status().get("pending", 0)
     if left:
         click.echo(f"still pending: {left}")
+
+
+@dgaaccounts.command("expire")
+def expire() -> None:
+    """Expire registrations never confirmed in time and free their usernames and addresses."""
+    from . import maintenance
+
+    click.echo(f"expired: {maintenance.expire_unverified()}")

@@ -1,10 +1,14 @@
 """Wiring of the dgaaccounts plugin. The behaviour lives in logic/, workflow.py and views.py."""
 from __future__ import annotations
 
+from typing import Any
+
 import ckan.plugins as p
 from ckan.common import CKANConfig
 from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
+
+from . import views
 
 
 @tk.blanket.actions
@@ -17,7 +21,13 @@ from ckan.plugins import toolkit as tk
 class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     p.implements(p.IConfigurer)
     p.implements(p.ITranslation)
+    p.implements(p.IAuthenticator, inherit=True)
 
     # IConfigurer
     def update_config(self, config_: CKANConfig) -> None:
         tk.add_template_directory(config_, "templates")
+
+    # IAuthenticator
+    def authenticate(self, identity: dict[str, Any]) -> None:
+        # Only explains a refused login; CKAN's own authentication decides.
+        views.explain_pending_login(identity)

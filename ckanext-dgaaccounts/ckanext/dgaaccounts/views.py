@@ -133,6 +133,7 @@ def verify(token: str) -> Any:
         _remember_applicant(result["request_id"], result["applicant_token"])
         tk.h.flash_success(tk._("Your email address is confirmed."))
         return tk.redirect_to("dgaaccounts.request_read", id=result["request_id"])
+    _sign_in(model.Session.get(Request, result["request_id"]).user_id)
     return tk.render("dgaaccounts/verified_developer.html", {"result": result})
 
 
@@ -147,6 +148,40 @@ def resend() -> Any:
         tk.h.flash_success(result["message"])
         return tk.redirect_to("dgaaccounts.resend")
     return tk.render("dgaaccounts/resend.html", {"errors": {}})
+
+
+def explain_pending_login(identity: dict[str, Any]) -> None:
+    """Tell an applicant who signs in with the right password why the account is not open yet.
+
+    Only with the right password, so the message reveals nothing to someone guessing.
+    """
+    login, password = identity.get("login"), identity.get("password")
+    if not login or not password:
+        return
+    user = model.User.by_name(login) or model.User.by_email(login)
+    if user is None or user.state != "pending" or not user.validate_password(password):
+        return
+    req = model.Session.query(Request).filter(
+        Request.user_id == user.id, Request.state.in_(workflow.OPEN_STATES)
+    ).order_by(Request.created.desc()).first()
+    if req is None:
+        return
+    if req.state == workflow.AWAITING_VERIFICATION:
+        tk.h.flash_notice(tk._(
+            "Your email address is not confirmed yet. Open the link we emailed you, or ask "
+            "for a new one on the page \"Did not get the verification email?\"."))
+    else:
+        tk.h.flash_notice(tk._(
+            "Your account is waiting for the approval of your application. Follow it with the "
+            "link in our emails."))
+
+
+def _sign_in(user_id: str) -> None:
+    # The same steps as CKAN's own login view: a new session, then the user.
+    from ckan.views.user import regenerate_session  # not in the toolkit (2.11, 2.12)
+
+    regenerate_session()
+    tk.login_user(model.User.get(user_id))
 
 
 # -- the applicant's request page ----------------------------------------------------------

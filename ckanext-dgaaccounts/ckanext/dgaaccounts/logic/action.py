@@ -88,6 +88,18 @@ def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dic
     """
     tk.check_access("dgaaccounts_developer_register", context, data_dict)
     ratelimit.hit("register", _email_key(data_dict))
+    waiting = model.Session.query(Request).filter(
+        Request.kind == workflow.DEVELOPER, Request.email == _email_key(data_dict),
+        Request.state == workflow.AWAITING_VERIFICATION,
+    ).first()
+    if waiting is not None:
+        # Signing up again before verifying: send the link again, never a second account.
+        mail.queue_to_applicant(waiting, "verify_developer")
+        workflow.audit("verification_resend", None, waiting)
+        model.Session.commit()
+        mail.dispatch()
+        return {"request_id": waiting.id, "reference": waiting.reference,
+                "state": waiting.state}
     data = _validate(data_dict, schema.developer_register(), context)
     try:
         req = _create_applicant(context, data, workflow.DEVELOPER, {"purpose": data.get("purpose")})

@@ -235,3 +235,55 @@ class TestAdminPages:
         assert "Missing value" in resp.body
         model.Session.expire_all()
         assert model.Session.get(Request, submitted).state == "submitted"
+
+
+class TestDeveloperPages:
+    def _sign_up(self, client, smtp, deliver):
+        page = client.get("/dgaaccounts/register/developer")
+        resp = client.post("/dgaaccounts/register/developer", data={
+            "_csrf_token": csrf(page.body), "name": "dev_lek", "fullname": "Lek",
+            "email": "lek@example.com", "password": "Dev-Passw0rd-42", "purpose": "<b>apps</b>"})
+        assert "Check your email" in resp.body
+        deliver()
+        return smtp.link("lek@example.com")
+
+    def test_link_shows_the_token_once_and_signs_in(self, app, smtp, deliver):
+        client = app.test_client()
+        token = self._sign_up(client, smtp, deliver)
+        page = client.get(f"/dgaaccounts/verify/{token}")
+        resp = client.post(f"/dgaaccounts/verify/{token}", data={"_csrf_token": csrf(page.body)})
+        shown = re.search(r'id="dgaaccounts-api-token">([^<]+)<', resp.body).group(1)
+        from ckan.lib.api_token import get_user_from_token
+        assert get_user_from_token(shown).name == "dev_lek"
+        assert "curl -H" in resp.body
+        assert "ckanapi action" in resp.body
+        dashboard = client.get("/dashboard/datasets", follow_redirects=False)
+        assert dashboard.status_code == 200, "signed in after verification"
+        again = client.post(f"/dgaaccounts/verify/{token}", data={"_csrf_token": csrf(page.body)})
+        assert shown not in again.body
+
+    def test_pending_developer_signing_in_is_told_to_verify(self, app, smtp, deliver):
+        client = app.test_client()
+        self._sign_up(client, smtp, deliver)
+        login = app.test_client()
+        page = login.get("/user/login")
+        resp = login.post("/user/login", data={
+            "_csrf_token": csrf(page.body), "login": "dev_lek", "password": "Dev-Passw0rd-42"})
+        assert "not confirmed yet" in resp.body
+        wrong = app.test_client()
+        page = wrong.get("/user/login")
+        resp = wrong.post("/user/login", data={
+            "_csrf_token": csrf(page.body), "login": "dev_lek", "password": "wrong-password"})
+        assert "not confirmed yet" not in resp.body
+
+    def test_resend_page_answers_the_same_for_unknown_addresses(self, app, smtp, deliver):
+        client = app.test_client()
+        self._sign_up(client, smtp, deliver)
+        answers = []
+        for email in ("lek@example.com", "nobody@example.com"):
+            page = client.get("/dgaaccounts/resend")
+            resp = client.post("/dgaaccounts/resend",
+                               data={"_csrf_token": csrf(page.body), "email": email})
+            answers.append(re.findall(r'alert[^"]*"[^>]*>\s*([^<]+)', resp.body))
+        assert answers[0] == answers[1]
+        assert deliver() == 1

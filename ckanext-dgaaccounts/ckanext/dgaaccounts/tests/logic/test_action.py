@@ -429,3 +429,84 @@ def test_workflow_states_are_complete():
         for name, event in events.items():
             assert event.target in workflow.STATES, (kind, name)
             assert set(event.sources) <= set(workflow.STATES), (kind, name)
+
+
+def developer(**overrides):
+    data = {"name": "dev_lek", "fullname": "Lek Developer", "email": "lek@example.com",
+            "password": "Dev-Passw0rd-42", "purpose": "แอปแสดงคุณภาพอากาศ"}
+    data.update(overrides)
+    return data
+
+
+class TestDeveloperSignup:
+    def test_verification_activates_and_returns_a_working_api_token(self, smtp, deliver):
+        result = helpers.call_action("dgaaccounts_developer_register", **developer())
+        assert result["state"] == "awaiting_verification"
+        assert model.User.by_name("dev_lek").state == "pending"
+        deliver()
+        token = smtp.link("lek@example.com")
+        verified = helpers.call_action("dgaaccounts_email_verify", token=token)
+        assert verified["state"] == "approved"
+        assert model.User.by_name("dev_lek").state == "active"
+        listed = helpers.call_action("api_token_list", user_id="dev_lek")
+        assert len(listed) == 1
+        # The token is CKAN's own (the HTTP use of it is proven in tests/e2e).
+        from ckan.lib.api_token import get_user_from_token
+        assert get_user_from_token(verified["api_token"]).name == "dev_lek"
+        deliver()
+        assert "Welcome" in smtp.to("lek@example.com")[-1]["Subject"]
+
+    def test_replayed_link_issues_no_second_token(self, smtp, deliver):
+        helpers.call_action("dgaaccounts_developer_register", **developer())
+        deliver()
+        token = smtp.link("lek@example.com")
+        helpers.call_action("dgaaccounts_email_verify", token=token)
+        with pytest.raises(tk.ValidationError):
+            helpers.call_action("dgaaccounts_email_verify", token=token)
+        assert len(helpers.call_action("api_token_list", user_id="dev_lek")) == 1
+
+    def test_signing_up_again_while_pending_resends_and_never_duplicates(self, smtp, deliver):
+        first = helpers.call_action("dgaaccounts_developer_register", **developer())
+        again = helpers.call_action("dgaaccounts_developer_register",
+                                    **developer(name="other_name", email=" LEK@example.com"))
+        assert again["request_id"] == first["request_id"]
+        assert model.Session.query(Request).count() == 1
+        assert model.User.by_name("other_name") is None
+        assert deliver() == 2
+        assert len(smtp.to("lek@example.com")) == 2
+
+    def test_an_applicant_token_is_not_a_verification_token(self, smtp, deliver):
+        _result, token = _register(smtp, deliver)
+        applicant = helpers.call_action("dgaaccounts_email_verify", token=token)
+        with pytest.raises(tk.ValidationError):
+            helpers.call_action("dgaaccounts_email_verify", token=applicant["applicant_token"])
+
+    @pytest.mark.parametrize(("overrides", "field"), [
+        ({"email": "bad"}, "email"), ({"name": ""}, "name"), ({"password": "x"}, "password"),
+        ({"purpose": "x" * 1001}, "purpose"), ({"fullname": "a\x00b"}, "fullname"),
+    ])
+    def test_bad_input_leaves_nothing(self, overrides, field):
+        before = _counts()
+        with pytest.raises(tk.ValidationError) as e:
+            helpers.call_action("dgaaccounts_developer_register", **developer(**overrides))
+        assert field in e.value.error_dict
+        assert _counts() == before
+
+    def test_unverified_signups_expire_and_free_username_and_email(self, smtp, deliver, cli):
+        from ckan.cli.cli import ckan
+
+        helpers.call_action("dgaaccounts_developer_register", **developer())
+        helpers.call_action("dgaaccounts_agency_register", **registration())
+        model.Session.query(Request).filter(Request.kind == "developer_registration").update(
+            {"created": utcnow() - datetime.timedelta(days=3)})
+        model.Session.commit()
+        result = cli.invoke(ckan, ["dgaaccounts", "expire"])
+        assert result.exit_code == 0, result.output
+        assert "expired: 1" in result.output
+        model.Session.remove()
+        assert model.User.by_name("dev_lek") is None
+        assert model.User.by_name("somchai").state == "pending"
+        actions = [e.action for e in model.Session.query(AuditEvent)]
+        assert "expire" in actions
+        again = helpers.call_action("dgaaccounts_developer_register", **developer())
+        assert again["state"] == "awaiting_verification"
