@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import functools
 import logging
 import os
 import smtplib
@@ -100,20 +101,24 @@ def dispatch() -> None:
 
 # -- rendering -----------------------------------------------------------------------------
 
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(os.path.join(HERE, "templates", "dgaaccounts", "emails")),
-    extensions=["jinja2.ext.i18n"],
-    autoescape=False,  # plain-text mail; no markup is ever interpreted
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-)
+@functools.cache
+def _environment(locale: str) -> jinja2.Environment:
+    """One Jinja environment per locale, its translations installed once (thread-safe)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(os.path.join(HERE, "templates", "dgaaccounts", "emails")),
+        extensions=["jinja2.ext.i18n"],
+        autoescape=False,  # plain-text mail; no markup is ever interpreted
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    translations = Translations.load(os.path.join(HERE, "i18n"), [locale], DOMAIN)
+    env.install_gettext_translations(translations, newstyle=True)
+    return env
 
 
 def render(template: str, locale: str, context: dict[str, Any]) -> tuple[str, str]:
     """Render ``template`` in ``locale``: the first line is the subject, the rest the body."""
-    translations = Translations.load(os.path.join(HERE, "i18n"), [locale], DOMAIN)
-    _env.install_gettext_translations(translations, newstyle=True)
-    text = _env.get_template(template + ".txt").render(**context)
+    text = _environment(locale).get_template(template + ".txt").render(**context)
     subject, _sep, body = text.lstrip().partition("\n")
     return subject.strip(), body.strip() + "\n"
 
@@ -182,7 +187,10 @@ def _deliver(msg: OutboxMessage) -> int:
 
 
 def _schedule_retry(msg_id: int, attempts: int, exc: Exception) -> None:
-    msg = model.Session.get(OutboxMessage, msg_id)
+    msg = model.Session.get(OutboxMessage, msg_id, with_for_update=True)
+    if msg is None or msg.state != "pending":  # another worker took it meanwhile
+        model.Session.rollback()
+        return
     delay = min(config.outbox_backoff() * 2 ** (attempts - 1), 86400)
     msg.attempts = attempts
     msg.next_attempt = utcnow() + datetime.timedelta(seconds=delay)

@@ -101,7 +101,8 @@ def test_failed_delivery_stays_pending_with_backoff_and_leaves_no_token(
     assert row.attempts == 1
     assert start + datetime.timedelta(seconds=60) <= row.next_attempt
     assert row.next_attempt <= end + datetime.timedelta(seconds=60)
-    assert row.last_error and "Connection" in row.last_error
+    assert row.last_error
+    assert "Connection" in row.last_error
     assert row.sent is None
     assert model.Session.query(Token).count() == 0, "the failed attempt's token was rolled back"
     assert smtp.messages == []
@@ -134,7 +135,8 @@ def test_message_is_delivered_exactly_once_when_smtp_is_back(smtp, smtp_down, de
     [row] = _outbox()
     assert (row.state, row.attempts, row.last_error) == ("sent", 2, None)
     [token] = model.Session.query(Token).all()
-    assert token.request_id == request_id and token.purpose == "verify"
+    assert token.request_id == request_id
+    assert token.purpose == "verify"
     helpers.call_action("dgaaccounts_email_verify", token=smtp.link(EMAIL))
 
 
@@ -273,7 +275,8 @@ def test_headers_sender_and_utf8_thai(smtp, deliver, ckan_config, monkeypatch):
     [msg] = smtp.to(EMAIL)
     assert msg["From"] == "portal@example.go.th"  # smtp.mail_from of test.ini
     assert msg["Auto-Submitted"] == "auto-generated"
-    assert msg["Message-ID"] and msg["Date"]
+    assert msg["Message-ID"]
+    assert msg["Date"]
     assert msg.get_content_type() == "text/plain"
     assert msg.get_content_charset() == "utf-8"
     [to] = msg["To"].addresses

@@ -1,0 +1,340 @@
+"""The request state machine: every (kind, event, source state), and concurrent decisions.
+
+The legal transitions below are written out from DESIGN.md, not read from ``workflow.TRANSITIONS``,
+so a change to the table that the design does not call for makes a test fail.
+"""
+from __future__ import annotations
+
+import datetime
+import threading
+import uuid
+from typing import Any
+
+import pytest
+
+import ckan.model as model
+from ckan.plugins import toolkit as tk
+from ckan.tests import factories
+
+from ckanext.dgaaccounts import workflow
+from ckanext.dgaaccounts.model import AuditEvent, OutboxMessage, Request, utcnow
+
+AGENCY, DEVELOPER = "agency_registration", "developer_registration"
+CANCELLATION, SUSPENSION = "cancellation", "suspension"
+KINDS = (AGENCY, DEVELOPER, CANCELLATION, SUSPENSION)
+
+AV, AD, SUB, RET = "awaiting_verification", "awaiting_document", "submitted", "returned"
+APPROVED, REJECTED, WITHDRAWN, EXPIRED = "approved", "rejected", "withdrawn", "expired"
+OPEN = (AV, AD, SUB, RET)
+STATES = OPEN + (APPROVED, REJECTED, WITHDRAWN, EXPIRED)
+
+EVENTS = (
+    "verify_email", "verify_email_with_document", "upload_document",
+    "approve", "reject", "return", "withdraw", "expire",
+)
+
+# (event) -> (sources, target, emails as (template, recipient)) for the document workflows:
+# agency registration, cancellation and suspension.
+_DOCUMENT_FLOW: dict[str, tuple[tuple[str, ...], str, tuple[tuple[str, str], ...]]] = {
+    # The applicant gets the link to their request (status page, uploads) once verified.
+    "verify_email": ((AV,), AD, (("verified_agency", "applicant"),)),
+    "verify_email_with_document": (
+        (AV,), SUB, (("submitted", "applicant"), ("new_request", "sysadmins"))),
+    "upload_document": (
+        (AD, RET), SUB, (("submitted", "applicant"), ("new_request", "sysadmins"))),
+    "approve": ((SUB,), APPROVED, (("approved", "applicant"),)),
+    "reject": ((SUB,), REJECTED, (("rejected", "applicant"),)),
+    "return": ((SUB,), RET, (("returned", "applicant"),)),
+    "withdraw": (OPEN, WITHDRAWN, (("withdrawn", "applicant"),)),
+    "expire": (OPEN, EXPIRED, ()),
+}
+LEGAL = {
+    AGENCY: _DOCUMENT_FLOW,
+    CANCELLATION: _DOCUMENT_FLOW,
+    SUSPENSION: _DOCUMENT_FLOW,
+    # Developers: the verified email is the approval.
+    DEVELOPER: {
+        "verify_email": ((AV,), APPROVED, (("developer_welcome", "applicant"),)),
+        "withdraw": ((AV,), WITHDRAWN, ()),
+        "expire": ((AV,), EXPIRED, ()),
+    },
+}
+
+ALL = [(kind, event, state) for kind in KINDS for event in EVENTS for state in STATES]
+LEGAL_CASES = [c for c in ALL if c[2] in LEGAL[c[0]].get(c[1], ((),))[0]]
+ILLEGAL_CASES = [c for c in ALL if c not in LEGAL_CASES]
+DECISIONS = ("approve", "reject", "return")
+SERVICE_HOURS = 7  # not the default 24: the due time must come from the configuration
+
+
+def _case_id(case: tuple[str, str, str]) -> str:
+    kind, event, state = case
+    return f"{kind}-{event}-from-{state}"
+
+
+pytestmark = [
+    pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
+    pytest.mark.ckan_config("ckanext.dgaaccounts.service_hours", SERVICE_HOURS),
+]
+
+
+class People:
+    def __init__(self) -> None:
+        self.applicant = factories.User(email="applicant@dga.or.th")
+        self.admin = factories.Sysadmin(email="admin1@dga.or.th")
+        self.other_admin = factories.Sysadmin(email="admin2@dga.or.th")
+
+
+@pytest.fixture(scope="module")
+def _module_cache() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def people(request, _module_cache) -> People:
+    """A clean database once per module, and the users its tests share.
+
+    The transitions only touch the rows each test makes, so one reset serves the 256 cases, and
+    ``workflow`` is called directly: no test here needs the plugin loaded (``with_plugins`` costs
+    more than the test), except the reset itself.
+    """
+    model.Session.rollback()
+    found: People | None = _module_cache.get("people")
+    if found is None or model.User.get(found.applicant["id"]) is None:
+        request.getfixturevalue("clean_db")
+        found = _module_cache["people"] = People()
+    return found
+
+
+def make_request(people: People, kind: str, state: str) -> Request:
+    """A request row in ``state``, with earlier timestamps set as a real one would have them."""
+    now = utcnow()
+    earlier = now - datetime.timedelta(hours=3)
+    submitted = now - datetime.timedelta(hours=2)
+    reached_submission = state not in (AV, AD)
+    decided = state in (APPROVED, REJECTED, RET)
+    req = Request(
+        reference=f"T-{uuid.uuid4().hex}",
+        kind=kind,
+        state=state,
+        user_id=people.applicant["id"],
+        email=f"{uuid.uuid4().hex}@dga.or.th",
+        details={},
+        locale="en",
+        created=earlier,
+        updated=earlier,
+        verified=earlier if state != AV else None,
+        submitted=submitted if reached_submission else None,
+        due=submitted + datetime.timedelta(hours=24) if reached_submission else None,
+        decided=now - datetime.timedelta(hours=1) if decided else None,
+        decided_by=people.other_admin["id"] if decided else None,
+        decision_note="earlier decision" if decided else None,
+    )
+    model.Session.add(req)
+    model.Session.commit()
+    return req
+
+
+def _row(request_id: str) -> dict[str, Any]:
+    model.Session.expire_all()
+    return model.Session.get(Request, request_id).as_dict()
+
+
+def _audit(request_id: str) -> list[AuditEvent]:
+    return (model.Session.query(AuditEvent).filter(AuditEvent.request_id == request_id)
+            .order_by(AuditEvent.id).all())
+
+
+def _outbox(request_id: str) -> list[OutboxMessage]:
+    return (model.Session.query(OutboxMessage).filter(OutboxMessage.request_id == request_id)
+            .order_by(OutboxMessage.id).all())
+
+
+def _sysadmin_emails() -> set[str]:
+    return {
+        u.email for u in model.Session.query(model.User).filter(
+            model.User.sysadmin.is_(True), model.User.state == "active")
+        if u.email
+    }
+
+
+def _at(iso: str | None) -> datetime.datetime | None:
+    return datetime.datetime.fromisoformat(iso) if iso else None
+
+
+def test_the_case_lists_cover_every_combination():
+    assert len(ALL) == len(KINDS) * len(EVENTS) * len(STATES) == 256
+    assert len(LEGAL_CASES) == 3 * 15 + 3
+    assert set(workflow.KINDS) == set(KINDS)
+    assert set(workflow.STATES) == set(STATES)
+    assert set(workflow.OPEN_STATES) == set(OPEN)
+    assert {e for events in workflow.TRANSITIONS.values() for e in events} == set(EVENTS)
+
+
+@pytest.mark.parametrize("case", LEGAL_CASES, ids=_case_id)
+def test_legal_transition_applies_with_timestamps_audit_and_mail(people, case):
+    kind, event, source = case
+    _sources, target, mails = LEGAL[kind][event]
+    req = make_request(people, kind, source)
+    before = _row(req.id)
+    actor = people.admin["id"]
+    start = utcnow()
+
+    workflow.transition(req, event, actor, note="a note")
+    model.Session.commit()
+
+    end = utcnow()
+    after = _row(req.id)
+    assert after["state"] == target
+    assert start <= _at(after["updated"]) <= end
+
+    if target == SUB:
+        submitted = _at(after["submitted"])
+        assert start <= submitted <= end
+        assert _at(after["due"]) == submitted + datetime.timedelta(hours=SERVICE_HOURS)
+    else:
+        assert (after["submitted"], after["due"]) == (before["submitted"], before["due"])
+
+    # A decision, and a developer's verification, which is the approval of the request.
+    if event in DECISIONS or target == APPROVED:
+        assert start <= _at(after["decided"]) <= end
+        assert after["decided_by"] == actor
+        assert after["decision_note"] == "a note"
+    else:
+        assert (after["decided"], after["decided_by"], after["decision_note"]) == (
+            before["decided"], before["decided_by"], before["decision_note"])
+
+    if event.startswith("verify_email"):
+        assert start <= _at(after["verified"]) <= end
+    else:
+        assert after["verified"] == before["verified"]
+
+    [audit] = _audit(req.id)
+    assert (audit.action, audit.actor_id, audit.from_state, audit.to_state) == (
+        event, actor, source, target)
+    assert audit.target_user_id == people.applicant["id"]
+    assert audit.details.get("note") == "a note"
+
+    sent = sorted((m.template, m.recipient) for m in _outbox(req.id))
+    expected = []
+    for template, recipient in mails:
+        if recipient == "applicant":
+            expected.append((template, people.applicant["email"]))
+        else:
+            expected.extend((template, email) for email in _sysadmin_emails())
+    assert sent == sorted(expected)
+    assert {"admin1@dga.or.th", "admin2@dga.or.th"} <= _sysadmin_emails()
+
+
+@pytest.mark.parametrize("case", ILLEGAL_CASES, ids=_case_id)
+def test_illegal_transition_is_refused_and_changes_nothing(people, case):
+    kind, event, source = case
+    req = make_request(people, kind, source)
+    request_id = req.id
+    before = _row(request_id)
+
+    with pytest.raises(tk.ValidationError) as error:
+        workflow.transition(req, event, people.admin["id"], note="a note")
+    assert list(error.value.error_dict) == ["state"]
+
+    model.Session.commit()  # whatever the failed call left in the session would land now
+    assert _row(request_id) == before
+    assert _audit(request_id) == []
+    assert _outbox(request_id) == []
+
+
+def test_unknown_event_is_refused(people):
+    req = make_request(people, AGENCY, SUB)
+    with pytest.raises(tk.ValidationError) as error:
+        workflow.transition(req, "activate", people.admin["id"])
+    assert "state" in error.value.error_dict
+    assert _row(req.id)["state"] == SUB
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("state", STATES)
+def test_allowed_events_lists_exactly_the_legal_ones(kind, state):
+    req = Request(kind=kind, state=state)  # not saved: allowed_events reads kind and state only
+    expected = sorted(e for e in EVENTS if (kind, e, state) in LEGAL_CASES)
+    assert sorted(workflow.allowed_events(req)) == expected
+
+
+# -- concurrent decisions -------------------------------------------------------------------
+
+def _race(request_id: str, decisions: list[tuple[str, str]]) -> list[Any]:
+    """Each decision (event, actor id) in its own thread and database session, at once.
+
+    Both threads read the request while it is submitted (so both pass ``workflow.check``)
+    before either writes: only the conditional UPDATE can stop the second.
+    """
+    barrier = threading.Barrier(len(decisions))
+    results: list[Any] = [None] * len(decisions)
+
+    def decide(i: int, event: str, actor_id: str) -> None:
+        try:
+            req = model.Session.get(Request, request_id)  # this thread's own session
+            assert req.state == SUB
+            barrier.wait(timeout=10)
+            workflow.transition(req, event, actor_id, note=f"by {actor_id}")
+            model.Session.commit()
+            results[i] = "ok"
+        except tk.ValidationError as exc:
+            model.Session.rollback()
+            results[i] = exc
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            model.Session.rollback()
+            results[i] = exc
+        finally:
+            model.Session.remove()
+
+    threads = [threading.Thread(target=decide, args=(i, event, actor))
+               for i, (event, actor) in enumerate(decisions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+        assert not t.is_alive(), "a decision hung (deadlock?)"
+    return results
+
+
+@pytest.mark.parametrize("round_", range(10))
+def test_two_concurrent_approvals_apply_exactly_once(people, round_):
+    req = make_request(people, AGENCY, SUB)
+    request_id = req.id
+    model.Session.remove()  # the main thread holds no connection or snapshot during the race
+
+    results = _race(request_id, [("approve", people.admin["id"]),
+                                 ("approve", people.other_admin["id"])])
+
+    assert results.count("ok") == 1, results
+    [winner] = [i for i, r in enumerate(results) if r == "ok"]
+    [loser] = [r for r in results if r != "ok"]
+    assert isinstance(loser, tk.ValidationError), loser
+    assert "state" in loser.error_dict
+    row = _row(request_id)
+    winner_id = (people.admin["id"], people.other_admin["id"])[winner]
+    assert row["state"] == APPROVED
+    assert row["decided_by"] == winner_id
+    assert row["decision_note"] == f"by {winner_id}"
+    assert [e.action for e in _audit(request_id)] == ["approve"]
+    assert [m.template for m in _outbox(request_id)] == ["approved"]
+
+
+def test_concurrent_approve_and_reject_apply_exactly_one(people):
+    for _ in range(5):
+        req = make_request(people, AGENCY, SUB)
+        request_id = req.id
+        model.Session.remove()
+
+        results = _race(request_id, [("approve", people.admin["id"]),
+                                     ("reject", people.other_admin["id"])])
+
+        assert results.count("ok") == 1, results
+        loser = next(r for r in results if r != "ok")
+        assert isinstance(loser, tk.ValidationError), loser
+        won = ("approve", "reject")[results.index("ok")]
+        row = _row(request_id)
+        assert row["state"] == {"approve": APPROVED, "reject": REJECTED}[won]
+        assert [e.action for e in _audit(request_id)] == [won]
+        assert [m.template for m in _outbox(request_id)] == [
+            {"approve": "approved", "reject": "rejected"}[won]]
