@@ -38,6 +38,7 @@ _MINT_FOR = {  # template -> token it carries
     "submitted": tokens.APPLICANT,
     "returned": tokens.APPLICANT,
     "verified_agency": tokens.APPLICANT,
+    "account_request_received": tokens.APPLICANT,
 }
 
 
@@ -82,10 +83,10 @@ def queue_to_sysadmins(req: Request, template: str) -> None:
     for admin in admins:
         if admin.email:
             queue(req, template, admin.email, recipient_name=admin.fullname or admin.name,
-                  locale=_user_locale(admin))
+                  locale=user_locale(admin))
 
 
-def _user_locale(user: model.User) -> str:
+def user_locale(user: model.User) -> str:
     extras = user.plugin_extras or {}
     return (extras.get("dgaaccounts") or {}).get("locale") or tk.config.get(
         "ckan.locale_default", "th")

@@ -8,7 +8,7 @@ from ckan.common import CKANConfig
 from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
-from . import views
+from . import account, views
 
 
 @tk.blanket.actions
@@ -22,12 +22,20 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     p.implements(p.IConfigurer)
     p.implements(p.ITranslation)
     p.implements(p.IAuthenticator, inherit=True)
+    p.implements(p.ISignal)
 
     # IConfigurer
     def update_config(self, config_: CKANConfig) -> None:
         tk.add_template_directory(config_, "templates")
 
+    # ISignal
+    def get_signal_subscriptions(self) -> dict[Any, Any]:
+        return {tk.signals.user_logged_in: [account.stamp_session]}
+
     # IAuthenticator
+    def identify(self) -> None:
+        account.check_session()
+
     def authenticate(self, identity: dict[str, Any]) -> None:
         # Only explains a refused login; CKAN's own authentication decides.
         views.explain_pending_login(identity)

@@ -12,7 +12,7 @@ from ckan.common import current_user
 from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
-from . import pdf, storage, workflow
+from . import account, pdf, storage, workflow
 from .model import Document, Request, utcnow
 
 dgaaccounts = Blueprint("dgaaccounts", __name__)
@@ -81,7 +81,7 @@ def _field_labels() -> dict[str, str]:
         "phone": tk._("Phone"), "superior_name": tk._("Superior's name"),
         "superior_position": tk._("Superior's position"),
         "signed_form": tk._("Signed application form"), "purpose": tk._("Purpose"),
-        "rate_limit": tk._("Attempts"),
+        "rate_limit": tk._("Attempts"), "kind": tk._("Request"), "reason": tk._("Reason"),
     }
 
 
@@ -161,6 +161,10 @@ def explain_pending_login(identity: dict[str, Any]) -> None:
     user = model.User.by_name(login) or model.User.by_email(login)
     if user is None or user.state != "pending" or not user.validate_password(password):
         return
+    if account.is_suspended(user):
+        tk.h.flash_notice(tk._(
+            "Your account is suspended. Contact the portal administrators to reactivate it."))
+        return
     req = model.Session.query(Request).filter(
         Request.user_id == user.id, Request.state.in_(workflow.OPEN_STATES)
     ).order_by(Request.created.desc()).first()
@@ -221,21 +225,66 @@ def request_read(id: str) -> Any:
 def request_form(id: str) -> Response:
     req = _show(id)
     user = model.User.get(req["user_id"])
-    org = req.get("organization") or {}
     details = req["details"]
-    body = pdf.application_form_pdf({
-        "reference": req["reference"], "fullname": user.fullname, "username": user.name,
-        "email": req["email"], "phone": details.get("phone"), "position": details.get("position"),
-        "agency": org.get("title") or details.get("agency_name"),
-        "superior_name": details.get("superior_name"),
-        "superior_position": details.get("superior_position"), "issued": utcnow().date(),
-    })
+    if req["kind"] == workflow.AGENCY:
+        org = req.get("organization") or {}
+        body = pdf.application_form_pdf({
+            "reference": req["reference"], "fullname": user.fullname, "username": user.name,
+            "email": req["email"], "phone": details.get("phone"),
+            "position": details.get("position"),
+            "agency": org.get("title") or details.get("agency_name"),
+            "superior_name": details.get("superior_name"),
+            "superior_position": details.get("superior_position"), "issued": utcnow().date(),
+        })
+    elif req["kind"] in (workflow.CANCELLATION, workflow.SUSPENSION):
+        officer = _officer_details(user.id)
+        body = pdf.cancellation_form_pdf({
+            "reference": req["reference"], "kind": req["kind"], "fullname": user.fullname,
+            "username": user.name, "email": user.email, "reason": details.get("reason"),
+            "memberships": [tuple(m) for m in details.get("memberships") or []],
+            "issued": utcnow().date(), "with_superior": officer is not None,
+            "superior_name": (officer or {}).get("superior_name"),
+            "superior_position": (officer or {}).get("superior_position"),
+        })
+    else:
+        return tk.abort(404, tk._("This request has no form."))
     response = Response(body, mimetype="application/pdf")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{req["reference"]}.pdf"')
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _officer_details(user_id: str) -> dict[str, Any] | None:
+    """The details of the user's approved agency registration, if they are an officer."""
+    req = model.Session.query(Request).filter(
+        Request.user_id == user_id, Request.kind == workflow.AGENCY,
+        Request.state == workflow.APPROVED).order_by(Request.decided.desc()).first()
+    return dict(req.details or {}) if req is not None else None
+
+
+@dgaaccounts.route("/dgaaccounts/account/close", methods=["GET", "POST"])
+def account_close() -> Any:
+    if not current_user.is_authenticated:
+        return tk.redirect_to("user.login", came_from=tk.h.url_for("dgaaccounts.account_close"))
+    open_request = model.Session.query(Request.id).filter(
+        Request.user_id == current_user.id,
+        Request.kind.in_((workflow.CANCELLATION, workflow.SUSPENSION)),
+        Request.state.in_(workflow.OPEN_STATES)).scalar()
+    data = {k: tk.request.form.get(k, "") for k in ("kind", "reason")}
+    errors: dict[str, Any] = {}
+    if tk.request.method == "POST":
+        try:
+            req = tk.get_action("dgaaccounts_cancellation_request_create")(_context(), dict(data))
+        except tk.ValidationError as e:
+            errors = e.error_dict
+        else:
+            return tk.redirect_to("dgaaccounts.request_read", id=req["id"])
+    return tk.render("dgaaccounts/account_close.html", {
+        "data": data, "errors": errors, "error_summary": _error_summary(errors),
+        "open_request": open_request,
+    })
 
 
 @dgaaccounts.route("/dgaaccounts/request/<id>/upload", methods=["POST"])
@@ -339,14 +388,32 @@ def admin_request(id: str) -> str:
     orgs = model.Session.query(model.Group).filter(
         model.Group.is_organization.is_(True), model.Group.state == "active"
     ).order_by(model.Group.title).all()
+    user = model.User.get(req["user_id"])
     return tk.render("dgaaccounts/admin/request.html", {
         "req": req, "organizations": orgs,
         "events": workflow.allowed_events(_request_row(id)),
+        "suspended": user is not None and user.state == "pending" and account.is_suspended(user),
     })
 
 
 def _request_row(id: str) -> Request:
     return model.Session.get(Request, id)
+
+
+@dgaaccounts_admin.route("/user/<id>/reactivate", methods=["POST"])
+def admin_reactivate(id: str) -> Any:
+    try:
+        tk.get_action("dgaaccounts_user_reactivate")(_context(), {"id": id})
+    except tk.ValidationError as e:
+        tk.h.flash_error(" ".join(str(m) for v in e.error_dict.values() for m in v))
+    except tk.ObjectNotFound:
+        return tk.abort(404, tk._("User not found."))
+    else:
+        tk.h.flash_success(tk._("The account is active again. The user will be emailed."))
+    back = tk.request.form.get("request_id")
+    if back:
+        return tk.redirect_to("dgaaccounts_admin.admin_request", id=back)
+    return tk.redirect_to("dgaaccounts_admin.queue")
 
 
 @dgaaccounts_admin.route("/request/<id>/<decision>", methods=["POST"])

@@ -44,7 +44,7 @@ class Event:
     mails: tuple[tuple[str, str], ...] = ()
 
 
-# Agency registrations and cancellation/suspension requests.
+# Agency registrations.
 _DOCUMENT_FLOW = {
     "verify_email": Event(
         (AWAITING_VERIFICATION,), AWAITING_DOCUMENT, (("verified_agency", "applicant"),)),
@@ -63,10 +63,18 @@ _DOCUMENT_FLOW = {
     "expire": Event(OPEN_STATES, EXPIRED),
 }
 
+# Cancellation and suspension: asked by a signed-in user, so there is no email to verify.
+_ACCOUNT_FLOW = {
+    **{k: v for k, v in _DOCUMENT_FLOW.items() if not k.startswith("verify_email")},
+    "withdraw": Event((AWAITING_DOCUMENT, SUBMITTED, RETURNED), WITHDRAWN,
+                      (("withdrawn", "applicant"),)),
+    "expire": Event((AWAITING_DOCUMENT, SUBMITTED, RETURNED), EXPIRED),
+}
+
 TRANSITIONS: dict[str, dict[str, Event]] = {
     AGENCY: _DOCUMENT_FLOW,
-    CANCELLATION: _DOCUMENT_FLOW,
-    SUSPENSION: _DOCUMENT_FLOW,
+    CANCELLATION: _ACCOUNT_FLOW,
+    SUSPENSION: _ACCOUNT_FLOW,
     DEVELOPER: {
         "verify_email": Event(
             (AWAITING_VERIFICATION,), APPROVED, (("developer_welcome", "applicant"),)),

@@ -16,7 +16,7 @@ import ckan.model as model
 from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
-from .. import config, mail, ratelimit, storage, tokens, workflow
+from .. import account, config, mail, ratelimit, storage, tokens, workflow
 from ..model import AuditEvent, Document, Request, utcnow
 from . import schema
 
@@ -243,6 +243,80 @@ def dgaaccounts_verification_resend(context: Context, data_dict: DataDict) -> di
         "If this address is waiting for verification, a new link is on its way.")}
 
 
+# -- cancellation and suspension ---------------------------------------------------------
+
+def dgaaccounts_cancellation_request_create(context: Context,
+                                            data_dict: DataDict) -> dict[str, Any]:
+    """Ask for the cancellation (permanent) or suspension (until reactivated) of one's account.
+
+    The signed-in user only. The request waits for the signed request form (see
+    ``dgaaccounts_request_document_upload``); one open request of this kind per user.
+
+    :param kind: ``cancellation`` or ``suspension``
+    :param reason: why
+    :returns: the request, as ``dgaaccounts_request_show``
+    """
+    tk.check_access("dgaaccounts_cancellation_request_create", context, data_dict)
+    data = _validate(data_dict, schema.cancellation_request_create(), context)
+    user = model.User.get(context.get("user") or "")
+    if user is None or user.state != "active":
+        raise tk.NotAuthorized(tk._("Sign in to ask for this."))
+    if account.is_last_active_sysadmin(user):
+        raise tk.ValidationError({"kind": [tk._(
+            "You are the last active sysadmin: make someone else a sysadmin first.")]})
+    req = Request(
+        reference=_next_reference(), kind=data["kind"], state=workflow.AWAITING_DOCUMENT,
+        user_id=user.id, email=(user.email or "").strip().lower(), locale=_current_locale(),
+        details={"reason": data["reason"],
+                 "memberships": [list(m) for m in account.memberships(user)]},
+    )
+    model.Session.add(req)
+    try:
+        model.Session.flush()
+    except IntegrityError as exc:
+        model.Session.rollback()
+        if "dgaaccounts_request_open_account_uq" not in str(exc.orig):
+            raise
+        raise tk.ValidationError({"kind": [tk._(
+            "You already have an open request to close or suspend your account.")]}) from exc
+    workflow.audit("request_create", user.id, req, to_state=req.state,
+                   details={"kind": req.kind})
+    mail.queue_to_applicant(req, "account_request_received")
+    model.Session.commit()
+    mail.dispatch()
+    return _request_dict(req)
+
+
+def dgaaccounts_user_reactivate(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Open a suspended account again. Sysadmins only.
+
+    The account's old sessions and API tokens stay invalid: the user signs in again and
+    creates new tokens.
+
+    :param id: id or name of the suspended user
+    :returns: ``id``, ``name`` and ``state`` of the user
+    """
+    tk.check_access("dgaaccounts_user_reactivate", context, data_dict)
+    data = _validate(data_dict, schema.user_reactivate(), context)
+    user = model.Session.query(model.User).filter(
+        or_(model.User.id == data["id"], model.User.name == data["id"])
+    ).with_for_update().one_or_none()
+    if user is None:
+        raise tk.ObjectNotFound(tk._("User not found."))
+    if not account.is_suspended(user) or user.state != "pending":
+        model.Session.rollback()
+        raise tk.ValidationError({"id": [tk._("This account is not suspended.")]})
+    account.reactivate(user)
+    workflow.audit("reactivate", _actor_id(context), target_user_id=user.id,
+                   from_state="suspended", to_state="active")
+    if user.email:
+        mail.queue(None, "reactivated", user.email, recipient_name=user.fullname or user.name,
+                   locale=mail.user_locale(user))
+    model.Session.commit()
+    mail.dispatch()
+    return {"id": user.id, "name": user.name, "state": user.state}
+
+
 # -- documents ---------------------------------------------------------------------------
 
 def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -> dict[str, Any]:
@@ -423,7 +497,16 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
     req = _get_request(data["id"], lock=True)
     workflow.check(req, "approve")
     actor = _actor_id(context)
+    _not_own_request(req, actor)
     details: dict[str, Any] = {}
+    if req.kind in (workflow.CANCELLATION, workflow.SUSPENSION):
+        user = model.Session.get(model.User, req.user_id)
+        if account.is_last_active_sysadmin(user):
+            model.Session.rollback()
+            raise tk.ValidationError({"id": [tk._(
+                "This is the last active sysadmin: make someone else a sysadmin first.")]})
+        details = (account.cancel(user) if req.kind == workflow.CANCELLATION
+                   else account.suspend(user))
     if req.kind == workflow.AGENCY:
         org_id = data.get("organization") or req.organization_id
         if not org_id:
@@ -466,6 +549,8 @@ def _decide_with_reason(context: Context, data_dict: DataDict, name: str,
     tk.check_access(name, context, data_dict)
     data = _validate(data_dict, schema.request_decision_with_reason(), context)
     req = _get_request(data["id"], lock=True)
+    workflow.check(req, event)
+    _not_own_request(req, _actor_id(context))
     workflow.transition(req, event, _actor_id(context), note=data["reason"])
     if event == "reject" and req.kind in (workflow.AGENCY, workflow.DEVELOPER):
         _close_pending_account(req.user_id)
@@ -522,6 +607,12 @@ def _actor_id(context: Context) -> str | None:
     user = context.get("auth_user_obj") or (
         model.User.get(context["user"]) if context.get("user") else None)
     return getattr(user, "id", None)
+
+
+def _not_own_request(req: Request, actor_id: str | None) -> None:
+    if actor_id is not None and actor_id == req.user_id:
+        model.Session.rollback()
+        raise tk.NotAuthorized(tk._("A sysadmin cannot decide their own request."))
 
 
 def _user_id(id_or_name: str) -> str:

@@ -48,6 +48,16 @@ def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> AuthR
     return _applicant(context, data_dict)
 
 
+def dgaaccounts_cancellation_request_create(context: Context,
+                                            data_dict: DataDict) -> AuthResult:
+    # Any signed-in user, for their own account (CKAN refuses anonymous callers before this).
+    return {"success": True}
+
+
+def dgaaccounts_user_reactivate(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
 def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> AuthResult:
     return _SYSADMIN_ONLY
 

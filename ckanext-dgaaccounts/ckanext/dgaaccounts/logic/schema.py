@@ -132,6 +132,23 @@ def request_decision_with_reason(
 
 
 @tk.validator_args
+def cancellation_request_create(
+    not_empty: Validator, unicode_safe: Validator, dgaaccounts_clean_text: Validator,
+    dgaaccounts_max_length: Validator, dgaaccounts_account_request_kind: Validator,
+) -> Schema:
+    return {
+        "kind": [not_empty, unicode_safe, dgaaccounts_account_request_kind],
+        "reason": [not_empty, unicode_safe, dgaaccounts_clean_text, not_empty,
+                   dgaaccounts_max_length(2000)],
+    }
+
+
+@tk.validator_args
+def user_reactivate(not_empty: Validator, unicode_safe: Validator) -> Schema:
+    return {"id": [not_empty, unicode_safe]}
+
+
+@tk.validator_args
 def audit_list(
     ignore_missing: Validator, unicode_safe: Validator, natural_number_validator: Validator,
     limit_to_configured_maximum: Validator, default: Validator,

@@ -133,6 +133,12 @@ def dgaaccounts_request_kind(value: Any, context: Context) -> Any:
     return value
 
 
+def dgaaccounts_account_request_kind(value: Any, context: Context) -> Any:
+    if value not in (workflow.CANCELLATION, workflow.SUSPENSION):
+        raise tk.Invalid(tk._("Choose cancellation or suspension."))
+    return value
+
+
 def dgaaccounts_request_state(value: Any, context: Context) -> Any:
     if value not in workflow.STATES:
         raise tk.Invalid(tk._("Unknown state."))

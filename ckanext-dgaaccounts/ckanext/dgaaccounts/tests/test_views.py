@@ -287,3 +287,95 @@ class TestDeveloperPages:
             answers.append(re.findall(r'alert[^"]*"[^>]*>\s*([^<]+)', resp.body))
         assert answers[0] == answers[1]
         assert deliver() == 1
+
+
+class TestClosingAnAccount:
+    @pytest.fixture
+    def officer(self):
+        user = factories.User(name="officer", email="officer@dga.or.th", password="Officer-Pass-1")
+        factories.Organization(name="dga", users=[{"name": "officer", "capacity": "editor"}])
+        return user
+
+    @staticmethod
+    def _login(app, name="officer", password="Officer-Pass-1"):
+        client = app.test_client()
+        page = client.get("/user/login")
+        client.post("/user/login", data={"_csrf_token": csrf(page.body), "login": name,
+                                         "password": password})
+        assert client.get("/dashboard/datasets", follow_redirects=False).status_code == 200
+        return client
+
+    @staticmethod
+    def _copied_session_works(app, cookie) -> bool:
+        """Does a copy of the session cookie, taken earlier, still open the dashboard?"""
+        thief = app.test_client()
+        thief.set_cookie(cookie.key, cookie.value, domain=cookie.domain)
+        return thief.get("/dashboard/datasets", follow_redirects=False).status_code == 200
+
+    def _ask_and_upload(self, client, kind):
+        page = client.get("/dgaaccounts/account/close")
+        assert "Close or suspend my account" in page.body
+        resp = client.post("/dgaaccounts/account/close", data={
+            "_csrf_token": csrf(page.body), "kind": kind, "reason": "ลาออกจากราชการ"})
+        req = model.Session.query(Request).filter_by(kind=kind).one()
+        assert req.reference in resp.body
+        form = client.get(f"/dgaaccounts/request/{req.id}/form.pdf")
+        assert form.data.startswith(b"%PDF-")
+        client.post(f"/dgaaccounts/request/{req.id}/upload", data={
+            "_csrf_token": csrf(resp.body), "signed_form": (io.BytesIO(PDF), "signed.pdf"),
+        }, content_type="multipart/form-data")
+        model.Session.expire_all()
+        assert model.Session.get(Request, req.id).state == "submitted"
+        return req.id
+
+    @staticmethod
+    def _approve(app, request_id):
+        admin = factories.Sysadmin()
+        token = factories.APIToken(user=admin["name"])["token"]
+        resp = app.post("/api/3/action/dgaaccounts_request_approve",
+                        json={"id": request_id}, headers={"Authorization": token})
+        assert resp.json["success"], resp.json
+        return token
+
+    def test_profile_has_the_link_for_its_owner_only(self, app, officer):
+        client = self._login(app)
+        assert "/dgaaccounts/account/close" in client.get("/user/officer").body
+        other = factories.User(password="Other-Pass-123")
+        assert "/dgaaccounts/account/close" not in self._login(
+            app, other["name"], "Other-Pass-123").get("/user/officer").body
+
+    def test_cancellation_ends_old_sessions_and_tokens(self, app, officer):
+        token = factories.APIToken(user="officer")["token"]
+        client = self._login(app)
+        request_id = self._ask_and_upload(client, "cancellation")
+        cookie = next(c for c in client._cookies.values() if c.key == "ckan")
+        assert self._copied_session_works(app, cookie)
+        self._approve(app, request_id)
+        assert not self._copied_session_works(app, cookie)
+        resp = app.get("/api/3/action/user_show?id=officer", headers={"Authorization": token})
+        assert resp.status_code == 403
+        assert model.User.by_name("officer").state == "deleted"
+
+    def test_suspension_then_reactivation(self, app, officer):
+        token = factories.APIToken(user="officer")["token"]
+        client = self._login(app)
+        request_id = self._ask_and_upload(client, "suspension")
+        cookie = next(c for c in client._cookies.values() if c.key == "ckan")
+        assert self._copied_session_works(app, cookie)
+        admin_token = self._approve(app, request_id)
+        assert not self._copied_session_works(app, cookie)
+        assert app.get("/api/3/action/user_show?id=officer",
+                       headers={"Authorization": token}).status_code == 403
+        login = app.test_client()
+        page = login.get("/user/login")
+        resp = login.post("/user/login", data={"_csrf_token": csrf(page.body),
+                                               "login": "officer", "password": "Officer-Pass-1"})
+        assert "suspended" in resp.body
+        resp = app.post("/api/3/action/dgaaccounts_user_reactivate", json={"id": "officer"},
+                        headers={"Authorization": admin_token})
+        assert resp.json["success"], resp.json
+        # Reactivation does not revive what existed before the suspension (CKAN alone would).
+        assert not self._copied_session_works(app, cookie)
+        assert app.get("/api/3/action/user_show?id=officer",
+                       headers={"Authorization": token}).status_code == 403
+        self._login(app)  # but the owner can sign in again

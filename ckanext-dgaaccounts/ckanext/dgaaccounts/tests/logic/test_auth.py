@@ -51,6 +51,9 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_request_reject",               (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_request_return",               (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_audit_list",                   (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_user_reactivate",              (N,   N,   N,   N,    N,    N,     Y)),
+    # Any signed-in user, for their own account; nobody who is not signed in.
+    ("dgaaccounts_cancellation_request_create",  (N,   Y,   Y,   N,    N,    Y,     Y)),
 ]
 EXPECTED = {
     (name, caller): allowed

@@ -1,0 +1,124 @@
+"""What approving a cancellation or suspension does to a CKAN account, and the session epoch.
+
+CKAN cannot revoke a cookie session (they are signed cookies) and revives old sessions and API
+tokens when an account becomes active again. So each user carries an epoch, stamped into the
+session at sign-in and checked on every request: bumping it signs out every existing session.
+API tokens are deleted outright. Everything here joins the caller's transaction.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import ckan.model as model
+from ckan.common import current_user, session
+from ckan.plugins import toolkit as tk
+
+_SESSION_KEY = "dgaaccounts_epoch"
+
+
+def _extras(user: model.User) -> dict[str, Any]:
+    return dict((user.plugin_extras or {}).get("dgaaccounts") or {})
+
+
+def _set_extras(user: model.User, **values: Any) -> None:
+    extras = dict(user.plugin_extras or {})
+    ours = _extras(user)
+    ours.update(values)
+    extras["dgaaccounts"] = ours
+    user.plugin_extras = extras  # a new dict, so that SQLAlchemy sees the change
+
+
+def epoch(user: model.User) -> int:
+    return int(_extras(user).get("epoch", 0))
+
+
+def is_suspended(user: model.User) -> bool:
+    return bool(_extras(user).get("suspended"))
+
+
+def end_sessions_and_tokens(user: model.User) -> int:
+    """Sign out every session and delete every API token. Returns how many tokens went."""
+    _set_extras(user, epoch=epoch(user) + 1)
+    # A bulk delete, not api_token_revoke: that action commits on its own, midway.
+    return model.Session.query(model.ApiToken).filter(
+        model.ApiToken.user_id == user.id).delete(synchronize_session=False)
+
+
+def remove_memberships(user: model.User) -> int:
+    members = model.Session.query(model.Member).filter(
+        model.Member.table_name == "user", model.Member.table_id == user.id,
+        model.Member.state == "active")
+    count = 0
+    for member in members:
+        member.state = "deleted"
+        count += 1
+    return count
+
+
+def memberships(user: model.User) -> list[tuple[str, str]]:
+    """(organization title, role) of each organization the user belongs to."""
+    rows = model.Session.query(model.Group.title, model.Group.name, model.Member.capacity).join(
+        model.Member, model.Member.group_id == model.Group.id).filter(
+        model.Member.table_name == "user", model.Member.table_id == user.id,
+        model.Member.state == "active", model.Group.is_organization.is_(True),
+        model.Group.state == "active")
+    return [(title or name, role) for title, name, role in rows]
+
+
+def cancel(user: model.User) -> dict[str, int]:
+    """Delete the account the CKAN way (its datasets stay with their organizations)."""
+    tokens = end_sessions_and_tokens(user)
+    members = remove_memberships(user)
+    user.state = "deleted"
+    return {"api_tokens_revoked": tokens, "memberships_removed": members}
+
+
+def suspend(user: model.User) -> dict[str, int]:
+    """Block sign-in, sessions and tokens until a sysadmin reactivates the account.
+
+    A non-active CKAN user cannot sign in and its requests are anonymous; "pending" (not
+    "deleted") keeps the account and its memberships for the reactivation.
+    """
+    tokens = end_sessions_and_tokens(user)
+    _set_extras(user, suspended=True)
+    user.state = "pending"
+    return {"api_tokens_revoked": tokens}
+
+
+def reactivate(user: model.User) -> None:
+    """Open a suspended account again. Old sessions and tokens stay invalid (new epoch)."""
+    _set_extras(user, suspended=False, epoch=epoch(user) + 1)
+    user.state = "active"
+
+
+def is_last_active_sysadmin(user: model.User) -> bool:
+    if not user.sysadmin:
+        return False
+    others = model.Session.query(model.User.id).filter(
+        model.User.sysadmin.is_(True), model.User.state == "active", model.User.id != user.id,
+        model.User.name != tk.config.get("ckan.site_id"),
+    ).count()
+    return others == 0
+
+
+# -- the session epoch ---------------------------------------------------------------------
+
+def stamp_session(sender: Any, **kwargs: Any) -> None:
+    """At sign-in (CKAN's user_logged_in signal): remember the user's epoch in the session."""
+    user = kwargs.get("user")
+    if user is not None:
+        session[_SESSION_KEY] = epoch(user)
+
+
+def check_session() -> None:
+    """On every request: a session from before the user's last epoch is signed out."""
+    if "_user_id" not in session or not current_user.is_authenticated:
+        return  # anonymous, or authenticated by an API token
+    user = model.User.get(current_user.id)
+    if user is None:
+        return
+    if session.get(_SESSION_KEY) is None:
+        session[_SESSION_KEY] = epoch(user)
+    elif session[_SESSION_KEY] != epoch(user):
+        tk.logout_user()
+        session.pop(_SESSION_KEY, None)
