@@ -7,6 +7,7 @@ API tokens are deleted outright. Everything here joins the caller's transaction.
 """
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import ckan.model as model
@@ -122,3 +123,17 @@ def check_session() -> None:
     elif session[_SESSION_KEY] != epoch(user):
         tk.logout_user()
         session.pop(_SESSION_KEY, None)
+
+
+def is_scrubbed(user: model.User) -> bool:
+    return bool(_extras(user).get("scrubbed"))
+
+
+def scrub(user: model.User) -> None:
+    """Erase personal details; the row stays for CKAN's references and the audit trail."""
+    user.fullname = None
+    user.email = None
+    user.about = None
+    user.image_url = None
+    user.password = secrets.token_urlsafe(32)  # a password nobody knows
+    user.plugin_extras = {"dgaaccounts": {"scrubbed": True}}

@@ -47,3 +47,11 @@ def expire() -> None:
     from . import maintenance
 
     click.echo(f"expired: {maintenance.expire_unverified()}")
+
+
+@dgaaccounts.command("scrub")
+def scrub() -> None:
+    """Erase personal details of accounts cancelled longer ago than the retention period."""
+    from . import maintenance
+
+    click.echo(f"scrubbed: {maintenance.scrub_cancelled()}")

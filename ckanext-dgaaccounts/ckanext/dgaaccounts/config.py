@@ -70,3 +70,7 @@ def password_min_length() -> int:
 
 def rate_limit() -> tuple[int, int]:
     return tk.config[PREFIX + "rate_limit"], tk.config[PREFIX + "rate_limit_window"]
+
+
+def cancelled_retention() -> datetime.timedelta:
+    return datetime.timedelta(days=tk.config[PREFIX + "cancelled_retention_days"])

@@ -5,7 +5,7 @@ import datetime
 
 import ckan.model as model
 
-from . import config, storage, workflow
+from . import account, config, storage, workflow
 from .model import Document, OutboxMessage, Request, Token, utcnow
 
 def expire_unverified(now: datetime.datetime | None = None) -> int:
@@ -41,3 +41,32 @@ def _remove_request(req: Request) -> list[str]:
         model.Session.delete(user)
     model.Session.flush()
     return keys
+
+
+def scrub_cancelled(now: datetime.datetime | None = None) -> int:
+    """Erase the personal details of accounts cancelled longer ago than the retention period.
+
+    The user row stays (CKAN and the audit trail refer to it) without name, email or profile;
+    the requests keep their kind, states and dates. Returns how many accounts were scrubbed.
+    """
+    cutoff = (now or utcnow()) - config.cancelled_retention()
+    rows = model.Session.query(model.User).join(Request, Request.user_id == model.User.id).filter(
+        Request.kind == workflow.CANCELLATION, Request.state == workflow.APPROVED,
+        Request.decided < cutoff, model.User.state == "deleted",
+    ).distinct().all()
+    count = 0
+    for user in rows:
+        if account.is_scrubbed(user):
+            continue
+        account.scrub(user)
+        for req in model.Session.query(Request).filter(Request.user_id == user.id):
+            req.email = ""
+            req.details = {k: v for k, v in (req.details or {}).items() if k in _KEPT_DETAILS}
+        workflow.audit("scrub", None, target_user_id=user.id)
+        model.Session.commit()
+        count += 1
+    return count
+
+
+# Not personal: what the request was about, never who.
+_KEPT_DETAILS = ("memberships",)

@@ -174,3 +174,34 @@ class TestSuspension:
         with pytest.raises(tk.ValidationError):
             helpers.call_action("dgaaccounts_user_reactivate", id="somchai")
         assert model.User.by_name("somchai").state == "pending"
+
+
+class TestRetention:
+    def test_personal_details_are_scrubbed_after_retention_and_audit_stays(
+            self, officer, sysadmin, make_upload, cli):
+        import datetime
+
+        from ckan.cli.cli import ckan
+
+        from ckanext.dgaaccounts.model import utcnow
+
+        request_id = _submit(officer, make_upload)
+        _decide(sysadmin, "dgaaccounts_request_approve", request_id)
+        result = cli.invoke(ckan, ["dgaaccounts", "scrub"])
+        assert "scrubbed: 0" in result.output, "not before the retention period"
+        model.Session.query(Request).filter(Request.id == request_id).update(
+            {"decided": utcnow() - datetime.timedelta(days=91)})
+        model.Session.commit()
+        result = cli.invoke(ckan, ["dgaaccounts", "scrub"])
+        assert "scrubbed: 1" in result.output, result.output
+        model.Session.remove()
+        user = model.User.get(officer["id"])
+        assert user.email is None
+        assert user.fullname is None
+        req = model.Session.get(Request, request_id)
+        assert req.email == ""
+        assert "reason" not in req.details
+        actions = [e.action for e in model.Session.query(AuditEvent).order_by(AuditEvent.id)]
+        assert actions[-1] == "scrub"
+        assert "approve" in actions
+        assert "scrubbed: 0" in cli.invoke(ckan, ["dgaaccounts", "scrub"]).output
