@@ -1,0 +1,107 @@
+"""End-to-end fixtures: the CKAN app served over real HTTP on loopback.
+
+The server runs in a daemon thread of the test process (``werkzeug.serving.make_server``,
+threaded): each request gets its own thread, hence its own ``model.Session`` (a
+``scoped_session`` is thread-local) which CKAN removes after every request. The test's own
+session sees what the server committed once it is removed or expired: use :func:`fresh`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+import ckan.model as model
+
+from ckanext.dgaaccounts.tests.conftest import free_port
+
+
+@dataclass
+class LiveServer:
+    url: str
+
+    def __call__(self, path: str = "/") -> str:
+        return self.url + path
+
+
+def fresh() -> None:
+    """Drop the test thread's session, so the next query sees what the server committed."""
+    model.Session.remove()
+
+
+@pytest.fixture
+def live_server(ckan_config, monkeypatch, clean_db, smtp, make_app) -> Iterator[LiveServer]:
+    """CKAN with the plugin, clean database and SMTP sink, served at ``live_server.url``.
+
+    ``ckan.site_url`` is the live URL, so links in emails point to this server.
+    """
+    from werkzeug.serving import make_server
+
+    # One INFO line per request (every page asset of a browser test) is noise; errors stay.
+    monkeypatch.setattr(logging.getLogger("werkzeug"), "level", logging.WARNING)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setitem(ckan_config, "ckan.site_url", url)
+    wsgi_app = make_app().app  # the WSGI app the ``app`` fixture's test client wraps
+    server = make_server("127.0.0.1", port, wsgi_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="ckan-live",
+                              kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    fresh()
+    try:
+        yield LiveServer(url)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        fresh()
+
+
+def padded_pdf(size: int, seed: int = 20240601) -> bytes:
+    """A structurally plain PDF of exactly ``size`` bytes: the padding is a stream's data.
+
+    The bytes are pseudo-random (a fixed seed, so every run uploads the same file), like a
+    compressed scan; a stream is where the storage scanner expects such bytes.
+    """
+    head = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    pages = (b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n"
+             b"3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>\nendobj\n")
+    tail = b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    stream_head = b"4 0 obj\n<< /Length %010d >>\nstream\n"  # fixed width: 10 digits
+    length = size - len(head) - len(pages) - len(tail) - len(stream_head % 0)
+    assert length > 0, "size too small for a padded PDF"
+    stream_head %= length
+    body = random.Random(seed).randbytes(length)
+    data = head + pages + stream_head + body + tail
+    assert len(data) == size
+    return data
+
+
+@pytest.fixture
+def pdf_file(tmp_path):
+    """Write ``content`` (default: a small valid PDF) to a file; return its path."""
+    from ckanext.dgaaccounts.tests.conftest import PDF
+
+    def make(name: str = "signed-form.pdf", content: bytes = PDF) -> str:
+        path = tmp_path / name
+        path.write_bytes(content)
+        return str(path)
+
+    return make
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path) -> str:
+    """Where the browser test saves its screenshots.
+
+    A temporary folder by default, so an ordinary test run leaves the repository untouched;
+    set ``DGAACCOUNTS_SCREENSHOTS`` (e.g. to ``docs/screenshots``) to refresh the README's.
+    """
+    target = os.environ.get("DGAACCOUNTS_SCREENSHOTS") or str(tmp_path / "screenshots")
+    os.makedirs(target, exist_ok=True)
+    return target
