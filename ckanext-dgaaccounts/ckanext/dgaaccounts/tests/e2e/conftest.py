@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,3 +106,64 @@ def screenshot_dir(tmp_path) -> str:
     target = os.environ.get("DGAACCOUNTS_SCREENSHOTS") or str(tmp_path / "screenshots")
     os.makedirs(target, exist_ok=True)
     return target
+
+
+# -- headless Chromium (Debian's, driven by Playwright; never `playwright install`) -------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VIEWPORT = {"width": 1200, "height": 800}
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # dev/services.sh installs Chromium and dev/venv.sh Playwright: a missing one is a failure.
+    from playwright import sync_api
+
+    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is not installed (apt-get install chromium)"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """A page in a fresh browser context (its own cookies) that can reach only the live site."""
+    contexts = []
+    local = re.compile("^" + re.escape(live_server.url) + "(/|$)")
+
+    def make():
+        context = browser.new_context(viewport=VIEWPORT, locale="en-US", accept_downloads=True,
+                                      reduced_motion="reduce")  # no smooth scrolling
+        context.set_default_timeout(TIMEOUT_MS)
+        # Hermetic and fast: nothing leaves the loopback site.
+        context.route(lambda url: url.startswith(("http:", "https:")) and not local.match(url),
+                      lambda route: route.abort())
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def login(page, live_server, name: str, password: str) -> None:
+    """Sign in through CKAN's login form."""
+    page.goto(live_server("/user/login"))
+    page.fill("#field-login", name)
+    page.fill("#field-password", password)
+    submit(page, page.locator("form[method=post] button[type=submit]").filter(has_text="Login"))
+    assert "/user/login" not in page.url, f"{name} could not log in"
+
+
+def submit(page, target) -> None:
+    """Click a submit button (a selector or a locator) and wait for the page it leads to."""
+    # "domcontentloaded": a page framing a PDF may never fire "load" in headless Chromium.
+    with page.expect_navigation(wait_until="domcontentloaded"):
+        (page.locator(target) if isinstance(target, str) else target).click()
+
+
+def state(page) -> str:
+    return page.get_attribute("#dgaaccounts-state", "data-state")

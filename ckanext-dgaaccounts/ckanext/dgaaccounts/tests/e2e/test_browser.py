@@ -16,7 +16,7 @@ import ckan.model as model
 from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts.model import Request
-from ckanext.dgaaccounts.tests.e2e.conftest import fresh
+from ckanext.dgaaccounts.tests.e2e.conftest import fresh, login, state, submit
 
 pytestmark = [
     pytest.mark.e2e,
@@ -24,11 +24,6 @@ pytestmark = [
     pytest.mark.ckan_config("ckan.gravatar_default", "disabled"),  # no avatars from outside
     pytest.mark.usefixtures("with_plugins"),
 ]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWPORT = {"width": 1200, "height": 800}
-TIMEOUT_MS = 10_000
 
 APPLICANT = {
     "fullname": "สมชาย ใจดี",
@@ -41,58 +36,6 @@ APPLICANT = {
     "superior_position": "ผู้อำนวยการกอง",
 }
 ADMIN_PASSWORD = "Sysadmin-Passw0rd-42"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # dev/services.sh installs Chromium and dev/venv.sh Playwright: a missing one is a failure.
-    from playwright import sync_api
-
-    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is not installed (apt-get install chromium)"
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def new_page(browser, live_server):
-    """A page in a fresh browser context (its own cookies) that can reach only the live site."""
-    contexts = []
-    local = re.compile("^" + re.escape(live_server.url) + "(/|$)")
-
-    def make():
-        context = browser.new_context(viewport=VIEWPORT, locale="en-US", accept_downloads=True,
-                                      reduced_motion="reduce")  # no smooth scrolling
-        context.set_default_timeout(TIMEOUT_MS)
-        # Hermetic and fast: nothing leaves the loopback site.
-        context.route(lambda url: url.startswith(("http:", "https:")) and not local.match(url),
-                      lambda route: route.abort())
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def _login(page, live_server, login: str, password: str) -> None:
-    page.goto(live_server("/user/login"))
-    page.fill("#field-login", login)
-    page.fill("#field-password", password)
-    _submit(page, page.locator("form[method=post] button[type=submit]").filter(has_text="Login"))
-    assert "/user/login" not in page.url, f"{login} could not log in"
-
-
-def _submit(page, target) -> None:
-    """Click a submit button (a selector or a locator) and wait for the page it leads to."""
-    # "domcontentloaded": a page framing a PDF may never fire "load" in headless Chromium.
-    with page.expect_navigation(wait_until="domcontentloaded"):
-        (page.locator(target) if isinstance(target, str) else target).click()
-
-
-def _state(page) -> str:
-    return page.get_attribute("#dgaaccounts-state", "data-state")
 
 
 def test_agency_officer_registers_and_a_sysadmin_approves(
@@ -117,7 +60,7 @@ def test_agency_officer_registers_and_a_sysadmin_approves(
     for field in ("position", "phone", "superior_name", "superior_position"):
         page.fill("#field-" + field.replace("_", "-"), APPLICANT[field])
     page.screenshot(path=os.path.join(screenshot_dir, "register-agency.png"))
-    _submit(page, "#dgaaccounts-register-submit")
+    submit(page, "#dgaaccounts-register-submit")
     assert page.url == live_server("/dgaaccounts/register/sent")
     assert "Check your email" in page.inner_text("h1")
     reference = re.search(r"DGA-\d{4}-\d+", page.inner_text("article")).group(0)
@@ -128,10 +71,10 @@ def test_agency_officer_registers_and_a_sysadmin_approves(
     link = re.search(r"https?://\S+/dgaaccounts/verify/\S+", smtp.body(msg)).group(0)
     assert link.startswith(live_server("/dgaaccounts/verify/"))
     page.goto(link)
-    _submit(page, "#dgaaccounts-verify-submit")  # a GET only shows the button; the POST redeems
+    submit(page, "#dgaaccounts-verify-submit")  # a GET only shows the button; the POST redeems
     assert re.fullmatch(live_server.url + r"/dgaaccounts/request/[0-9a-f-]+", page.url)
     request_url = page.url
-    assert _state(page) == "awaiting_document"
+    assert state(page) == "awaiting_document"
     assert "Your email address is confirmed" in page.content()
     page.screenshot(path=os.path.join(screenshot_dir, "request-page.png"))
 
@@ -151,14 +94,14 @@ def test_agency_officer_registers_and_a_sysadmin_approves(
 
     # -- the signed scan: the printed form, signed and scanned (here: the same PDF) ---------
     page.set_input_files("#field-signed-form", str(form_path))
-    _submit(page, "#dgaaccounts-upload-submit")
+    submit(page, "#dgaaccounts-upload-submit")
     assert page.url == request_url
-    assert _state(page) == "submitted"
+    assert state(page) == "submitted"
     assert "application-form.pdf" in page.inner_text("article")
 
     # -- a sysadmin reviews the request in the queue ----------------------------------------
     admin = new_page()
-    _login(admin, live_server, "portal-admin", ADMIN_PASSWORD)
+    login(admin, live_server, "portal-admin", ADMIN_PASSWORD)
     admin.goto(live_server("/ckan-admin/dgaaccounts/"))
     row = admin.locator(f'#dgaaccounts-queue tr[data-reference="{reference}"]')
     assert row.count() == 1
@@ -201,7 +144,7 @@ def test_agency_officer_registers_and_a_sysadmin_approves(
     with admin.expect_navigation(wait_until="domcontentloaded"):
         admin.keyboard.press("Enter")
     assert "Decision recorded" in admin.inner_text("body")
-    assert _state(admin) == "approved"
+    assert state(admin) == "approved"
 
     fresh()
     user = model.User.by_name(APPLICANT["name"])
@@ -212,7 +155,7 @@ def test_agency_officer_registers_and_a_sysadmin_approves(
     deliver()
     assert any("approved" in m["Subject"] for m in smtp.to(APPLICANT["email"]))
     applicant = new_page()
-    _login(applicant, live_server, APPLICANT["name"], APPLICANT["password"])
+    login(applicant, live_server, APPLICANT["name"], APPLICANT["password"])
     applicant.goto(live_server("/organization/dga"))
     # Editors (and admins) of an organization get its "Add Dataset" button.
     assert applicant.locator('a[href*="/dataset/new"]').count() >= 1
