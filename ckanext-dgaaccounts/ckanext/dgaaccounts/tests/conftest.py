@@ -56,6 +56,22 @@ def storage_root(_private_storage):
     return _private_storage
 
 
+def row_counts() -> dict[str, int]:
+    """How many users, requests, documents, emails and audit events there are: a bad input
+    must leave these unchanged."""
+    import ckan.model as model
+
+    from ckanext.dgaaccounts.model import AuditEvent, Document, OutboxMessage, Request
+
+    return {
+        "users": model.Session.query(model.User).filter(model.User.name != "default").count(),
+        "requests": model.Session.query(Request).count(),
+        "documents": model.Session.query(Document).count(),
+        "outbox": model.Session.query(OutboxMessage).count(),
+        "audit": model.Session.query(AuditEvent).count(),
+    }
+
+
 def stored_files(root) -> list[str]:
     return [os.path.join(d, f) for d, _s, files in os.walk(root) for f in files]
 

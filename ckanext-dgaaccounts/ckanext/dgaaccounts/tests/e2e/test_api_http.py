@@ -13,8 +13,8 @@ import pytest
 import ckan.model as model
 from ckan.tests import factories
 
-from ckanext.dgaaccounts.model import AuditEvent, Document, OutboxMessage, Request
-from ckanext.dgaaccounts.tests.conftest import registration, stored_files
+from ckanext.dgaaccounts.model import Document
+from ckanext.dgaaccounts.tests.conftest import registration, row_counts, stored_files
 from ckanext.dgaaccounts.tests.e2e.conftest import fresh, padded_pdf
 
 pytestmark = [
@@ -26,13 +26,7 @@ pytestmark = [
 
 def _counts() -> dict[str, int]:
     fresh()
-    return {
-        "users": model.Session.query(model.User).filter(model.User.name != "default").count(),
-        "requests": model.Session.query(Request).count(),
-        "documents": model.Session.query(Document).count(),
-        "outbox": model.Session.query(OutboxMessage).count(),
-        "audit": model.Session.query(AuditEvent).count(),
-    }
+    return row_counts()
 
 
 def _verification_link(smtp, live_server, address: str) -> str:

@@ -14,22 +14,14 @@ from ckanext.dgaaccounts import workflow
 from ckanext.dgaaccounts.model import (
     AuditEvent, Document, OutboxMessage, Request, Token, utcnow,
 )
-from ckanext.dgaaccounts.tests.conftest import PDF, PNG, registration, stored_files
+from ckanext.dgaaccounts.tests.conftest import (
+    PDF, PNG, registration, row_counts, stored_files,
+)
 
 pytestmark = [
     pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
     pytest.mark.usefixtures("with_plugins", "clean_db", "with_request_context"),
 ]
-
-
-def _counts() -> dict[str, int]:
-    return {
-        "users": model.Session.query(model.User).filter(model.User.name != "default").count(),
-        "requests": model.Session.query(Request).count(),
-        "documents": model.Session.query(Document).count(),
-        "outbox": model.Session.query(OutboxMessage).count(),
-        "audit": model.Session.query(AuditEvent).count(),
-    }
 
 
 def _register(smtp, deliver, **overrides):
@@ -199,14 +191,14 @@ class TestAgencyRegistration:
         ctx = {"user": sysadmin["name"]}
         helpers.call_action("dgaaccounts_request_reject", context=dict(ctx), id=request_id,
                             reason="no")
-        before = _counts()
+        before = row_counts()
         for action, extra in [("dgaaccounts_request_approve", {}),
                               ("dgaaccounts_request_reject", {"reason": "again"}),
                               ("dgaaccounts_request_return", {"reason": "again"})]:
             with pytest.raises(tk.ValidationError) as e:
                 helpers.call_action(action, context=dict(ctx), id=request_id, **extra)
             assert "state" in e.value.error_dict
-        assert _counts() == before
+        assert row_counts() == before
         assert model.Session.get(Request, request_id).decision_note == "no"
 
     def test_withdraw_by_applicant_frees_the_email(self, smtp, deliver, make_upload):
@@ -266,23 +258,23 @@ class TestBadRegistrations:
         ({"position": "x" * 201}, "position"),
     ])
     def test_bad_field(self, overrides, field, storage_root, smtp, deliver):
-        before = _counts()
+        before = row_counts()
         with pytest.raises(tk.ValidationError) as e:
             helpers.call_action("dgaaccounts_agency_register", **registration(**overrides))
         assert field in e.value.error_dict
-        assert _counts() == before
+        assert row_counts() == before
         assert deliver() == 0
         assert smtp.messages == []
 
     def test_email_outside_agency_domains(self, ckan_config, monkeypatch):
         monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.agency_email_domains",
                             ["go.th", "or.th"])
-        before = _counts()
+        before = row_counts()
         with pytest.raises(tk.ValidationError) as e:
             helpers.call_action("dgaaccounts_agency_register",
                                 **registration(email="somchai@gmail.com"))
         assert "email" in e.value.error_dict
-        assert _counts() == before
+        assert row_counts() == before
         ok = helpers.call_action("dgaaccounts_agency_register",
                                  **registration(email="somchai@moi.go.th"))
         assert ok["state"] == "awaiting_verification"
@@ -294,12 +286,12 @@ class TestBadRegistrations:
 
     def test_duplicate_open_registration_email(self):
         helpers.call_action("dgaaccounts_agency_register", **registration())
-        before = _counts()
+        before = row_counts()
         with pytest.raises(tk.ValidationError) as e:
             helpers.call_action("dgaaccounts_agency_register",
                                 **registration(name="other", email=" SomChai@DGA.or.th"))
         assert "email" in e.value.error_dict
-        assert _counts() == before
+        assert row_counts() == before
 
     @pytest.mark.parametrize(("content", "filename"), [
         (b"", "empty.pdf"),
@@ -316,23 +308,23 @@ class TestBadRegistrations:
         (b"%PDF-1.4\n<html><script>alert(1)</script>", "form.pdf"),
     ])
     def test_bad_file_leaves_nothing(self, content, filename, make_upload, storage_root):
-        before = _counts()
+        before = row_counts()
         with pytest.raises(tk.ValidationError) as e:
             helpers.call_action("dgaaccounts_agency_register", **registration(
                 signed_form=make_upload(content, filename)))
         assert "signed_form" in e.value.error_dict
-        assert _counts() == before
+        assert row_counts() == before
         assert stored_files(storage_root) == []
 
     def test_oversized_file_leaves_nothing(self, make_upload, storage_root, ckan_config,
                                            monkeypatch):
         monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.upload_max_size", 1024)
-        before = _counts()
+        before = row_counts()
         with pytest.raises(tk.ValidationError) as e:
             helpers.call_action("dgaaccounts_agency_register", **registration(
                 signed_form=make_upload(PDF + b"0" * 1024, "form.pdf")))
         assert "signed_form" in e.value.error_dict
-        assert _counts() == before
+        assert row_counts() == before
         assert stored_files(storage_root) == []
 
     def test_valid_form_with_invalid_field_leaves_no_file(self, make_upload, storage_root):
@@ -384,11 +376,11 @@ class TestRateLimits:
                 helpers.call_action("dgaaccounts_agency_register",
                                     **registration(name=name, phone="bad"))
             assert "phone" in e.value.error_dict
-        before = _counts()
+        before = row_counts()
         with pytest.raises(tk.ValidationError) as e:
             helpers.call_action("dgaaccounts_agency_register", **registration())
         assert "rate_limit" in e.value.error_dict
-        assert _counts() == before
+        assert row_counts() == before
         other = helpers.call_action("dgaaccounts_agency_register",
                                     **registration(email="other@dga.or.th"))
         assert other["state"] == "awaiting_verification"
@@ -486,11 +478,11 @@ class TestDeveloperSignup:
         ({"purpose": "x" * 1001}, "purpose"), ({"fullname": "a\x00b"}, "fullname"),
     ])
     def test_bad_input_leaves_nothing(self, overrides, field):
-        before = _counts()
+        before = row_counts()
         with pytest.raises(tk.ValidationError) as e:
             helpers.call_action("dgaaccounts_developer_register", **developer(**overrides))
         assert field in e.value.error_dict
-        assert _counts() == before
+        assert row_counts() == before
 
     def test_unverified_signups_expire_and_free_username_and_email(self, smtp, deliver, cli):
         from ckan.cli.cli import ckan
