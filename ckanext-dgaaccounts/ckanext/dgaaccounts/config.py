@@ -7,13 +7,23 @@ import os
 from ckan.plugins import toolkit as tk
 
 PREFIX = "ckanext.dgaaccounts."
+# workflow.DEVELOPER; workflow imports this module, so the name is repeated here.
+DEVELOPER = "developer_registration"
 
 
 def agency_email_domains() -> list[str]:
     return [d.strip().lower().lstrip("@.") for d in tk.config[PREFIX + "agency_email_domains"] if d]
 
 
-def service_time() -> datetime.timedelta:
+def service_time(kind: str | None = None) -> datetime.timedelta:
+    """The service target of a kind of request: the one place that says how long it may take.
+
+    Developer sign-ups count in minutes from the registration to the verified, usable account;
+    every other kind (agency registration, cancellation, suspension) in hours from submission to
+    the decision. Without a kind: the decision target (``service_hours``).
+    """
+    if kind == DEVELOPER:
+        return datetime.timedelta(minutes=tk.config[PREFIX + "developer_service_minutes"])
     return datetime.timedelta(hours=tk.config[PREFIX + "service_hours"])
 
 
@@ -74,3 +84,28 @@ def rate_limit() -> tuple[int, int]:
 
 def cancelled_retention() -> datetime.timedelta:
     return datetime.timedelta(days=tk.config[PREFIX + "cancelled_retention_days"])
+
+
+def reminder_due_soon() -> datetime.timedelta:
+    return datetime.timedelta(hours=tk.config[PREFIX + "reminder_due_soon_hours"])
+
+
+def document_retention() -> datetime.timedelta:
+    return datetime.timedelta(days=tk.config[PREFIX + "document_retention_days"])
+
+
+def report_timezone() -> str:
+    """The IANA name of the time zone that report days, weeks and months follow: CKAN's own
+    ``ckan.display_timezone`` (UTC unless set), so that a week starts on the portal's Monday."""
+    import zoneinfo
+
+    name = tk.config.get("ckan.display_timezone") or "UTC"
+    if name == "server":
+        import tzlocal
+
+        name = tzlocal.get_localzone_name() or "UTC"
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name

@@ -66,3 +66,64 @@ def dgaaccounts_user_name(user_id: str | None) -> Any:
         return tk._("system")
     user = model.User.get(user_id)
     return user.name if user else user_id
+
+
+def dgaaccounts_duration(seconds: float | None) -> str:
+    """A time to decision for people: "45 s", "12 min", "3 h 20 min", "2 d 4 h"."""
+    if seconds is None:
+        return "–"
+    total = int(round(seconds))
+    if total < 60:
+        return tk._("%(s)s s") % {"s": total}
+    minutes = total // 60
+    if minutes < 60:
+        return tk._("%(m)s min") % {"m": minutes}
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        if not minutes:
+            return tk._("%(h)s h") % {"h": hours}
+        return tk._("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
+    days, hours = divmod(hours, 24)
+    if not hours:
+        return tk._("%(d)s d") % {"d": days}
+    return tk._("%(d)s d %(h)s h") % {"d": days, "h": hours}
+
+
+def dgaaccounts_percent(share: float | None) -> str:
+    return "–" if share is None else f"{share * 100:.1f}%"
+
+
+_CHART = {"width": 640, "height": 180, "left": 36, "bottom": 24, "top": 8}
+
+
+def dgaaccounts_sla_chart(periods: list[dict[str, Any]]) -> dict[str, Any]:
+    """Geometry of a bar chart of decisions per period (within target, then late), drawn as
+    inline SVG by ``dgaaccounts/admin/snippets/sla_chart.html``: no script, nothing fetched."""
+    width, height = _CHART["width"], _CHART["height"]
+    left, bottom, top = _CHART["left"], _CHART["bottom"], _CHART["top"]
+    plot_h = height - bottom - top
+    count = max(len(periods), 1)
+    highest = max([p["decided"] for p in periods] + [1])
+    step = (width - left) / count
+    label_every = max(1, -(-count // 12))  # at most about 12 labels under the bars
+    bars = []
+    for i, p in enumerate(periods):
+        within, late = p["within_target"], p["decided"] - p["within_target"]
+        h_within = plot_h * within / highest
+        h_late = plot_h * late / highest
+        base = top + plot_h
+        bars.append({
+            "x": round(left + i * step + step * 0.15, 1), "width": round(step * 0.7, 1),
+            "within_y": round(base - h_within, 1), "within_h": round(h_within, 1),
+            "late_y": round(base - h_within - h_late, 1), "late_h": round(h_late, 1),
+            "label": p["start"] if i % label_every == 0 else "",
+            "label_x": round(left + i * step + step / 2, 1),
+            "period": p,
+        })
+    ticks = sorted({0, highest // 2, highest}) if highest > 1 else [0, 1]
+    return {
+        "width": width, "height": height, "left": left, "base": top + plot_h,
+        "bars": bars,
+        "ticks": [{"value": t, "y": round(top + plot_h - plot_h * t / highest, 1)}
+                  for t in ticks],
+    }

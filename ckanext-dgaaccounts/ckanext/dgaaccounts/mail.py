@@ -171,15 +171,22 @@ def deliver_due(limit: int = 200) -> int:
 
 def _deliver(msg: OutboxMessage) -> int:
     req = model.Session.get(Request, msg.request_id) if msg.request_id else None
+    secret = token_hash = None
     try:
-        secret = tokens.mint(req, msg.mint) if (msg.mint and req is not None) else None
+        if msg.mint and req is not None:
+            # Committed before the email leaves: a quick recipient must find the link working.
+            secret, token_hash = tokens.mint_committed(req, msg.mint)
         subject, body = render(msg.template, msg.locale, _context(msg, req, secret))
         _smtp_send(msg.recipient, msg.recipient_name, subject, body)
     except Exception as exc:  # noqa: BLE001 - any failure is retried later
         msg_id, attempts = msg.id, msg.attempts + 1
-        model.Session.rollback()  # drops the minted token together with the failed attempt
+        model.Session.rollback()
+        if token_hash:
+            tokens.withdraw(token_hash)  # nobody got it
         _schedule_retry(msg_id, attempts, exc)
         return 0
+    if token_hash:
+        tokens.retire_older(req, msg.mint, token_hash)
     msg.state, msg.sent, msg.attempts = "sent", utcnow(), msg.attempts + 1
     msg.last_error = None
     model.Session.commit()

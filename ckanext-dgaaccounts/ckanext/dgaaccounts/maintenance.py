@@ -1,7 +1,10 @@
-"""Housekeeping run by ``ckan dgaaccounts expire`` (from cron)."""
+"""Housekeeping run from cron: ``ckan dgaaccounts expire``, ``scrub`` and ``purge``."""
 from __future__ import annotations
 
 import datetime
+from typing import Any
+
+from sqlalchemy import case
 
 import ckan.model as model
 
@@ -70,3 +73,66 @@ def scrub_cancelled(now: datetime.datetime | None = None) -> int:
 
 # Not personal: what the request was about, never who.
 _KEPT_DETAILS = ("memberships",)
+
+
+def documents_to_purge(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+    """The scans kept longer than ``document_retention_days`` after their request was closed
+    (approved or rejected: from the decision; withdrawn or expired: from then), oldest first.
+    Open requests keep every scan, returned ones included."""
+    cutoff = (now or utcnow()) - config.document_retention()
+    closed = _closed_at()
+    rows = (
+        model.Session.query(Document, Request.reference, closed)
+        .join(Request, Request.id == Document.request_id)
+        .filter(Document.purged.is_(None), Request.state.in_(workflow.CLOSED_STATES),
+                closed < cutoff)
+        .order_by(closed, Document.uploaded, Document.id)
+    )
+    return [
+        {"document_id": doc.id, "request_id": doc.request_id, "reference": reference,
+         "closed": closed_at, "uploaded": doc.uploaded, "size": doc.size,
+         "mimetype": doc.mimetype}
+        for doc, reference, closed_at in rows
+    ]
+
+
+def purge_documents(now: datetime.datetime | None = None,
+                    dry_run: bool = False) -> list[dict[str, Any]]:
+    """Delete the files of the scans past their retention period (PDPA: keep personal data no
+    longer than needed). The document's row stays, with ``purged`` set, and each deletion is
+    audited (``purge_document``). Returns what was (with ``dry_run``: would be) purged.
+
+    The file goes first, then the row is marked and committed: a failure in between leaves a
+    row that the next run purges again (deleting a missing file is not an error), never a row
+    that claims a file is gone while it is still there.
+    """
+    due = documents_to_purge(now)
+    if dry_run:
+        model.Session.rollback()
+        return due
+    store = storage.get_store()
+    done = []
+    for item in due:
+        doc = model.Session.query(Document).filter(
+            Document.id == item["document_id"], Document.purged.is_(None)
+        ).with_for_update(skip_locked=True).one_or_none()
+        if doc is None:  # purged meanwhile by another run
+            model.Session.rollback()
+            continue
+        store.delete(doc.storage_key)
+        doc.purged = utcnow()
+        req = model.Session.get(Request, doc.request_id)
+        workflow.audit("purge_document", None, req, details={
+            "document_id": doc.id, "sha256": doc.sha256, "size": doc.size,
+            "retention_days": config.document_retention().days,
+        })
+        model.Session.commit()
+        done.append(item)
+    return done
+
+
+def _closed_at() -> Any:
+    # Approved and rejected requests close at their decision; withdrawn and expired ones at
+    # their last change (the decided column of those may hold an earlier return).
+    return case((Request.state.in_(workflow.DECIDED_STATES), Request.decided),
+                else_=Request.updated)

@@ -49,6 +49,10 @@ class Request(tk.BaseModel):
         Index("dgaaccounts_request_queue_idx", "due", "created"),
         Index("dgaaccounts_request_state_idx", "state", "kind"),
         Index("dgaaccounts_request_email_idx", "email"),
+        # Report, exports and retention (migration 0003).
+        Index("dgaaccounts_request_created_idx", "created"),
+        Index("dgaaccounts_request_submitted_idx", "submitted"),
+        Index("dgaaccounts_request_decided_idx", "decided"),
     )
 
     def as_dict(self) -> dict[str, Any]:
@@ -120,6 +124,10 @@ class AuditEvent(tk.BaseModel):
     to_state = Column(Text)
     details = Column(JSONB, nullable=False, default=dict)
     client_addr = Column(Text)
+
+    __table_args__ = (
+        Index("dgaaccounts_audit_request_action_idx", "request_id", "action"),
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return {

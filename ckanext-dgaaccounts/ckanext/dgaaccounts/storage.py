@@ -162,9 +162,9 @@ def clean_filename(name: str) -> str:
         or "/" in name
         or "\\" in name
         or len(name) > _MAX_NAME_LENGTH
-        # Cc covers NUL and other control characters; Cf covers the
+        # Cc covers NUL and other control characters, Cs lone surrogates; Cf covers the
         # invisible formatting ones (bidi overrides/isolates, LRM/RLM...).
-        or any(unicodedata.category(c) in ("Cc", "Cf") for c in name)
+        or any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in name)
     ):
         raise DocumentError(tk._("The file name is not acceptable."))
     return name

@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from sqlalchemy import delete, insert
+
 import ckan.model as model
 
 from . import config
@@ -34,6 +36,38 @@ def mint(req: Request, purpose: str) -> str:
               expires=now + lifetime)
     )
     return token
+
+
+def mint_committed(req: Request, purpose: str) -> tuple[str, str]:
+    """Create a token in a transaction of its own, committed at once, and return it with its
+    hash. For emails: the link must work by the time the email can arrive, and the caller
+    withdraws the token (:func:`withdraw`) if the email could not be sent. Older verification
+    links are retired by the caller's transaction (see :func:`retire_older`)."""
+    token = secrets.token_urlsafe(32)
+    lifetime = (
+        config.verification_lifetime() if purpose == VERIFY else config.applicant_link_lifetime()
+    )
+    now = utcnow()
+    with model.meta.engine.begin() as conn:
+        conn.execute(insert(Token.__table__).values(
+            token_hash=_hash(token), purpose=purpose, request_id=req.id, created=now,
+            expires=now + lifetime))
+    return token, _hash(token)
+
+
+def retire_older(req: Request, purpose: str, keep_hash: str) -> None:
+    """Only the newest verification link works: a resend retires the older ones."""
+    if purpose == VERIFY:
+        model.Session.query(Token).filter(
+            Token.request_id == req.id, Token.purpose == VERIFY, Token.used.is_(None),
+            Token.token_hash != keep_hash,
+        ).update({"used": utcnow()}, synchronize_session=False)
+
+
+def withdraw(token_hash: str) -> None:
+    """Delete a token whose email never left."""
+    with model.meta.engine.begin() as conn:
+        conn.execute(delete(Token.__table__).where(Token.__table__.c.token_hash == token_hash))
 
 
 def find(token: str, purpose: str, *, lock: bool = False) -> Token | None:

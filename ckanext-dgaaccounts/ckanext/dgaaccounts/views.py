@@ -12,7 +12,7 @@ from ckan.common import current_user
 from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
-from . import account, pdf, storage, workflow
+from . import account, exports, pdf, storage, workflow
 from .model import Document, Request, utcnow
 
 dgaaccounts = Blueprint("dgaaccounts", __name__)
@@ -434,3 +434,83 @@ def admin_decide(id: str, decision: str) -> Any:
     else:
         tk.h.flash_success(tk._("Decision recorded. The applicant will be emailed."))
     return tk.redirect_to("dgaaccounts_admin.admin_request", id=id)
+
+
+# -- service report, audit log and exports --------------------------------------------------
+
+_AUDIT_FILTERS = ("request_id", "user_id", "actor", "action", "since", "until")
+
+
+def _args(names: tuple[str, ...]) -> dict[str, str]:
+    return {k: tk.request.args[k].strip() for k in names if tk.request.args.get(k, "").strip()}
+
+
+def _flash_errors(error: tk.ValidationError) -> None:
+    labels = {"since": tk._("From"), "until": tk._("To"), "period": tk._("Per"),
+              "kind": tk._("Kind"), "by": tk._("Dates"), "action": tk._("Event"),
+              "request_id": tk._("Request"), "user_id": tk._("About user"), "actor": tk._("By")}
+    tk.h.flash_error(" ".join(
+        f"{labels.get(k, k)}: {', '.join(str(m) for m in v)}"
+        for k, v in error.error_dict.items() if isinstance(v, list)))
+
+
+@dgaaccounts_admin.route("/report")
+def report() -> str:
+    filters = _args(("since", "until", "period"))
+    action = tk.get_action("dgaaccounts_sla_report")
+    try:
+        result = action(_context(), dict(filters))
+    except tk.ValidationError as e:
+        _flash_errors(e)
+        result = action(_context(), {"period": filters.get("period", "week")}
+                        if filters.get("period") in ("week", "month") else {})
+    return tk.render("dgaaccounts/admin/report.html", {"report": result, "filters": filters})
+
+
+@dgaaccounts_admin.route("/audit")
+def audit() -> str:
+    filters = _args(_AUDIT_FILTERS)
+    try:
+        page = max(int(tk.request.args.get("page", 1)), 1)
+    except ValueError:
+        page = 1
+    limit = 50
+    try:
+        result = tk.get_action("dgaaccounts_audit_list")(
+            _context(), dict(filters, limit=limit, offset=(page - 1) * limit))
+    except tk.ValidationError as e:
+        _flash_errors(e)
+        result = {"count": 0, "results": []}
+    pages = max((result["count"] + limit - 1) // limit, 1)
+    return tk.render("dgaaccounts/admin/audit.html", {
+        "result": result, "filters": filters, "page": page, "pages": pages,
+    })
+
+
+def _csv_response(export: exports.Export) -> Response:
+    response = Response(export.chunks, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@dgaaccounts_admin.route("/export/requests.csv")
+def export_requests() -> Any:
+    try:
+        export = exports.requests_csv(_context(), _args(("since", "until", "by", "kind")))
+    except tk.ValidationError as e:
+        _flash_errors(e)
+        return tk.redirect_to("dgaaccounts_admin.report")
+    return _csv_response(export)
+
+
+@dgaaccounts_admin.route("/export/audit.csv")
+def export_audit() -> Any:
+    filters = _args(_AUDIT_FILTERS)
+    try:
+        export = exports.audit_csv(_context(), filters)
+    except tk.ValidationError as e:
+        _flash_errors(e)
+        return tk.redirect_to("dgaaccounts_admin.audit", **filters)
+    return _csv_response(export)

@@ -34,6 +34,20 @@ WITHDRAWN = "withdrawn"
 EXPIRED = "expired"
 OPEN_STATES = (AWAITING_VERIFICATION, AWAITING_DOCUMENT, SUBMITTED, RETURNED)
 STATES = OPEN_STATES + (APPROVED, REJECTED, WITHDRAWN, EXPIRED)
+CLOSED_STATES = (APPROVED, REJECTED, WITHDRAWN, EXPIRED)
+DECIDED_STATES = (APPROVED, REJECTED)
+
+# The service clock of each kind (config.service_time): the state in which it runs and the
+# column it starts from. A developer's target covers the sign-up up to the verified account; the
+# other kinds' covers the sysadmins' decision on a submitted form (reset by each resubmission).
+CLOCK_STATES = {
+    AGENCY: (SUBMITTED,),
+    CANCELLATION: (SUBMITTED,),
+    SUSPENSION: (SUBMITTED,),
+    DEVELOPER: (AWAITING_VERIFICATION,),
+}
+CLOCK_START = {AGENCY: "submitted", CANCELLATION: "submitted", SUSPENSION: "submitted",
+               DEVELOPER: "created"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +133,7 @@ def transition(
     now = utcnow()
     values: dict[str, Any] = {"state": ev.target, "updated": now}
     if ev.target == SUBMITTED:
-        values.update(submitted=now, due=now + config.service_time())
+        values.update(submitted=now, due=now + config.service_time(req.kind))
     if ev.target in (APPROVED, REJECTED) or event == "return":
         values.update(decided=now, decided_by=actor_id, decision_note=note)
     if event.startswith("verify_email"):
@@ -215,6 +229,12 @@ def event_label(action: str) -> str:
         "return": tk._("Returned for correction"),
         "withdraw": tk._("Withdrawn by the applicant"),
         "expire": tk._("Expired"),
+        "request_create": tk._("Request made"),
+        "reactivate": tk._("Account reactivated"),
+        "scrub": tk._("Personal details erased"),
+        "reminder_due_soon": tk._("Sysadmins reminded: due soon"),
+        "reminder_overdue": tk._("Sysadmins reminded: overdue"),
+        "purge_document": tk._("Scan deleted at the end of its retention period"),
     }
     return labels.get(action, action)
 

@@ -7,16 +7,18 @@ queues the emails), commit once, then hand the emails to the background worker.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import Any
 
-from sqlalchemy import or_, text
+from sqlalchemy import func, or_, orm, select, text, union
 from sqlalchemy.exc import IntegrityError
 
 import ckan.model as model
+import ckan.plugins as p
 from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
-from .. import account, config, mail, ratelimit, storage, tokens, workflow
+from .. import account, auditlog, config, mail, ratelimit, reports, storage, tokens, workflow
 from ..model import AuditEvent, Document, Request, utcnow
 from . import schema
 
@@ -209,10 +211,13 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
     if req.kind == workflow.DEVELOPER:
         # CKAN's own token API, after the commit: the token shows in the user's API tokens tab.
         user = model.User.get(req.user_id)
+        token_request: dict[str, Any] = {"user": user.name, "name": "dgaaccounts"}
+        if p.plugin_loaded("expire_api_token"):
+            # That plugin requires a lifetime: give the one its operator configured.
+            token_request.update(
+                expires_in=tk.config.get("expire_api_token.default_lifetime"), unit=1)
         token = tk.get_action("api_token_create")(
-            {"user": user.name, "ignore_auth": True},
-            {"user": user.name, "name": "dgaaccounts"},
-        )
+            {"user": user.name, "ignore_auth": True}, token_request)
         result["api_token"] = token["token"]
     result["state"] = req.state
     mail.dispatch()
@@ -420,29 +425,36 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
     """
     tk.check_access("dgaaccounts_request_list", context, data_dict)
     data = _validate(data_dict, schema.request_list(), context)
-    query = model.Session.query(Request, model.User.name, model.User.fullname).join(
-        model.User, model.User.id == Request.user_id)
-    if data.get("kind"):
-        query = query.filter(Request.kind == data["kind"])
-    if data.get("state"):
-        query = query.filter(Request.state == data["state"])
-    else:
-        query = query.filter(Request.state.in_(workflow.OPEN_STATES))
-    if data.get("overdue"):
-        query = query.filter(Request.state == workflow.SUBMITTED, Request.due < utcnow())
-    if data.get("q"):
-        like = "%" + data["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.filter(or_(
-            Request.reference.ilike(like, escape="\\"), Request.email.ilike(like, escape="\\"),
-            model.User.name.ilike(like, escape="\\"), model.User.fullname.ilike(like, escape="\\"),
-            Request.details["agency_name"].astext.ilike(like, escape="\\"),
-        ))
-    count = query.count()
-    rows = (
-        query.order_by(Request.due.asc().nullslast(), Request.created.asc())
-        .limit(data["limit"]).offset(data["offset"]).all()
-    )
     now = utcnow()
+
+    def conditions(entity: Any) -> list[Any]:
+        # Each filter, and the queue's order (due, then created), has an index (migrations
+        # 0001 and 0004), on the request table alone.
+        found: list[Any] = []
+        if data.get("kind"):
+            found.append(entity.kind == data["kind"])
+        if data.get("state"):
+            found.append(entity.state == data["state"])
+        else:
+            found.append(entity.state.in_(workflow.OPEN_STATES))
+        if data.get("overdue"):
+            found += [entity.state == workflow.SUBMITTED, entity.due < now]
+        return found
+
+    if data.get("q"):
+        count, rows = _request_search(conditions, data["q"], data["limit"], data["offset"])
+    else:
+        # The count reads an index alone; the page walks an index in the queue's order and
+        # stops after ``limit`` rows, however many requests there are.
+        count = model.Session.query(func.count()).select_from(Request).filter(
+            *conditions(Request)).scalar()
+        rows = (
+            model.Session.query(Request, model.User.name, model.User.fullname)
+            .join(model.User, model.User.id == Request.user_id)
+            .filter(*conditions(Request))
+            .order_by(Request.due.asc().nullslast(), Request.created.asc())
+            .limit(data["limit"]).offset(data["offset"]).all()
+        )
     results = []
     for req, name, fullname in rows:
         item = req.as_dict()
@@ -452,29 +464,69 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
     return {"count": count, "results": results}
 
 
+def _request_search(conditions: Any, text_: str, limit: int,
+                    offset: int) -> tuple[int, list[Any]]:
+    """The count and the page of the requests matching ``conditions`` whose reference, email
+    or agency name, or whose applicant's username or full name, contain ``text_``.
+
+    One statement: the matches (id, due, created) are found once, as a UNION of two searches
+    that the trigram indexes of migration 0004 answer (an OR across the join with the user
+    table could only be checked row by row), then counted, and only the page's rows are read
+    in full. Its cost follows the number of matches, not of requests.
+    """
+    like = "%" + text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    own, by_user = orm.aliased(Request), orm.aliased(Request)
+    matches = union(
+        select(own.id, own.due, own.created).where(*conditions(own), or_(
+            own.reference.ilike(like, escape="\\"), own.email.ilike(like, escape="\\"),
+            own.details["agency_name"].astext.ilike(like, escape="\\"))),
+        select(by_user.id, by_user.due, by_user.created)
+        .join(model.User, model.User.id == by_user.user_id)
+        .where(*conditions(by_user), or_(model.User.name.ilike(like, escape="\\"),
+                                         model.User.fullname.ilike(like, escape="\\"))),
+    ).cte("dgaaccounts_matches")
+    order = (matches.c.due.asc().nullslast(), matches.c.created.asc())
+    page = (select(matches.c.id, matches.c.due, matches.c.created).order_by(*order)
+            .limit(limit).offset(offset).subquery("dgaaccounts_page"))
+    total = select(func.count()).select_from(matches).scalar_subquery()
+    found = (
+        model.Session.query(Request, model.User.name, model.User.fullname, total)
+        .join(page, page.c.id == Request.id)
+        .join(model.User, model.User.id == Request.user_id)
+        .order_by(page.c.due.asc().nullslast(), page.c.created.asc())
+        .all()
+    )
+    if found:
+        count = found[0][3]
+    elif offset:  # past the last page: the count still has to be told
+        count = model.Session.query(func.count()).select_from(matches).scalar()
+    else:
+        count = 0
+    return count, [(req, name, fullname) for req, name, fullname, _total in found]
+
+
 @tk.side_effect_free
 def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Audit events, newest first. Sysadmins only.
 
-    :param request_id: (optional) events of one request
+    :param request_id: (optional) events of one request (its id or reference)
     :param user_id: (optional) events about one user (id or name)
     :param actor: (optional) events caused by one user (id or name)
+    :param action: (optional) one kind of event, e.g. ``approve``
+    :param since: (optional) events from this day (``YYYY-MM-DD``, the portal's time zone) or
+        time (ISO 8601, UTC unless an offset is given), included
+    :param until: (optional) events up to this day or time, included
     :param limit: page size (default 50)
     :param offset: (optional)
-    :returns: ``count`` and ``results``
+    :returns: ``count`` and ``results``; each event also names its ``request_reference``,
+        ``actor_name`` and ``target_user_name``
     """
     tk.check_access("dgaaccounts_audit_list", context, data_dict)
     data = _validate(data_dict, schema.audit_list(), context)
-    query = model.Session.query(AuditEvent)
-    if data.get("request_id"):
-        query = query.filter(AuditEvent.request_id == data["request_id"])
-    if data.get("user_id"):
-        query = query.filter(AuditEvent.target_user_id == _user_id(data["user_id"]))
-    if data.get("actor"):
-        query = query.filter(AuditEvent.actor_id == _user_id(data["actor"]))
-    count = query.count()
-    rows = query.order_by(AuditEvent.id.desc()).limit(data["limit"]).offset(data["offset"])
-    return {"count": count, "results": [e.as_dict() for e in rows]}
+    conditions = auditlog.filters(data)
+    count = auditlog.count(conditions)
+    rows = auditlog.query(conditions).limit(data["limit"]).offset(data["offset"])
+    return {"count": count, "results": [auditlog.row_dict(row) for row in rows]}
 
 
 # -- decisions ---------------------------------------------------------------------------
@@ -581,8 +633,13 @@ def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[
 # -- helpers (private: a leading underscore keeps them out of the action API) -------------
 
 def _email_key(data_dict: DataDict) -> str:
+    """The address to count attempts and find a waiting sign-up by; "" for no usable text
+    (the schema then says what is wrong with it)."""
     value = data_dict.get("email")
-    return value.strip().lower() if isinstance(value, str) else ""
+    if not isinstance(value, str) or any(
+            unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in value.strip()):
+        return ""
+    return value.strip().lower()
 
 
 def _validate(data_dict: DataDict, sch: dict[str, Any], context: Context) -> dict[str, Any]:
@@ -664,3 +721,43 @@ def _request_dict(req: Request, with_history: bool = True) -> dict[str, Any]:
         )
         result["history"] = [e.as_dict() for e in events]
     return result
+
+
+# -- service report --------------------------------------------------------------------------
+
+_REPORT_MAX_DAYS = 3660
+
+
+@tk.side_effect_free
+def dgaaccounts_sla_report(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Service figures per kind of request: does the portal keep its promises? Sysadmins only.
+
+    Per kind: ``open``, ``awaiting_decision`` and ``overdue`` requests now; over the range, the
+    requests ``decided``, those decided ``within_target`` (count and ``within_target_share``,
+    0 to 1), the ``median_seconds`` and ``p90_seconds`` of the time to decision, and the same
+    per week or month in ``periods``. Time to decision is ``decided - submitted`` (developers:
+    ``decided - created``); within target means ``decided <= due``; percentiles interpolate
+    linearly between closest ranks (PostgreSQL ``percentile_cont``). Days, weeks (from Monday)
+    and months follow ``ckan.display_timezone``.
+
+    :param since: (optional) first day, ``YYYY-MM-DD`` (default: twelve weeks or months ago)
+    :param until: (optional) last day, included (default: today)
+    :param period: (optional) ``week`` (default) or ``month``
+    :param kind: (optional) one kind of request; by default every kind
+    :returns: ``since``, ``until``, ``period``, ``timezone``, ``generated`` and ``kinds``: one
+        dict per kind with ``kind``, ``target_seconds``, the figures above and ``periods``
+    """
+    tk.check_access("dgaaccounts_sla_report", context, data_dict)
+    data = _validate(data_dict, schema.sla_report(), context)
+    since, until = reports.default_range(data["period"])
+    until = data.get("until") or until
+    if data.get("since"):
+        since = data["since"]
+    elif data.get("until"):
+        since = reports.default_range(data["period"], until)[0]
+    if since > until:
+        raise tk.ValidationError({"until": [tk._("The end of the range comes before its start.")]})
+    if (until - since).days > _REPORT_MAX_DAYS:
+        raise tk.ValidationError({"until": [tk._("Choose a range of ten years or less.")]})
+    kinds = (data["kind"],) if data.get("kind") else None
+    return reports.sla_report(since, until, data["period"], kinds=kinds)

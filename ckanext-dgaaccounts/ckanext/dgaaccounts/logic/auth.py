@@ -110,3 +110,7 @@ def _applicant(context: Context, data_dict: DataDict) -> AuthResult:
     if tokens.applicant_may_access(data_dict.get("token"), req.id):
         return {"success": True}
     return {"success": False, "msg": tk._("Not authorized to see this request.")}
+
+
+def dgaaccounts_sla_report(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY

@@ -11,16 +11,16 @@ def _account(
     user_name_validator: Validator, email_validator: Validator,
     dgaaccounts_clean_text: Validator, dgaaccounts_canonical_email: Validator,
     dgaaccounts_email_available: Validator, dgaaccounts_password: Validator,
-    dgaaccounts_max_length: Validator,
+    dgaaccounts_max_length: Validator, dgaaccounts_encodable: Validator,
 ) -> Schema:
     limit = dgaaccounts_max_length(200)
     return {
         "name": [not_empty, unicode_safe, dgaaccounts_clean_text, name_validator,
                  user_name_validator],
-        "fullname": [not_empty, unicode_safe, dgaaccounts_clean_text, limit],
-        "email": [not_empty, unicode_safe, dgaaccounts_canonical_email, limit, email_validator,
-                  dgaaccounts_email_available],
-        "password": [not_empty, unicode_safe, dgaaccounts_password],
+        "fullname": [not_empty, unicode_safe, dgaaccounts_clean_text, not_empty, limit],
+        "email": [not_empty, unicode_safe, dgaaccounts_clean_text, dgaaccounts_canonical_email,
+                  limit, email_validator, dgaaccounts_email_available],
+        "password": [not_empty, unicode_safe, dgaaccounts_encodable, dgaaccounts_password],
     }
 
 
@@ -35,14 +35,16 @@ def agency_register(
     schema = _account()
     limit = dgaaccounts_max_length(200)
     text = [unicode_safe, dgaaccounts_clean_text, limit]
+    required = [not_empty, *text, not_empty]  # not_empty again: "   " is cleaned to ""
     schema["email"].insert(-1, dgaaccounts_agency_email)
     schema.update({
-        "organization": [ignore_empty, unicode_safe, dgaaccounts_organization],
+        "organization": [ignore_empty, unicode_safe, dgaaccounts_clean_text,
+                         dgaaccounts_organization],
         "agency_name": [ignore_empty, *text],
-        "position": [not_empty, *text],
+        "position": required,
         "phone": [not_empty, unicode_safe, dgaaccounts_phone],
-        "superior_name": [not_empty, *text],
-        "superior_position": [not_empty, *text],
+        "superior_name": required,
+        "superior_position": required,
         "signed_form": [ignore],  # a file, checked by the storage module
         "__after": [dgaaccounts_organization_or_agency],
     })
@@ -78,9 +80,9 @@ def verification_resend(
 
 @tk.validator_args
 def request_id(not_empty: Validator, unicode_safe: Validator, ignore_missing: Validator,
-               ignore: Validator) -> Schema:
+               ignore: Validator, dgaaccounts_clean_text: Validator) -> Schema:
     return {
-        "id": [not_empty, unicode_safe],
+        "id": [not_empty, unicode_safe, dgaaccounts_clean_text],
         "token": [ignore_missing, unicode_safe],
         "signed_form": [ignore],
     }
@@ -89,7 +91,7 @@ def request_id(not_empty: Validator, unicode_safe: Validator, ignore_missing: Va
 @tk.validator_args
 def request_list(
     ignore_missing: Validator, unicode_safe: Validator, boolean_validator: Validator,
-    natural_number_validator: Validator, limit_to_configured_maximum: Validator,
+    dgaaccounts_natural_number: Validator, limit_to_configured_maximum: Validator,
     default: Validator, dgaaccounts_request_kind: Validator,
     dgaaccounts_request_state: Validator, dgaaccounts_clean_text: Validator,
     dgaaccounts_max_length: Validator,
@@ -99,9 +101,9 @@ def request_list(
         "state": [ignore_missing, dgaaccounts_request_state],
         "overdue": [ignore_missing, boolean_validator],
         "q": [ignore_missing, unicode_safe, dgaaccounts_clean_text, dgaaccounts_max_length(200)],
-        "limit": [default(20), natural_number_validator,
+        "limit": [default(20), dgaaccounts_natural_number,
                   limit_to_configured_maximum("ckan.search.rows_max", 100)],
-        "offset": [default(0), natural_number_validator],
+        "offset": [default(0), dgaaccounts_natural_number],
     }
 
 
@@ -112,9 +114,10 @@ def request_approve(
     dgaaccounts_role: Validator, dgaaccounts_max_length: Validator,
 ) -> Schema:
     return {
-        "id": [not_empty, unicode_safe],
+        "id": [not_empty, unicode_safe, dgaaccounts_clean_text],
         "note": [ignore_empty, unicode_safe, dgaaccounts_clean_text, dgaaccounts_max_length(2000)],
-        "organization": [ignore_empty, unicode_safe, dgaaccounts_organization],
+        "organization": [ignore_empty, unicode_safe, dgaaccounts_clean_text,
+                         dgaaccounts_organization],
         "role": [dgaaccounts_role],
     }
 
@@ -125,7 +128,7 @@ def request_decision_with_reason(
     dgaaccounts_max_length: Validator,
 ) -> Schema:
     return {
-        "id": [not_empty, unicode_safe],
+        "id": [not_empty, unicode_safe, dgaaccounts_clean_text],
         "reason": [not_empty, unicode_safe, dgaaccounts_clean_text, not_empty,
                    dgaaccounts_max_length(2000)],
     }
@@ -144,20 +147,81 @@ def cancellation_request_create(
 
 
 @tk.validator_args
-def user_reactivate(not_empty: Validator, unicode_safe: Validator) -> Schema:
-    return {"id": [not_empty, unicode_safe]}
+def user_reactivate(not_empty: Validator, unicode_safe: Validator,
+                    dgaaccounts_clean_text: Validator) -> Schema:
+    return {"id": [not_empty, unicode_safe, dgaaccounts_clean_text]}
 
 
 @tk.validator_args
 def audit_list(
-    ignore_missing: Validator, unicode_safe: Validator, natural_number_validator: Validator,
-    limit_to_configured_maximum: Validator, default: Validator,
+    dgaaccounts_natural_number: Validator, limit_to_configured_maximum: Validator,
+    default: Validator,
 ) -> Schema:
     return {
-        "request_id": [ignore_missing, unicode_safe],
-        "user_id": [ignore_missing, unicode_safe],
-        "actor": [ignore_missing, unicode_safe],
-        "limit": [default(50), natural_number_validator,
+        "limit": [default(50), dgaaccounts_natural_number,
                   limit_to_configured_maximum("ckan.search.rows_max", 500)],
-        "offset": [default(0), natural_number_validator],
+        "offset": [default(0), dgaaccounts_natural_number],
+        # request_id, user_id, actor, action, since, until
+        **_audit_filters(),
     }
+
+
+@tk.validator_args
+def _filter_text(
+    ignore_missing: Validator, unicode_safe: Validator, dgaaccounts_encodable: Validator,
+    dgaaccounts_clean_text: Validator, dgaaccounts_max_length: Validator,
+) -> list[Validator]:
+    return [ignore_missing, unicode_safe, dgaaccounts_encodable, dgaaccounts_clean_text,
+            dgaaccounts_max_length(200)]
+
+
+@tk.validator_args
+def _audit_filters(
+    ignore_missing: Validator, dgaaccounts_date_or_time: Validator,
+    dgaaccounts_date_range: Validator,
+) -> Schema:
+    """Filters shared by the audit list and its CSV export."""
+    return {
+        "request_id": _filter_text(),
+        "user_id": _filter_text(),
+        "actor": _filter_text(),
+        "action": _filter_text(),
+        "since": [ignore_missing, dgaaccounts_date_or_time],
+        "until": [ignore_missing, dgaaccounts_date_or_time],
+        "__after": [dgaaccounts_date_range],
+    }
+
+
+@tk.validator_args
+def sla_report(
+    ignore_missing: Validator, dgaaccounts_date: Validator, dgaaccounts_report_period: Validator,
+    dgaaccounts_request_kind: Validator, dgaaccounts_date_range: Validator,
+) -> Schema:
+    return {
+        "since": [ignore_missing, dgaaccounts_date],
+        "until": [ignore_missing, dgaaccounts_date],
+        "period": [dgaaccounts_report_period],
+        "kind": [ignore_missing, dgaaccounts_request_kind],
+        "__after": [dgaaccounts_date_range],
+    }
+
+
+@tk.validator_args
+def requests_export(
+    ignore_missing: Validator, dgaaccounts_date_or_time: Validator,
+    dgaaccounts_date_range: Validator, dgaaccounts_request_kind: Validator,
+    dgaaccounts_export_date_field: Validator,
+) -> Schema:
+    """The CSV export of requests (the admin page and ``ckan dgaaccounts export``)."""
+    return {
+        "since": [ignore_missing, dgaaccounts_date_or_time],
+        "until": [ignore_missing, dgaaccounts_date_or_time],
+        "by": [dgaaccounts_export_date_field],
+        "kind": [ignore_missing, dgaaccounts_request_kind],
+        "__after": [dgaaccounts_date_range],
+    }
+
+
+def audit_export() -> Schema:
+    """The CSV export of the audit log: the audit list's filters, without paging."""
+    return _audit_filters()

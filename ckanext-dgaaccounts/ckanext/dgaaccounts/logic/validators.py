@@ -1,6 +1,7 @@
 """Validators of the extension (registered with CKAN by the plugin's blanket)."""
 from __future__ import annotations
 
+import datetime
 import re
 import unicodedata
 from typing import Any
@@ -17,16 +18,25 @@ from ..model import Request
 _PHONE = re.compile(r"^\+?[0-9]{9,12}$")
 
 
-def dgaaccounts_clean_text(value: Any, context: Context) -> Any:
-    """Refuse control, bidi-override and NUL characters in free text; trim spaces."""
+def dgaaccounts_clean_text(key: FlattenKey, data: FlattenDataDict,
+                           errors: FlattenErrorDict, context: Context) -> Any:
+    """Refuse control, bidi-override and NUL characters in text; trim spaces.
+
+    A refused value stops the field's other validators: some of CKAN's (user_name_validator)
+    query the database with the value, and PostgreSQL cannot take a NUL.
+    """
+    value = data.get(key)
     if value is tk.missing or value is None:
-        return value
+        return
     if not isinstance(value, str):
-        raise tk.Invalid(tk._("Must be text."))
+        errors[key].append(tk._("Must be text."))
+        raise tk.StopOnError
     value = unicodedata.normalize("NFC", value).strip()
-    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\n\t" for ch in value):
-        raise tk.Invalid(tk._("Contains characters that are not allowed."))
-    return value
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in "\n\t"
+           for ch in value):
+        errors[key].append(tk._("Contains characters that are not allowed."))
+        raise tk.StopOnError
+    data[key] = value
 
 
 def dgaaccounts_canonical_email(value: Any, context: Context) -> Any:
@@ -152,3 +162,101 @@ def dgaaccounts_max_length(limit: int) -> Any:
             raise tk.Invalid(tk._("Must be %(n)s characters or fewer.") % {"n": limit})
         return value
     return validator
+
+
+def dgaaccounts_date(value: Any, context: Context) -> Any:
+    """A calendar day, ``YYYY-MM-DD``; returns a ``datetime.date``."""
+    if value is tk.missing or value in (None, ""):
+        return value
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise tk.Invalid(tk._("Enter a date as YYYY-MM-DD.")) from None
+
+
+def dgaaccounts_date_or_time(value: Any, context: Context) -> Any:
+    """A calendar day (``YYYY-MM-DD``, a ``datetime.date``) or an ISO 8601 time (a naive UTC
+    ``datetime.datetime``; a time without an offset is taken as UTC, as the API returns them)."""
+    if value is tk.missing or value in (None, ""):
+        return value
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        parsed: Any = value
+    else:
+        text = str(value).strip()
+        try:
+            parsed = (datetime.date.fromisoformat(text) if len(text) == 10
+                      else datetime.datetime.fromisoformat(text.replace("Z", "+00:00")))
+        except ValueError:
+            raise tk.Invalid(tk._(
+                "Enter a date as YYYY-MM-DD, or a time as YYYY-MM-DDTHH:MM:SS.")) from None
+    if isinstance(parsed, datetime.datetime) and parsed.tzinfo is not None:
+        parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def dgaaccounts_report_period(value: Any, context: Context) -> Any:
+    if value in (tk.missing, None, ""):
+        return "week"
+    if value not in ("week", "month"):
+        raise tk.Invalid(tk._("Choose week or month."))
+    return value
+
+
+def dgaaccounts_date_range(key: FlattenKey, data: FlattenDataDict,
+                           errors: FlattenErrorDict, context: Context) -> Any:
+    """``since`` must not come after ``until`` (either may be missing)."""
+    since, until = data.get(("since",)), data.get(("until",))
+    if errors.get(("since",)) or errors.get(("until",)) or not since or not until:
+        return
+    if since is tk.missing or until is tk.missing:
+        return
+
+    def day(value: Any) -> datetime.date:
+        return value.date() if isinstance(value, datetime.datetime) else value
+
+    if day(since) > day(until) or (
+            isinstance(since, datetime.datetime) and isinstance(until, datetime.datetime)
+            and since > until):
+        errors[("until",)].append(tk._("The end of the range comes before its start."))
+
+
+def dgaaccounts_export_date_field(value: Any, context: Context) -> Any:
+    """Which date of a request the export's range applies to."""
+    if value in (tk.missing, None, ""):
+        return "created"
+    if value not in ("created", "submitted", "decided"):
+        raise tk.Invalid(tk._("Choose created, submitted or decided."))
+    return value
+
+
+def dgaaccounts_encodable(value: Any, context: Context) -> Any:
+    """Text that can be stored: no lone surrogates (JSON can carry them; PostgreSQL cannot)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise tk.Invalid(tk._("Contains characters that are not allowed.")) from None
+    return value
+
+
+def dgaaccounts_natural_number(key: FlattenKey, data: FlattenDataDict,
+                               errors: FlattenErrorDict, context: Context) -> Any:
+    """A whole number of zero or more, given as a number or digits (nothing else: no lists).
+
+    A refused value stops the field's other validators (CKAN's would raise on a list).
+    """
+    value = data.get(key)
+    number = None
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+    if number is None or number < 0:
+        errors[key].append(tk._("Must be a whole number."))
+        raise tk.StopOnError
+    data[key] = number

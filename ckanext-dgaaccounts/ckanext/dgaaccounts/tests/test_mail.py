@@ -72,7 +72,8 @@ def test_verification_mail_is_sent_by_a_real_rq_worker(smtp, clean_redis, with_t
     [job] = queue.jobs
     assert job.func_name == "ckanext.dgaaccounts.mail.deliver_due"
 
-    jobs.Worker().work(burst=True)
+    # The queue may have been made (and RQ told of its connection) in another thread.
+    jobs.Worker(connection=queue.connection).work(burst=True)
 
     assert queue.count == 0
     [msg] = smtp.to(EMAIL)
