@@ -37,6 +37,10 @@ def _check_csrf() -> None:
             tk.abort(400, tk._("The form has expired. Reload the page and try again."))
 
 
+def _flash_errors(error: tk.ValidationError) -> None:
+    tk.h.flash_error(" ".join(str(m) for v in error.error_dict.values() for m in v))
+
+
 def _context() -> Context:
     return {"user": current_user.name if current_user.is_authenticated else ""}
 
@@ -294,7 +298,7 @@ def request_upload(id: str) -> Any:
     try:
         tk.get_action("dgaaccounts_request_document_upload")(_context(), data)
     except tk.ValidationError as e:
-        tk.h.flash_error(" ".join(str(m) for v in e.error_dict.values() for m in v))
+        _flash_errors(e)
     except tk.ObjectNotFound:
         return tk.abort(404, tk._("Request not found."))
     except tk.NotAuthorized:
@@ -310,7 +314,7 @@ def request_withdraw(id: str) -> Any:
         tk.get_action("dgaaccounts_request_withdraw")(
             _context(), {"id": id, "token": _applicant_token(id)})
     except tk.ValidationError as e:
-        tk.h.flash_error(" ".join(str(m) for v in e.error_dict.values() for m in v))
+        _flash_errors(e)
     except tk.ObjectNotFound:
         return tk.abort(404, tk._("Request not found."))
     except tk.NotAuthorized:
@@ -373,7 +377,7 @@ def queue() -> str:
         result = tk.get_action("dgaaccounts_request_list")(
             _context(), dict(filters, limit=limit, offset=(page - 1) * limit))
     except tk.ValidationError as e:
-        tk.h.flash_error(" ".join(str(m) for v in e.error_dict.values() for m in v))
+        _flash_errors(e)
         result = {"count": 0, "results": []}
     pages = max((result["count"] + limit - 1) // limit, 1)
     return tk.render("dgaaccounts/admin/queue.html", {
@@ -405,7 +409,7 @@ def admin_reactivate(id: str) -> Any:
     try:
         tk.get_action("dgaaccounts_user_reactivate")(_context(), {"id": id})
     except tk.ValidationError as e:
-        tk.h.flash_error(" ".join(str(m) for v in e.error_dict.values() for m in v))
+        _flash_errors(e)
     except tk.ObjectNotFound:
         return tk.abort(404, tk._("User not found."))
     else:
@@ -428,7 +432,7 @@ def admin_decide(id: str, decision: str) -> Any:
     try:
         tk.get_action(actions[decision])(_context(), data)
     except tk.ValidationError as e:
-        tk.h.flash_error(" ".join(str(m) for v in e.error_dict.values() for m in v))
+        _flash_errors(e)
     except tk.ObjectNotFound:
         return tk.abort(404, tk._("Request not found."))
     else:

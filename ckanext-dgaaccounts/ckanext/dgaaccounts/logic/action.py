@@ -135,17 +135,9 @@ def _create_applicant(context: Context, data: dict[str, Any], kind: str,
         user_id=user_dict["id"], email=data["email"], organization_id=organization_id,
         details={k: v for k, v in details.items() if v not in (None, "")}, locale=locale,
     )
-    model.Session.add(req)
-    try:
-        model.Session.flush()
-    except IntegrityError as exc:
-        model.Session.rollback()
-        if "dgaaccounts_request_open_email_uq" not in str(exc.orig):
-            raise
-        # Two sign-ups with one address at the same moment: the unique index keeps one.
-        raise tk.ValidationError(
-            {"email": [tk._("This email address cannot be used for a new account.")]}
-        ) from exc
+    # Two sign-ups with one address at the same moment: the unique index keeps one.
+    _add_unique(req, "dgaaccounts_request_open_email_uq", "email",
+                tk._("This email address cannot be used for a new account."))
     return req
 
 
@@ -158,6 +150,18 @@ def _user_create_schema() -> dict[str, Any]:
     email_is_unique = tk.get_validator("email_is_unique")
     sch["email"] = [v for v in sch["email"] if v is not email_is_unique]
     return sch
+
+
+def _add_unique(req: Request, index: str, field: str, message: str) -> None:
+    """Add ``req``; a clash on the unique ``index`` becomes a ValidationError on ``field``."""
+    model.Session.add(req)
+    try:
+        model.Session.flush()
+    except IntegrityError as exc:
+        model.Session.rollback()
+        if index not in str(exc.orig):
+            raise
+        raise tk.ValidationError({field: [message]}) from exc
 
 
 def _next_reference() -> str:
@@ -275,15 +279,8 @@ def dgaaccounts_cancellation_request_create(context: Context,
         details={"reason": data["reason"],
                  "memberships": [list(m) for m in account.memberships(user)]},
     )
-    model.Session.add(req)
-    try:
-        model.Session.flush()
-    except IntegrityError as exc:
-        model.Session.rollback()
-        if "dgaaccounts_request_open_account_uq" not in str(exc.orig):
-            raise
-        raise tk.ValidationError({"kind": [tk._(
-            "You already have an open request to close or suspend your account.")]}) from exc
+    _add_unique(req, "dgaaccounts_request_open_account_uq", "kind", tk._(
+        "You already have an open request to close or suspend your account."))
     workflow.audit("request_create", user.id, req, to_state=req.state,
                    details={"kind": req.kind})
     mail.queue_to_applicant(req, "account_request_received")
