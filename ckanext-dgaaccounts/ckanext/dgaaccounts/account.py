@@ -10,6 +10,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from sqlalchemy import func
+
 import ckan.model as model
 from ckan.common import current_user, session
 from ckan.plugins import toolkit as tk
@@ -137,3 +139,24 @@ def scrub(user: model.User) -> None:
     user.image_url = None
     user.password = secrets.token_urlsafe(32)  # a password nobody knows
     user.plugin_extras = {"dgaaccounts": {"scrubbed": True}}
+
+
+def active_users_matching(wanted: str) -> list[model.User]:
+    """The active accounts a "forgot password" form names: by email (every account with that
+    address, compared exactly) or by login name."""
+    if len(wanted) > 200 or any(c in wanted for c in "\x00\r\n") or not _encodable(wanted):
+        return []
+    query = model.Session.query(model.User).filter(model.User.state == "active")
+    if "@" in wanted:
+        query = query.filter(func.lower(model.User.email) == wanted.lower())
+    else:
+        query = query.filter(model.User.name == wanted)
+    return [user for user in query if user.email]
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True

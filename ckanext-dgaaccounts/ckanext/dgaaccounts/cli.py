@@ -46,6 +46,13 @@ def outbox_flush() -> None:
         click.echo(f"still pending: {left}")
 
 
+@outbox.command("retry-failed")
+def outbox_retry_failed() -> None:
+    """Put the messages that ran out of attempts back in the queue, and deliver what is due."""
+    click.echo(f"queued again: {mail.retry_failed()}")
+    click.echo(f"sent: {mail.deliver_due(limit=100000)}")
+
+
 @dgaaccounts.command("expire")
 def expire() -> None:
     """Expire registrations never confirmed in time and free their usernames and addresses."""

@@ -39,7 +39,9 @@ _MINT_FOR = {  # template -> token it carries
     "returned": tokens.APPLICANT,
     "verified_agency": tokens.APPLICANT,
     "account_request_received": tokens.APPLICANT,
+    "password_reset": tokens.RESET,
 }
+GONE = "the account is no longer active"  # last_error of a message that will never be sent
 
 
 def queue(
@@ -144,6 +146,8 @@ def _context(msg: OutboxMessage, req: Request | None, secret: str | None) -> dic
         }
     if secret and msg.mint == tokens.VERIFY:
         ctx["link"] = f"{site}/dgaaccounts/verify/{secret}"
+    elif secret and msg.mint == tokens.RESET:
+        ctx["link"] = f"{site}/user/reset/{msg.params['user_id']}?key={secret}"
     elif secret and req is not None:
         ctx["link"] = f"{site}/dgaaccounts/request/{req.id}?token={secret}"
     return ctx
@@ -173,7 +177,13 @@ def _deliver(msg: OutboxMessage) -> int:
     req = model.Session.get(Request, msg.request_id) if msg.request_id else None
     secret = token_hash = None
     try:
-        if msg.mint and req is not None:
+        if msg.mint == tokens.RESET:
+            secret = tokens.reset_key_committed(str((msg.params or {}).get("user_id")))
+            if secret is None:  # closed since it was asked for: nothing to send, ever
+                msg.state, msg.last_error = "failed", GONE
+                model.Session.commit()
+                return 0
+        elif msg.mint and req is not None:
             # Committed before the email leaves: a quick recipient must find the link working.
             secret, token_hash = tokens.mint_committed(req, msg.mint)
         subject, body = render(msg.template, msg.locale, _context(msg, req, secret))
@@ -228,6 +238,18 @@ def _smtp_send(to: str, to_name: str | None, subject: str, body: str) -> None:
         if user:
             smtp.login(user, tk.config.get("smtp.password") or "")
         smtp.send_message(message)
+
+
+def retry_failed() -> int:
+    """Give the failed messages a fresh set of attempts (after an outage longer than the
+    backoff). Returns how many."""
+    count = model.Session.query(OutboxMessage).filter(
+        OutboxMessage.state == "failed",
+        OutboxMessage.last_error.is_distinct_from(GONE),
+    ).update({"state": "pending", "attempts": 0, "next_attempt": utcnow()},
+             synchronize_session=False)
+    model.Session.commit()
+    return count
 
 
 def outbox_status() -> dict[str, int]:

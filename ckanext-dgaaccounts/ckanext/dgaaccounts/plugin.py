@@ -8,7 +8,7 @@ from ckan.common import CKANConfig
 from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
-from . import account, views
+from . import account, tokens, views
 
 
 @tk.blanket.actions
@@ -27,6 +27,7 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     # IConfigurer
     def update_config(self, config_: CKANConfig) -> None:
         tk.add_template_directory(config_, "templates")
+        tokens.redact_request_logs()
 
     # ISignal
     def get_signal_subscriptions(self) -> dict[Any, Any]:

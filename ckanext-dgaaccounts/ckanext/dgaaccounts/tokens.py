@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import secrets
 
 from sqlalchemy import delete, insert
@@ -13,6 +15,7 @@ from .model import Request, Token, utcnow
 
 VERIFY = "verify"
 APPLICANT = "applicant"
+RESET = "password_reset"  # CKAN's own reset key (user.reset_key), checked by CKAN's reset page
 
 
 def _hash(token: str) -> str:
@@ -55,6 +58,19 @@ def mint_committed(req: Request, purpose: str) -> tuple[str, str]:
     return token, _hash(token)
 
 
+def reset_key_committed(user_id: str) -> str | None:
+    """A new CKAN password-reset key for an active user, committed at once (as CKAN's own
+    ``create_reset_key`` does); ``None`` when the account is no longer active."""
+    key = secrets.token_hex(16)
+    with model.meta.engine.begin() as conn:
+        changed = conn.execute(
+            model.user_table.update()
+            .where(model.user_table.c.id == user_id, model.user_table.c.state == "active")
+            .values(reset_key=key)
+        ).rowcount
+    return key if changed else None
+
+
 def retire_older(req: Request, purpose: str, keep_hash: str) -> None:
     """Only the newest verification link works: a resend retires the older ones."""
     if purpose == VERIFY:
@@ -89,3 +105,30 @@ def find(token: str, purpose: str, *, lock: bool = False) -> Token | None:
 def applicant_may_access(token: str | None, request_id: str) -> bool:
     row = find(token or "", APPLICANT)
     return row is not None and row.request_id == request_id
+
+
+# -- keeping link tokens out of the logs -------------------------------------------------
+
+_IN_URL = re.compile(r"(/dgaaccounts/verify/|[?&](?:token|key)=)[^\s&\"']+")
+# CKAN writes one line per request with its path; the development server adds the request line.
+REQUEST_LOGGERS = ("ckan.config.middleware.flask_app", "werkzeug")
+
+
+class RedactLinkTokens(logging.Filter):
+    """Replaces the token in a verification or applicant link with ``***`` in a log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = _IN_URL.sub(r"\1***", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_IN_URL.sub(r"\1***", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def redact_request_logs() -> None:
+    """Add the filter to the loggers that write request paths (once per logger)."""
+    for name in REQUEST_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactLinkTokens) for f in logger.filters):
+            logger.addFilter(RedactLinkTokens())

@@ -1,6 +1,7 @@
 """Web pages. Thin: read the form, call the action, render or redirect."""
 from __future__ import annotations
 
+import logging
 import urllib.parse
 from typing import Any
 
@@ -9,11 +10,14 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 
 import ckan.model as model
 from ckan.common import current_user
+from ckan.lib import captcha
 from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
-from . import account, exports, pdf, storage, workflow
+from . import account, exports, mail, pdf, ratelimit, storage, workflow
 from .model import Document, Request, utcnow
+
+log = logging.getLogger(__name__)
 
 dgaaccounts = Blueprint("dgaaccounts", __name__)
 dgaaccounts_admin = Blueprint("dgaaccounts_admin", __name__, url_prefix="/ckan-admin/dgaaccounts")
@@ -52,6 +56,42 @@ def core_register() -> Response:
     # Registered before CKAN's own blueprint, so it takes over /user/register: no account is
     # ever created outside the workflows.
     return tk.redirect_to("dgaaccounts.register")
+
+
+@dgaaccounts.route("/user/reset", endpoint="core_request_reset", methods=["POST"])
+def core_request_reset() -> Response:
+    # Takes over the POST of CKAN's "forgot password" form: CKAN sends the email while the
+    # visitor waits, and its answer then differs when the mail server is down, which tells
+    # a known account from an unknown one. Here the email goes to the outbox, and the answer
+    # is always the same. The reset link is CKAN's own (user.reset_key, CKAN's reset page).
+    try:
+        tk.check_access("request_reset", _context())
+    except tk.NotAuthorized:
+        return tk.abort(403, tk._("Unauthorized to request reset password."))
+    try:
+        captcha.check_recaptcha(tk.request)
+    except captcha.CaptchaError:
+        tk.h.flash_error(tk._("Bad Captcha. Please try again."))
+        return tk.redirect_to("user.request_reset")
+    wanted = (tk.request.form.get("user") or "").strip()
+    if not wanted:
+        tk.h.flash_error(tk._("Email is required"))
+        return tk.redirect_to("user.request_reset")
+    try:
+        ratelimit.hit("reset", wanted.lower())
+    except tk.ValidationError as e:
+        _flash_errors(e)
+        return tk.redirect_to("user.request_reset")
+    for user in account.active_users_matching(wanted):
+        mail.queue(None, "password_reset", user.email, recipient_name=user.fullname or user.name,
+                   locale=mail.user_locale(user),
+                   params={"user_id": user.id, "username": user.name})
+        tk.signals.request_password_reset.send(user.name, user=user)
+    model.Session.commit()
+    mail.dispatch()
+    tk.h.flash_success(tk._(
+        "A reset link has been emailed to you (unless the account specified does not exist)"))
+    return tk.redirect_to(tk.config.get("ckan.user_reset_landing_page") or "home.index")
 
 
 @dgaaccounts.route("/dgaaccounts/register")
@@ -109,12 +149,12 @@ def register_developer() -> Any:
                          {"data": {}, "errors": {}, "error_summary": {}})
     data = {k: tk.request.form.get(k, "") for k in fields}
     try:
-        result = tk.get_action("dgaaccounts_developer_register")(_context(), dict(data))
+        tk.get_action("dgaaccounts_developer_register")(_context(), dict(data))
     except tk.ValidationError as e:
         data["password"] = ""
         return tk.render("dgaaccounts/register_developer.html", {
             "data": data, "errors": e.error_dict, "error_summary": _error_summary(e.error_dict)})
-    session["dgaaccounts_registered"] = result["reference"]
+    session.pop("dgaaccounts_registered", None)
     return tk.redirect_to("dgaaccounts.registered")
 
 
@@ -338,6 +378,9 @@ def document(id: str, document_id: str) -> Response:
     if doc is None:
         return tk.abort(404, tk._("Document not found."))
     store = storage.get_store()
+    if not store.exists(doc.storage_key):
+        log.error("document %s of request %s is missing from storage", doc.id, id)
+        return tk.abort(404, tk._("Document not found."))
     disposition = "attachment" if tk.request.args.get("download") else "inline"
     response = send_file(store.path(doc.storage_key), mimetype=doc.mimetype,
                          conditional=False, etag=False, max_age=0)
@@ -360,6 +403,10 @@ def _sysadmins_only() -> None:
         tk.check_access("sysadmin", _context())
     except tk.NotAuthorized:
         tk.abort(403, tk._("Need to be system administrator to administer"))
+    # CKAN 2.12 can leave these views exempt from its CSRF check for the rest of the process
+    # once a request signed in by API token has reached them: check browser sessions here too.
+    if not tk.g.get("login_via_auth_header"):
+        _check_csrf()
 
 
 @dgaaccounts_admin.route("/")

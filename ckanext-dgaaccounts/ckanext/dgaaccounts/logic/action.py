@@ -86,23 +86,31 @@ def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dic
     :param email: email address
     :param password: password for the account
     :param purpose: (optional) what the developer builds, and for whom
-    :returns: ``request_id``, ``reference`` and ``state``
+    :returns: ``request_id`` and ``state`` (the same answer for an address already waiting
+        for verification, which gets its link again)
     """
     tk.check_access("dgaaccounts_developer_register", context, data_dict)
     ratelimit.hit("register", _email_key(data_dict))
+    sch = schema.developer_register()
     waiting = model.Session.query(Request).filter(
         Request.kind == workflow.DEVELOPER, Request.email == _email_key(data_dict),
         Request.state == workflow.AWAITING_VERIFICATION,
     ).first()
     if waiting is not None:
-        # Signing up again before verifying: send the link again, never a second account.
+        # Signing up again before verifying sends the link again, never a second account. The
+        # form is checked as for a new address (the answer must not tell the two apart), less
+        # the checks that the address, and the applicant's own login name, are still free.
+        _drop_validator(sch, "email", "dgaaccounts_email_available")
+        owner = model.Session.get(model.User, waiting.user_id)
+        if owner is not None and data_dict.get("name") == owner.name:
+            _drop_validator(sch, "name", "user_name_validator")
+    data = _validate(data_dict, sch, context)
+    if waiting is not None:
         mail.queue_to_applicant(waiting, "verify_developer")
         workflow.audit("verification_resend", None, waiting)
         model.Session.commit()
         mail.dispatch()
-        return {"request_id": waiting.id, "reference": waiting.reference,
-                "state": waiting.state}
-    data = _validate(data_dict, schema.developer_register(), context)
+        return {"request_id": waiting.id, "state": waiting.state}
     try:
         req = _create_applicant(context, data, workflow.DEVELOPER, {"purpose": data.get("purpose")})
         workflow.audit("register", req.user_id, req, to_state=req.state)
@@ -112,24 +120,38 @@ def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dic
         model.Session.rollback()
         raise
     mail.dispatch()
-    return {"request_id": req.id, "reference": req.reference, "state": req.state}
+    # No reference here: it would tell a new address from one already waiting.
+    return {"request_id": req.id, "state": req.state}
+
+
+def _drop_validator(sch: dict[str, Any], field: str, name: str) -> None:
+    validator = tk.get_validator(name)
+    sch[field] = [v for v in sch[field] if v is not validator]
 
 
 def _create_applicant(context: Context, data: dict[str, Any], kind: str,
                       details: dict[str, Any], organization_id: str | None = None) -> Request:
     """A pending CKAN user and its request, in the current transaction (not committed)."""
-    site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
+    site_user = _site_user()
     locale = _current_locale()
-    user_dict = tk.get_action("user_create")(
-        {"user": site_user["name"], "ignore_auth": True, "defer_commit": True,
-         "schema": _user_create_schema()},
-        {
-            # An allowlist: never pass the caller's dict to user_create (mass assignment).
-            "name": data["name"], "fullname": data["fullname"], "email": data["email"],
-            "password": data["password"], "state": "pending",
-            "plugin_extras": {"dgaaccounts": {"locale": locale}},
-        },
-    )
+    try:
+        user_dict = tk.get_action("user_create")(
+            {"user": site_user["name"], "ignore_auth": True, "defer_commit": True,
+             "schema": _user_create_schema()},
+            {
+                # An allowlist: never pass the caller's dict to user_create (mass assignment).
+                "name": data["name"], "fullname": data["fullname"], "email": data["email"],
+                "password": data["password"], "state": "pending",
+                "plugin_extras": {"dgaaccounts": {"locale": locale}},
+            },
+        )
+        model.Session.flush()
+    except IntegrityError as exc:
+        # The same form submitted twice at once: both passed the name check, the user
+        # table's unique name keeps one.
+        model.Session.rollback()
+        raise tk.ValidationError(
+            {"name": [tk._("That login name is not available.")]}) from exc
     req = Request(
         reference=_next_reference(), kind=kind, state=workflow.AWAITING_VERIFICATION,
         user_id=user_dict["id"], email=data["email"], organization_id=organization_id,
@@ -139,6 +161,16 @@ def _create_applicant(context: Context, data: dict[str, Any], kind: str,
     _add_unique(req, "dgaaccounts_request_open_email_uq", "email",
                 tk._("This email address cannot be used for a new account."))
     return req
+
+
+def _site_user() -> dict[str, Any]:
+    # The first two sign-ups of a new portal may both create the site user: one of them loses
+    # on the unique name, and then finds the other's.
+    try:
+        return tk.get_action("get_site_user")({"ignore_auth": True}, {})
+    except IntegrityError:
+        model.Session.rollback()
+        return tk.get_action("get_site_user")({"ignore_auth": True}, {})
 
 
 def _user_create_schema() -> dict[str, Any]:

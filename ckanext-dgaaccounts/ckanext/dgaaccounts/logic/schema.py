@@ -99,7 +99,8 @@ def request_list(
     return {
         "kind": [ignore_missing, dgaaccounts_request_kind],
         "state": [ignore_missing, dgaaccounts_request_state],
-        "overdue": [ignore_missing, boolean_validator],
+        # unicode_safe first: 2.11's boolean_validator calls .lower() on any non-bool.
+        "overdue": [ignore_missing, unicode_safe, boolean_validator],
         "q": [ignore_missing, unicode_safe, dgaaccounts_clean_text, dgaaccounts_max_length(200)],
         "limit": [default(20), dgaaccounts_natural_number,
                   limit_to_configured_maximum("ckan.search.rows_max", 100)],

@@ -40,7 +40,8 @@ def _outbox() -> list[OutboxMessage]:
     (["outbox"], ["The email outbox.", "flush", "show"]),
     (["outbox", "show"], ["Count messages by state and list those not yet sent."]),
     (["outbox", "flush"], ["Deliver every message that is due now"]),
-], ids=["dgaaccounts", "outbox", "show", "flush"])
+    (["outbox", "retry-failed"], ["Put the messages that ran out of attempts back"]),
+], ids=["dgaaccounts", "outbox", "show", "flush", "retry-failed"])
 def test_help(cli, args, expected):
     output = run(cli, *args, "--help")
     assert output.startswith("Usage: ")
@@ -126,3 +127,18 @@ def test_show_lists_failed_messages(cli, smtp, ckan_config, monkeypatch):
     lines = run(cli, "outbox", "show").splitlines()
     assert lines[0] == "failed: 1"
     assert lines[1].startswith(f"#{_outbox()[0].id} failed verify_agency to {EMAIL} attempts=1 ")
+
+
+def test_retry_failed_sends_what_ran_out_of_attempts_once(cli, smtp, ckan_config, monkeypatch):
+    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.outbox_max_attempts", 1)
+    monkeypatch.setitem(ckan_config, "smtp.server", f"127.0.0.1:{free_port()}")
+    helpers.call_action("dgaaccounts_agency_register", **registration())
+    run(cli, "outbox", "flush")
+    assert [m.state for m in _outbox()] == ["failed"]
+    assert run(cli, "outbox", "flush") == "sent: 0\n"  # failed stays failed
+
+    monkeypatch.setitem(ckan_config, "smtp.server", f"127.0.0.1:{smtp.port}")
+    assert run(cli, "outbox", "retry-failed") == "queued again: 1\nsent: 1\n"
+    assert run(cli, "outbox", "retry-failed") == "queued again: 0\nsent: 0\n"
+    assert len(smtp.to(EMAIL)) == 1
+    assert "/dgaaccounts/verify/" in smtp.body(smtp.to(EMAIL)[0])

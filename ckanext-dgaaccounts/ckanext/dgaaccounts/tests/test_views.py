@@ -7,7 +7,7 @@ import re
 import pytest
 
 import ckan.model as model
-from ckan.tests import factories
+from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts.model import Document, Request
 from ckanext.dgaaccounts.tests.conftest import PDF, registration, stored_files
@@ -235,6 +235,56 @@ class TestAdminPages:
         assert "Missing value" in resp.body
         model.Session.expire_all()
         assert model.Session.get(Request, submitted).state == "submitted"
+
+
+class TestPasswordResetPages:
+    """The "forgot password" form: CKAN's page and reset link, our outbox for the email."""
+
+    @staticmethod
+    def _ask(app, who: str):
+        client = app.test_client()
+        page = client.get("/user/reset")
+        return client.post("/user/reset", data={"_csrf_token": csrf(page.body), "user": who},
+                           follow_redirects=True)
+
+    def test_the_emailed_link_sets_a_new_password(self, app, smtp, deliver):
+        factories.User(name="malee", email="malee@example.com", password="Old-Passw0rd-1")
+        resp = self._ask(app, " Malee@Example.com ")
+        assert "A reset link has been emailed to you" in resp.body
+        assert smtp.messages == []  # queued: the page did not wait for the mail server
+        deliver()
+        [msg] = smtp.to("malee@example.com")
+        assert "malee" in smtp.body(msg)
+        user_id, key = re.search(r"/user/reset/([\w-]+)\?key=(\w+)", smtp.body(msg)).groups()
+        user = model.User.by_name("malee")
+        assert user_id == user.id
+        assert key == user.reset_key
+        client = app.test_client()
+        page = client.get(f"/user/reset/{user.id}?key={key}")
+        client.post(f"/user/reset/{user.id}?key={key}", data={
+            "_csrf_token": csrf(page.body), "password1": "New-Passw0rd-22",
+            "password2": "New-Passw0rd-22"})
+        model.Session.remove()
+        assert model.User.by_name("malee").validate_password("New-Passw0rd-22")
+
+    def test_only_active_accounts_get_an_email(self, app, smtp, deliver):
+        factories.User(name="malee", email="malee@example.com")
+        helpers.call_action("dgaaccounts_agency_register", **registration())  # pending
+        for who in ("malee", "somchai", "somchai@dga.or.th", "nobody", "nobody@example.com",
+                    "mal%", "%@example.com"):
+            assert "A reset link has been emailed" in self._ask(app, who).body
+        deliver()
+        resets = [m for m in smtp.messages if "/user/reset/" in smtp.body(m)]
+        assert len(resets) == 1
+        assert "malee@example.com" in resets[0]["To"]
+        assert model.User.by_name("somchai").reset_key is None
+
+    def test_without_the_csrf_token_nothing_is_sent(self, app, smtp, deliver):
+        factories.User(name="malee", email="malee@example.com")
+        resp = app.test_client().post("/user/reset", data={"user": "malee"})
+        assert resp.status_code == 400
+        deliver()
+        assert smtp.messages == []
 
 
 class TestDeveloperPages:

@@ -1,0 +1,514 @@
+"""Shared by the security tests: a snapshot of everything the extension writes, sign-in and CSRF
+helpers for CKAN's test app, and CKAN served by separate processes.
+
+``ckan_servers`` starts two ``ckan -c <ini> run`` processes on loopback ports. They share the
+test database and Redis (the environment's ``CKAN_SQLALCHEMY_URL``, ``CKAN_REDIS_URL`` and the
+Solr stand-in's ``CKAN_SOLR_URL`` are passed on), so a limit or a lock that holds across them
+holds across the web processes of a real deployment behind a load balancer.
+"""
+from __future__ import annotations
+
+import configparser
+import contextlib
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+
+import ckan.model as model
+from ckan.plugins import toolkit as tk
+
+from ckanext.dgaaccounts.tests.conftest import free_port, stored_files
+
+# -- the plugin, once per module -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def _unload_plugins_after_module() -> Iterator[None]:
+    yield
+    import ckan.plugins
+
+    # What ``with_plugins`` does at the end of a test: 2.11 keeps the system plugins.
+    unload = getattr(ckan.plugins, "unload_non_system_plugins", None) or ckan.plugins.unload_all
+    unload()
+
+
+@pytest.fixture
+def plugin_loaded(_unload_plugins_after_module) -> None:
+    """The plugin, loaded once for a module of many short action calls.
+
+    ``with_plugins`` loads and unloads every plugin around each test (about a quarter of a
+    second); a table of a hundred and more rows cannot afford it. The test configuration names
+    the plugin (``ckan.plugins = dgaaccounts``), so ``load_all`` loads just that.
+    """
+    import ckan.plugins
+
+    if not ckan.plugins.plugin_loaded("dgaaccounts"):
+        ckan.plugins.load_all()
+
+
+@pytest.fixture(autouse=True)
+def _csrf_exemptions_start_clean() -> Iterator[None]:
+    """Each test starts with no view of the extension exempted from CSRF, and leaves CKAN's
+    exemptions as it found them.
+
+    CKAN 2.12.0 exempts a view for the rest of the process as soon as one anonymous or
+    API-token request reaches it (``csrf.exempt`` at request time, on a module-level object;
+    2.11.5+ exempts per request). Without this, whether a test sees CSRF enforced would depend
+    on which tests ran before it; ``test_web_safety`` shows the exemption itself.
+    """
+    from ckan.config.middleware import flask_app
+
+    views = flask_app.csrf._exempt_views
+    saved = set(views)
+    views.difference_update({v for v in saved if v.startswith("ckanext.dgaaccounts.")})
+    yield
+    views.clear()
+    views.update(saved)
+
+
+@pytest.fixture(scope="module")
+def module_app(_unload_plugins_after_module) -> Any:
+    """CKAN's test app, made once for a module (the ``app`` fixture makes one per test, half a
+    second each). Made with the plugin loaded and the test configuration: CSRF on, and on
+    CKAN 2.11 not waived for extensions (``ckan.csrf_protection.ignore_extensions = false``)."""
+    import ckan.plugins
+    from ckan.lib.app_globals import _CONFIG_CACHE
+    from ckan.tests.helpers import _get_test_app
+
+    if not ckan.plugins.plugin_loaded("dgaaccounts"):
+        ckan.plugins.load_all()
+    assert tk.asbool(tk.config.get("WTF_CSRF_ENABLED", True))
+    assert not tk.asbool(tk.config.get("ckan.csrf_protection.ignore_extensions", True))
+    _CONFIG_CACHE.clear()
+    return _get_test_app()
+
+
+# -- what changed ----------------------------------------------------------------------------
+
+EXT_TABLES = ("dgaaccounts_request", "dgaaccounts_document", "dgaaccounts_audit",
+              "dgaaccounts_token", "dgaaccounts_outbox")
+
+
+def snapshot(storage_root: Any = None) -> dict[str, Any]:
+    """Every row of the extension's tables, the users, memberships and API tokens, and the
+    files in the private store (temporary ``.part`` files included)."""
+    model.Session.rollback()  # a failed statement must not hide what is committed
+    run = model.Session.execute
+    tables = {
+        t: run(sa.text(f"SELECT row_to_json(t)::text FROM {t} t ORDER BY 1")).scalars().all()
+        for t in EXT_TABLES
+    }
+    site_id = tk.config.get("ckan.site_id")
+    snap: dict[str, Any] = {
+        "tables": tables,
+        # The site user is made on first use by CKAN itself: not the extension's doing.
+        "users": [tuple(r) for r in run(sa.text(
+            'SELECT id, name, email, state, sysadmin, coalesce(plugin_extras::text, \'\') '
+            'FROM "user" WHERE name <> :site ORDER BY name'), {"site": site_id})],
+        "members": [tuple(r) for r in run(sa.text(
+            "SELECT group_id, table_id, capacity, state FROM member "
+            "WHERE table_name = 'user' ORDER BY 1, 2, 3, 4"))],
+        "api_tokens": [tuple(r) for r in run(sa.text(
+            "SELECT id, user_id FROM api_token ORDER BY 1"))],
+    }
+    model.Session.rollback()
+    if storage_root is not None:
+        snap["files"] = sorted(stored_files(storage_root)) if os.path.isdir(storage_root) else []
+    return snap
+
+
+def count(table: str, where: str = "TRUE", **params: Any) -> int:
+    model.Session.rollback()
+    value = model.Session.execute(
+        sa.text(f"SELECT count(*) FROM {table} WHERE {where}"), params).scalar()
+    model.Session.rollback()
+    return int(value)
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+_CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+def sign_in(app: Any, name: str, password: str) -> Any:
+    """A browser signed in through CKAN's login form (a cookie session, as people use it)."""
+    client = app.test_client()
+    page = client.get("/user/login")
+    client.post("/user/login", data={"_csrf_token": csrf_token(page.body), "login": name,
+                                     "password": password})
+    assert client.get("/dashboard/datasets", follow_redirects=False).status_code == 200, (
+        f"{name} could not sign in")
+    return client
+
+
+def _cookie_domain() -> str:
+    # CKAN's test client talks to ckan.site_url's host: its cookies are set for that domain.
+    return urlsplit(tk.config["ckan.site_url"]).hostname or "localhost"
+
+
+def session_cookie(client: Any) -> str | None:
+    """The value of the browser's session cookie (CKAN's cookie sessions are self-contained)."""
+    cookie = client.get_cookie("ckan", domain=_cookie_domain())
+    return cookie.value if cookie is not None else None
+
+
+def browser(app: Any, cookie: str | None = None) -> Any:
+    """A new test client, carrying ``cookie`` (a copied session) if given."""
+    client = app.test_client()
+    if cookie:
+        client.set_cookie("ckan", cookie, domain=_cookie_domain())
+    return client
+
+
+def without_csrf(html: str) -> str:
+    """A page with its per-session CSRF tokens blanked, to compare two answers."""
+    html = _CSRF.sub('name="_csrf_token" value=""', html)
+    return re.sub(r'(<meta name="_csrf_token" content=")[^"]*', r"\1", html)
+
+
+# -- CKAN in separate processes ------------------------------------------------------------------
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8"))
+
+    def error_keys(self) -> set[str]:
+        error = self.json.get("error") or {}
+        return {k for k in error if not k.startswith("__")}
+
+
+def http_call(url: str, method: str = "GET", *, body: bytes | None = None,
+              headers: dict[str, str] | None = None, source: str = "127.0.0.1",
+              timeout: float = 60) -> Answer:
+    """One HTTP request on its own connection, from the loopback ``source`` address (any
+    127.x.y.z: each one is another client to CKAN's ``remote_addr``)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout,
+                                      source_address=(source, 0))
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, path or "/", body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return Answer(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        conn.close()
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                     .encode() + value.encode("utf-8") + b"\r\n")
+    for name, (filename, content) in files.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+            + content + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def api(base: str, action: str, data: dict[str, Any] | None = None, *, token: str | None = None,
+        source: str = "127.0.0.1", files: dict[str, tuple[str, bytes]] | None = None) -> Answer:
+    """Call an action over HTTP, JSON or (with ``files``) multipart."""
+    headers = {"Authorization": token} if token else {}
+    if files:
+        body, ctype = multipart({k: str(v) for k, v in (data or {}).items()}, files)
+    else:
+        body, ctype = json.dumps(data or {}).encode(), "application/json"
+    headers["Content-Type"] = ctype
+    return http_call(f"{base}/api/3/action/{action}", "POST", body=body, headers=headers,
+                     source=source)
+
+
+@dataclass
+class CkanProcess:
+    url: str
+    proc: subprocess.Popen
+    log_path: str
+
+    def log_tail(self, lines: int = 60) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+
+@dataclass
+class CkanServers:
+    servers: list[CkanProcess]
+    ini: str
+    storage_path: str
+    rate_limit: int
+    logs: list[str] = field(default_factory=list)
+
+    def __getitem__(self, index: int) -> CkanProcess:
+        return self.servers[index]
+
+    def __iter__(self) -> Iterator[CkanProcess]:
+        return iter(self.servers)
+
+    def log_tails(self) -> str:
+        return "\n".join(f"--- {s.url}\n{s.log_tail()}" for s in self.servers)
+
+
+SERVER_RATE_LIMIT = 3
+
+
+def server_ini(base_ini: str, target: str, **options: str) -> str:
+    """Write a copy of ``base_ini`` to ``target`` with ``options`` set in ``[app:main]``."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep SECRET_KEY's case
+    parser.read(base_ini)
+    for key, value in options.items():
+        parser.set("app:main", key, value)
+    with open(target, "w", encoding="utf-8") as f:
+        parser.write(f)
+    return target
+
+
+def ckan_command() -> str:
+    """The ``ckan`` script of the virtualenv running the tests (2.11 or 2.12)."""
+    return os.path.join(os.path.dirname(sys.executable), "ckan")
+
+
+def start_ckan(ini: str, *args: str, log_path: str) -> subprocess.Popen:
+    """Start ``ckan -c ini ARGS`` in its own process group, with the test environment."""
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [ckan_command(), "-c", ini, *args], stdout=log, stderr=subprocess.STDOUT,
+        env=dict(os.environ), start_new_session=True)
+    log.close()
+    return proc
+
+
+def descendants(pid: int) -> list[int]:
+    """Ids of the processes started by ``pid``, and by them (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """End a process we started and the processes it started, by their ids.
+
+    Its own process group is not enough: an RQ worker's work horse calls ``setsid``.
+    """
+    if proc.poll() is not None:
+        return
+    family = descendants(proc.pid)
+    for pid in family:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        for pid in [*family, proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def ckan_servers(request, tmp_path_factory) -> Iterator[CkanServers]:
+    """Two CKAN web processes (``ckan run``) on loopback, sharing PostgreSQL and Redis.
+
+    Rate limit: ``SERVER_RATE_LIMIT`` per client address and per subject in 10 minutes (tests
+    that are not about limits clear the counters with :func:`clear_rate_limits`).
+    """
+    base = os.path.abspath(request.config.option.ckan_ini)
+    tmp = tmp_path_factory.mktemp("ckan-servers")
+    ports = [free_port(), free_port()]
+    storage = str(tmp / "private")
+    ini = server_ini(
+        base, str(tmp / "server.ini"),
+        **{
+            "ckan.site_url": f"http://127.0.0.1:{ports[0]}",
+            "ckan.storage_path": str(tmp / "storage"),
+            "ckanext.dgaaccounts.storage_path": storage,
+            "ckanext.dgaaccounts.rate_limit": str(SERVER_RATE_LIMIT),
+            "ckanext.dgaaccounts.rate_limit_window": "600",
+            # Nothing listens there: the web processes only queue emails, never send them.
+            "smtp.server": f"127.0.0.1:{free_port()}",
+        },
+    )
+    servers: list[CkanProcess] = []
+    try:
+        for port in ports:
+            log_path = str(tmp / f"ckan-{port}.log")
+            proc = start_ckan(ini, "run", "-H", "127.0.0.1", "-p", str(port), "-r", "-t",
+                              log_path=log_path)
+            servers.append(CkanProcess(f"http://127.0.0.1:{port}", proc, log_path))
+
+        def ready(server: CkanProcess) -> bool:
+            if server.proc.poll() is not None:
+                raise AssertionError(f"ckan run exited:\n{server.log_tail()}")
+            try:
+                return http_call(server.url + "/api/3/action/status_show", timeout=2).status == 200
+            except OSError:
+                return False
+
+        for server in servers:
+            wait_until(lambda s=server: ready(s), 90, f"CKAN at {server.url}")
+        yield CkanServers(servers, ini, storage, SERVER_RATE_LIMIT)
+    finally:
+        for server in servers:
+            stop(server.proc)
+
+
+def clear_rate_limits() -> None:
+    from ckan.lib.redis import connect_to_redis
+
+    redis = connect_to_redis()
+    keys = list(redis.scan_iter("dgaaccounts:rate:*"))
+    if keys:
+        redis.delete(*keys)
+
+
+def together(*calls: Callable[[], Any]) -> list[Any]:
+    """Run ``calls`` in threads released at the same instant; return their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(i: int, fn: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[i] = fn()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    if errors:
+        raise errors[0]
+    return results
+
+
+# -- requests in a known state, made through the actions ---------------------------------------
+
+ANONYMOUS: dict[str, Any] = {"user": "", "ignore_auth": False}
+
+
+def as_user(name: str) -> dict[str, Any]:
+    return {"user": name, "ignore_auth": False}
+
+
+def agency_request(name: str, email: str, *, organization: str = "dga",
+                   document: bytes | None = None, filename: str = "signed-form.pdf",
+                   verify: bool = True) -> dict[str, Any]:
+    """An agency registration by ``name``: verified unless ``verify`` is false; submitted if a
+    ``document`` came with it. Returns its ``id``, ``user_id``, applicant ``token`` and the
+    ``verify`` token (used, once verified)."""
+    from ckan.tests import helpers
+
+    from ckanext.dgaaccounts import tokens
+    from ckanext.dgaaccounts.model import Request
+    from ckanext.dgaaccounts.tests.conftest import Upload, registration
+
+    data = registration(name=name, email=email, organization=organization, agency_name="")
+    if document is not None:
+        data["signed_form"] = Upload(document, filename)
+    result = helpers.call_action("dgaaccounts_agency_register", context=dict(ANONYMOUS), **data)
+    req = model.Session.get(Request, result["request_id"])
+    secret = tokens.mint(req, tokens.VERIFY)  # what the delivered email would carry
+    user_id = req.user_id
+    model.Session.commit()
+    out = {"id": result["request_id"], "user_id": user_id, "verify": secret, "token": None}
+    if verify:
+        verified = helpers.call_action("dgaaccounts_email_verify", context=dict(ANONYMOUS),
+                                       token=secret)
+        out["token"] = verified["applicant_token"]
+    return out
+
+
+def developer_request(name: str, email: str) -> dict[str, Any]:
+    """A developer sign-up awaiting verification, with a working ``verify`` token."""
+    from ckan.tests import helpers
+
+    from ckanext.dgaaccounts import tokens
+    from ckanext.dgaaccounts.model import Request
+
+    result = helpers.call_action(
+        "dgaaccounts_developer_register", context=dict(ANONYMOUS), name=name,
+        fullname=f"Developer {name}", email=email, password="Dev-Passw0rd-42")
+    req = model.Session.get(Request, result["request_id"])
+    secret = tokens.mint(req, tokens.VERIFY)
+    user_id = req.user_id
+    model.Session.commit()
+    return {"id": result["request_id"], "user_id": user_id, "verify": secret}
+
+
+def account_request(user_name: str, kind: str = "cancellation",
+                    document: bytes | None = None) -> dict[str, Any]:
+    """A cancellation or suspension asked by ``user_name``; submitted if ``document``."""
+    from ckan.tests import helpers
+
+    from ckanext.dgaaccounts.tests.conftest import Upload
+
+    req = helpers.call_action("dgaaccounts_cancellation_request_create",
+                              context=as_user(user_name), kind=kind, reason="ย้ายหน่วยงาน")
+    if document is not None:
+        helpers.call_action("dgaaccounts_request_document_upload", context=as_user(user_name),
+                            id=req["id"], signed_form=Upload(document, "signed.pdf"))
+    return {"id": req["id"], "user_id": req["user_id"]}
+
+
+def decide(sysadmin: str, decision: str, request_id: str, **extra: Any) -> dict[str, Any]:
+    from ckan.tests import helpers
+
+    if decision in ("reject", "return"):
+        extra.setdefault("reason", "เอกสารไม่ครบ")
+    return helpers.call_action(f"dgaaccounts_request_{decision}", context=as_user(sysadmin),
+                               id=request_id, **extra)
