@@ -4,6 +4,7 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import random
 import re
 import socket
 import threading
@@ -106,9 +107,26 @@ class Mailbox:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range.
+
+    Clients get their own port from that range; a port in it that nobody listens on yet (a
+    server still starting, a mail server meant to be down) can then be the client's own, and
+    the socket connects to itself (TCP self-connect) and reads back what it sent.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(1000):
+        port = random.randint(max(1024, low - 12000), low - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below the ephemeral range")
 
 
 @pytest.fixture

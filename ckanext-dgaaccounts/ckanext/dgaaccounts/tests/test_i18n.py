@@ -191,7 +191,7 @@ _EMAILS = sorted(
 @pytest.mark.parametrize("template", _EMAILS)
 def test_every_email_renders_in_thai_and_english(template):
     ctx = _context()
-    ctx["params"] = {"note": "หมายเหตุทดสอบ"}
+    ctx["params"] = {"note": "หมายเหตุทดสอบ", "username": "somchai"}
     ctx["request"]["due"] = "2026-12-01 10:00 UTC"
     th_subject, th_body = mail.render(template, "th", ctx)
     en_subject, en_body = mail.render(template, "en", ctx)

@@ -467,6 +467,19 @@ class TestDeveloperSignup:
         assert deliver() == 2
         assert len(smtp.to("lek@example.com")) == 2
 
+    def test_signing_up_again_is_checked_like_a_new_sign_up(self, smtp, deliver):
+        first = helpers.call_action("dgaaccounts_developer_register", **developer())
+        assert set(first) == {"request_id", "state"}  # no reference to tell the two apart
+        same = helpers.call_action("dgaaccounts_developer_register", **developer())
+        assert same == first  # the applicant's own login name is not "taken" from them
+        factories.User(name="taken")
+        for overrides, field in (({"password": "short"}, "password"), ({"name": "taken"}, "name"),
+                                 ({"fullname": ""}, "fullname")):
+            with pytest.raises(tk.ValidationError) as e:
+                helpers.call_action("dgaaccounts_developer_register", **developer(**overrides))
+            assert set(e.value.error_dict) == {field}
+        assert deliver() == 2  # the first link and one resend, nothing for the refused ones
+
     def test_an_applicant_token_is_not_a_verification_token(self, smtp, deliver):
         _result, token = _register(smtp, deliver)
         applicant = helpers.call_action("dgaaccounts_email_verify", token=token)

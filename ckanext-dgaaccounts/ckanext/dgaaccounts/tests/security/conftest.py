@@ -188,6 +188,37 @@ def without_csrf(html: str) -> str:
 # -- CKAN in separate processes ------------------------------------------------------------------
 
 @dataclass
+class Baseline:
+    """A world built once per module and reused while the database still holds it as built
+    (``intact``): a failing test cannot hide behind one that changed the world."""
+
+    baseline: dict[str, Any]
+
+    def remember(self) -> None:
+        self.baseline = snapshot()
+
+    def intact(self) -> bool:
+        try:
+            return snapshot() == self.baseline
+        except Exception:  # noqa: BLE001 - tables gone (another module reset the database)
+            model.Session.rollback()
+            return False
+
+
+@pytest.fixture(scope="module")
+def world_cache() -> dict[str, Any]:
+    return {}
+
+
+def reuse(request: Any, cache: dict[str, Any], key: str, build: Any) -> Any:
+    """The module's world under ``key``, built again (on an empty database) if not intact."""
+    found = cache.get(key)
+    if found is None or not found.intact():
+        request.getfixturevalue("clean_db")
+        found = cache[key] = build()
+    return found
+
+
 class Answer:
     status: int
     headers: dict[str, str]
@@ -393,7 +424,7 @@ def ckan_servers(request, tmp_path_factory) -> Iterator[CkanServers]:
                 raise AssertionError(f"ckan run exited:\n{server.log_tail()}")
             try:
                 return http_call(server.url + "/api/3/action/status_show", timeout=2).status == 200
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 return False
 
         for server in servers:

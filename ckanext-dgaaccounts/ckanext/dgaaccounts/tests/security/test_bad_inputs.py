@@ -24,7 +24,8 @@ from ckan.tests import factories, helpers
 from ckanext.dgaaccounts.model import Request, Token, utcnow
 from ckanext.dgaaccounts.tests.conftest import JPEG, PDF, PNG, Upload, registration
 from ckanext.dgaaccounts.tests.security.conftest import (
-    ANONYMOUS, account_request, agency_request, as_user, decide, developer_request, snapshot,
+    ANONYMOUS, Baseline, account_request, agency_request, as_user, decide, developer_request,
+    reuse, snapshot,
 )
 
 pytestmark = pytest.mark.usefixtures("plugin_loaded", "_no_rate_limit")
@@ -39,7 +40,7 @@ def _no_rate_limit() -> None:
 NotAuthorized, NotFound = tk.NotAuthorized, tk.ObjectNotFound
 
 
-class World:
+class World(Baseline):
     """Who and what the rows run against."""
 
     def __init__(self) -> None:
@@ -66,28 +67,13 @@ class World:
         # C: the officer's cancellation, waiting for the signed form; O: root2's own, submitted.
         self.c = account_request("officer")
         self.own = account_request("root2", document=PDF)
-        self.baseline = snapshot()
+        self.remember()
 
-    def intact(self) -> bool:
-        try:
-            return snapshot() == self.baseline
-        except Exception:  # noqa: BLE001 - tables gone (another module reset the database)
-            model.Session.rollback()
-            return False
-
-
-@pytest.fixture(scope="module")
-def _cache() -> dict[str, Any]:
-    return {}
 
 
 @pytest.fixture
-def world(request, _cache) -> World:
-    found = _cache.get("world")
-    if found is None or not found.intact():
-        request.getfixturevalue("clean_db")
-        found = _cache["world"] = World()
-    return found
+def world(request, world_cache) -> World:
+    return reuse(request, world_cache, "world", World)
 
 
 # -- the corpus --------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ from ckan.tests import factories
 from ckanext.dgaaccounts.model import Document, Request
 from ckanext.dgaaccounts.tests.conftest import PDF
 from ckanext.dgaaccounts.tests.security.conftest import (
-    account_request, agency_request, browser, csrf_token, decide, session_cookie, sign_in,
-    snapshot,
+    Baseline, account_request, agency_request, browser, csrf_token, decide, reuse, session_cookie,
+    sign_in, snapshot,
 )
 
 pytestmark = pytest.mark.usefixtures("plugin_loaded", "_settings")
@@ -62,7 +62,7 @@ def app(module_app):
 _serial = itertools.count(1)
 
 
-class Web:
+class Web(Baseline):
     """The people and requests of the matrix, with a session (cookie and CSRF token) each."""
 
     def __init__(self, app: Any) -> None:
@@ -87,7 +87,7 @@ class Web:
                 sign_in(app, name, PASSWORD)))
         for key in ("a", "b"):
             self.sessions[f"link:{key}"] = self.link_session(app, getattr(self, key))
-        self.baseline = snapshot()
+        self.remember()
 
     @staticmethod
     def session(app: Any, cookie: str | None) -> tuple[str, str]:
@@ -104,12 +104,6 @@ class Web:
         assert opened.status_code == 302
         return self.session(app, session_cookie(client))
 
-    def intact(self) -> bool:
-        try:
-            return snapshot() == self.baseline
-        except Exception:  # noqa: BLE001 - the tables were reset by another module
-            model.Session.rollback()
-            return False
 
     def values(self) -> dict[str, str]:
         return {"a": self.a["id"], "b": self.b["id"], "c": self.c["id"], "c2": self.c2["id"],
@@ -117,18 +111,9 @@ class Web:
                 "doc_c2": self.doc["c2"]}
 
 
-@pytest.fixture(scope="module")
-def _cache() -> dict[str, Any]:
-    return {}
-
-
 @pytest.fixture
-def web(request, app, _cache) -> Web:
-    found = _cache.get("web")
-    if found is None or not found.intact():
-        request.getfixturevalue("clean_db")
-        found = _cache["web"] = Web(app)
-    return found
+def web(request, app, world_cache) -> Web:
+    return reuse(request, world_cache, "web", lambda: Web(app))
 
 
 # -- fresh targets for the routes that change something ------------------------------------------

@@ -29,8 +29,8 @@ from ckan.tests import factories
 from ckanext.dgaaccounts.model import Document, Request
 from ckanext.dgaaccounts.tests.conftest import JPEG, PDF, PNG, free_port, registration
 from ckanext.dgaaccounts.tests.security.conftest import (
-    EXT_TABLES, account_request, agency_request, browser, csrf_token, decide,
-    developer_request, session_cookie, sign_in, snapshot, without_csrf,
+    Baseline, EXT_TABLES, account_request, agency_request, browser, csrf_token, decide,
+    developer_request, reuse, session_cookie, sign_in, snapshot, without_csrf,
 )
 
 pytestmark = pytest.mark.usefixtures("plugin_loaded", "_settings")
@@ -113,7 +113,7 @@ def test_every_post_form_of_the_extension_carries_a_csrf_token(app, clean_db):
 
 # -- 2. a POST without a valid token changes nothing -------------------------------------------
 
-class CsrfWorld:
+class CsrfWorld(Baseline):
     def __init__(self, app: Any) -> None:
         factories.Sysadmin(name="c_root", email="c_root@dga.or.th", password=PASSWORD)
         factories.Sysadmin(name="c_root2", email="c_root2@dga.or.th")
@@ -133,28 +133,13 @@ class CsrfWorld:
             "user": _session(app, session_cookie(sign_in(app, "c_plain", PASSWORD))),
             "sysadmin": _session(app, session_cookie(sign_in(app, "c_root", PASSWORD))),
         }
-        self.baseline = snapshot()
+        self.remember()
 
-    def intact(self) -> bool:
-        try:
-            return snapshot() == self.baseline
-        except Exception:  # noqa: BLE001 - reset by another module
-            model.Session.rollback()
-            return False
-
-
-@pytest.fixture(scope="module")
-def _cache() -> dict[str, Any]:
-    return {}
 
 
 @pytest.fixture
-def csrf_world(request, app, _cache) -> CsrfWorld:
-    found = _cache.get("csrf")
-    if found is None or not found.intact():
-        request.getfixturevalue("clean_db")
-        found = _cache["csrf"] = CsrfWorld(app)
-    return found
+def csrf_world(request, app, world_cache) -> CsrfWorld:
+    return reuse(request, world_cache, "csrf", lambda: CsrfWorld(app))
 
 
 def _signup(**extra: str) -> dict[str, Any]:
