@@ -185,9 +185,8 @@ def without_csrf(html: str) -> str:
     return re.sub(r'(<meta name="_csrf_token" content=")[^"]*', r"\1", html)
 
 
-# -- CKAN in separate processes ------------------------------------------------------------------
+# -- a world kept per test module ---------------------------------------------------------------
 
-@dataclass
 class Baseline:
     """A world built once per module and reused while the database still holds it as built
     (``intact``): a failing test cannot hide behind one that changed the world."""
@@ -219,6 +218,9 @@ def reuse(request: Any, cache: dict[str, Any], key: str, build: Any) -> Any:
     return found
 
 
+# -- CKAN in separate processes ------------------------------------------------------------------
+
+@dataclass
 class Answer:
     status: int
     headers: dict[str, str]
