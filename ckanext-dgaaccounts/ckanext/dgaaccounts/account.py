@@ -16,6 +16,9 @@ import ckan.model as model
 from ckan.common import current_user, session
 from ckan.plugins import toolkit as tk
 
+from . import mail
+from .logic import schema
+
 _SESSION_KEY = "dgaaccounts_epoch"
 
 
@@ -141,22 +144,25 @@ def scrub(user: model.User) -> None:
     user.plugin_extras = {"dgaaccounts": {"scrubbed": True}}
 
 
-def active_users_matching(wanted: str) -> list[model.User]:
-    """The active accounts a "forgot password" form names: by email (every account with that
-    address, compared exactly) or by login name."""
-    if len(wanted) > 200 or any(c in wanted for c in "\x00\r\n") or not _encodable(wanted):
-        return []
-    query = model.Session.query(model.User).filter(model.User.state == "active")
+def send_password_reset(wanted: str) -> None:
+    """Queue CKAN's password-reset link for every active account that ``wanted`` (what the
+    "forgot password" form was given) names: by email (every account with that address,
+    compared exactly) or by login name. Nothing for anything else; the caller answers the
+    same either way."""
+    data, errors = tk.navl_validate({"user": wanted}, schema.password_reset(), {})
+    if errors:
+        return
+    wanted = data["user"]
+    query = model.Session.query(model.User).filter(
+        model.User.state == "active", model.User.email != "")
     if "@" in wanted:
         query = query.filter(func.lower(model.User.email) == wanted.lower())
     else:
         query = query.filter(model.User.name == wanted)
-    return [user for user in query if user.email]
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate
-        return False
-    return True
+    for user in query:
+        mail.queue(None, "password_reset", user.email, recipient_name=user.fullname or user.name,
+                   locale=mail.user_locale(user),
+                   params={"user_id": user.id, "username": user.name})
+        tk.signals.request_password_reset.send(user.name, user=user)
+    model.Session.commit()
+    mail.dispatch()

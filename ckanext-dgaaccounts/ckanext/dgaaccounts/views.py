@@ -14,7 +14,7 @@ from ckan.lib import captcha
 from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
-from . import account, exports, mail, pdf, ratelimit, storage, workflow
+from . import account, exports, pdf, ratelimit, storage, workflow
 from .model import Document, Request, utcnow
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ def _check_csrf() -> None:
             tk.abort(400, tk._("The form has expired. Reload the page and try again."))
         except Exception:  # flask_wtf raises ValidationError for a missing or bad token
             tk.abort(400, tk._("The form has expired. Reload the page and try again."))
-
-
-def _flash_errors(error: tk.ValidationError) -> None:
-    tk.h.flash_error(" ".join(str(m) for v in error.error_dict.values() for m in v))
 
 
 def _context() -> Context:
@@ -82,13 +78,7 @@ def core_request_reset() -> Response:
     except tk.ValidationError as e:
         _flash_errors(e)
         return tk.redirect_to("user.request_reset")
-    for user in account.active_users_matching(wanted):
-        mail.queue(None, "password_reset", user.email, recipient_name=user.fullname or user.name,
-                   locale=mail.user_locale(user),
-                   params={"user_id": user.id, "username": user.name})
-        tk.signals.request_password_reset.send(user.name, user=user)
-    model.Session.commit()
-    mail.dispatch()
+    account.send_password_reset(wanted)
     tk.h.flash_success(tk._(
         "A reset link has been emailed to you (unless the account specified does not exist)"))
     return tk.redirect_to(tk.config.get("ckan.user_reset_landing_page") or "home.index")
@@ -412,25 +402,12 @@ def _sysadmins_only() -> None:
 @dgaaccounts_admin.route("/")
 def queue() -> str:
     args = tk.request.args
-    try:
-        page = max(int(args.get("page", 1)), 1)
-    except ValueError:
-        page = 1
-    limit = 20
     filters: dict[str, Any] = {k: args.get(k) for k in ("kind", "state", "q") if args.get(k)}
     if args.get("overdue"):
         filters["overdue"] = True
-    try:
-        result = tk.get_action("dgaaccounts_request_list")(
-            _context(), dict(filters, limit=limit, offset=(page - 1) * limit))
-    except tk.ValidationError as e:
-        _flash_errors(e)
-        result = {"count": 0, "results": []}
-    pages = max((result["count"] + limit - 1) // limit, 1)
-    return tk.render("dgaaccounts/admin/queue.html", {
-        "result": result, "filters": filters, "page": page, "pages": pages,
-        "kinds": workflow.KINDS, "states": workflow.STATES,
-    })
+    return tk.render("dgaaccounts/admin/queue.html", dict(
+        _page("dgaaccounts_request_list", filters, 20),
+        kinds=workflow.KINDS, states=workflow.STATES))
 
 
 @dgaaccounts_admin.route("/request/<id>")
@@ -492,6 +469,23 @@ def admin_decide(id: str, decision: str) -> Any:
 _AUDIT_FILTERS = ("request_id", "user_id", "actor", "action", "since", "until")
 
 
+def _page(action: str, filters: dict[str, Any], limit: int) -> dict[str, Any]:
+    """One page (``?page=``) of a list action, for a template with a pager; a filter the
+    action refuses is flashed and shows an empty page."""
+    try:
+        page = max(int(tk.request.args.get("page", 1)), 1)
+    except ValueError:
+        page = 1
+    try:
+        result = tk.get_action(action)(
+            _context(), dict(filters, limit=limit, offset=(page - 1) * limit))
+    except tk.ValidationError as e:
+        _flash_errors(e)
+        result = {"count": 0, "results": []}
+    pages = max((result["count"] + limit - 1) // limit, 1)
+    return {"result": result, "filters": filters, "page": page, "pages": pages}
+
+
 def _args(names: tuple[str, ...]) -> dict[str, str]:
     return {k: tk.request.args[k].strip() for k in names if tk.request.args.get(k, "").strip()}
 
@@ -520,22 +514,8 @@ def report() -> str:
 
 @dgaaccounts_admin.route("/audit")
 def audit() -> str:
-    filters = _args(_AUDIT_FILTERS)
-    try:
-        page = max(int(tk.request.args.get("page", 1)), 1)
-    except ValueError:
-        page = 1
-    limit = 50
-    try:
-        result = tk.get_action("dgaaccounts_audit_list")(
-            _context(), dict(filters, limit=limit, offset=(page - 1) * limit))
-    except tk.ValidationError as e:
-        _flash_errors(e)
-        result = {"count": 0, "results": []}
-    pages = max((result["count"] + limit - 1) // limit, 1)
-    return tk.render("dgaaccounts/admin/audit.html", {
-        "result": result, "filters": filters, "page": page, "pages": pages,
-    })
+    return tk.render("dgaaccounts/admin/audit.html",
+                     _page("dgaaccounts_audit_list", _args(_AUDIT_FILTERS), 50))
 
 
 def _csv_response(export: exports.Export) -> Response:

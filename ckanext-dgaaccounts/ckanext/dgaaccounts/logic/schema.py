@@ -79,6 +79,15 @@ def verification_resend(
 
 
 @tk.validator_args
+def password_reset(
+    not_empty: Validator, unicode_safe: Validator, dgaaccounts_clean_text: Validator,
+    dgaaccounts_max_length: Validator,
+) -> Schema:
+    # What CKAN's "forgot password" form was given: a login name or an email address.
+    return {"user": [not_empty, unicode_safe, dgaaccounts_clean_text, dgaaccounts_max_length(200)]}
+
+
+@tk.validator_args
 def request_id(not_empty: Validator, unicode_safe: Validator, ignore_missing: Validator,
                ignore: Validator, dgaaccounts_clean_text: Validator) -> Schema:
     return {

@@ -185,6 +185,29 @@ def without_csrf(html: str) -> str:
     return re.sub(r'(<meta name="_csrf_token" content=")[^"]*', r"\1", html)
 
 
+@pytest.fixture
+def _no_rate_limit() -> None:
+    # Tests that send the same address or client many times; the abuse limits have their own
+    # tests (test_abuse_limits.py). CKAN's test plugin restores the configuration each test.
+    tk.config["ckanext.dgaaccounts.rate_limit"] = 1000000
+
+
+def browser_session(app: Any, cookie: str | None = None) -> tuple[str, str]:
+    """A browser's session cookie once it holds a CSRF token, and the token."""
+    client = browser(app, cookie)
+    token = csrf_token(client.get("/dgaaccounts/resend").body)
+    return session_cookie(client), token
+
+
+def link_session(app: Any, request_id: str, token: str) -> tuple[str, str]:
+    """The session of a browser that opened the applicant link of a request from its email."""
+    client = browser(app)
+    opened = client.get(f"/dgaaccounts/request/{request_id}?token={token}",
+                        follow_redirects=False)
+    assert opened.status_code == 302
+    return browser_session(app, session_cookie(client))
+
+
 # -- a world kept per test module ---------------------------------------------------------------
 
 class Baseline:

@@ -31,12 +31,6 @@ from ckanext.dgaaccounts.tests.security.conftest import (
 pytestmark = pytest.mark.usefixtures("plugin_loaded", "_no_rate_limit")
 
 
-@pytest.fixture
-def _no_rate_limit() -> None:
-    # The corpus sends the same address many times: the abuse limits have their own tests.
-    # (CKAN's test plugin restores the configuration before every test.)
-    tk.config["ckanext.dgaaccounts.rate_limit"] = 1000000
-
 NotAuthorized, NotFound = tk.NotAuthorized, tk.ObjectNotFound
 
 

@@ -59,11 +59,6 @@ NASTY = ["\x00", "\ud800", "a\x00b", "\udfff@x.org", "   ", "\u202e", "%", "_", 
          "<script>alert(1)</script>", "ก" * 5000]
 
 
-@pytest.fixture
-def _no_rate_limit() -> None:
-    tk.config["ckanext.dgaaccounts.rate_limit"] = 1000000  # limits: test_abuse_limits.py
-
-
 def _storable(text: str) -> bool:
     """What PostgreSQL's text can hold: UTF-8 encodable (no lone surrogate), no NUL."""
     try:

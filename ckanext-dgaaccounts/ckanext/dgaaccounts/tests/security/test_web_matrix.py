@@ -27,11 +27,11 @@ from ckan.tests import factories
 from ckanext.dgaaccounts.model import Document, Request
 from ckanext.dgaaccounts.tests.conftest import PDF
 from ckanext.dgaaccounts.tests.security.conftest import (
-    Baseline, account_request, agency_request, browser, csrf_token, decide, reuse, session_cookie,
-    sign_in, snapshot,
+    Baseline, account_request, agency_request, browser, browser_session, decide, link_session,
+    reuse, session_cookie, sign_in, snapshot,
 )
 
-pytestmark = pytest.mark.usefixtures("plugin_loaded", "_settings")
+pytestmark = pytest.mark.usefixtures("plugin_loaded", "_no_rate_limit")
 
 PASSWORD = "Web-Passw0rd-2026"
 CALLERS = ("anonymous", "user", "applicant", "other_applicant", "org_admin", "sysadmin")
@@ -47,11 +47,6 @@ def _private_storage(_module_storage):
     # One private store for the module: the world's scans are served in every test.
     tk.config["ckanext.dgaaccounts.storage_path"] = str(_module_storage)
     return _module_storage
-
-
-@pytest.fixture
-def _settings() -> None:
-    tk.config["ckanext.dgaaccounts.rate_limit"] = 1000000  # limits: test_abuse_limits.py
 
 
 @pytest.fixture
@@ -81,29 +76,14 @@ class Web(Baseline):
         self.doc = {key: model.Session.query(Document.id).filter(
             Document.request_id == getattr(self, key)["id"]).scalar()
             for key in ("a", "b", "c", "c2")}
-        self.sessions: dict[str, tuple[str, str]] = {"anonymous": self.session(app, None)}
+        self.sessions: dict[str, tuple[str, str]] = {"anonymous": browser_session(app, None)}
         for name in ("w_plain", "w_officer", "w_officer2", "w_orgadmin", "w_root"):
-            self.sessions[name] = self.session(app, session_cookie(
+            self.sessions[name] = browser_session(app, session_cookie(
                 sign_in(app, name, PASSWORD)))
         for key in ("a", "b"):
-            self.sessions[f"link:{key}"] = self.link_session(app, getattr(self, key))
+            req = getattr(self, key)
+            self.sessions[f"link:{key}"] = link_session(app, req["id"], req["token"])
         self.remember()
-
-    @staticmethod
-    def session(app: Any, cookie: str | None) -> tuple[str, str]:
-        """The browser's cookie once it has a CSRF token, and the token."""
-        client = browser(app, cookie)
-        token = csrf_token(client.get("/dgaaccounts/resend").body)
-        return session_cookie(client), token
-
-    def link_session(self, app: Any, req: dict[str, Any]) -> tuple[str, str]:
-        """A browser that opened the applicant link of ``req`` from its email."""
-        client = browser(app)
-        opened = client.get(f"/dgaaccounts/request/{req['id']}?token={req['token']}",
-                            follow_redirects=False)
-        assert opened.status_code == 302
-        return self.session(app, session_cookie(client))
-
 
     def values(self) -> dict[str, str]:
         return {"a": self.a["id"], "b": self.b["id"], "c": self.c["id"], "c2": self.c2["id"],
@@ -293,9 +273,9 @@ def _client(app: Any, web: Web, table: str, caller: str,
         # The applicant of a fresh target: its link (registration) or its owner, signed in
         # (account). A suspended owner cannot sign in: the table's applicant tries instead.
         if "token" in target:
-            cookie, token = web.link_session(app, {"id": target["t"], "token": target["token"]})
+            cookie, token = link_session(app, target["t"], target["token"])
         else:
-            cookie, token = web.session(app, session_cookie(
+            cookie, token = browser_session(app, session_cookie(
                 sign_in(app, target["user"], PASSWORD)))
     else:
         cookie, token = web.sessions[TABLES[table][caller]]

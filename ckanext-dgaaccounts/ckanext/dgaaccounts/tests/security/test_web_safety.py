@@ -23,41 +23,24 @@ import pytest
 import sqlalchemy as sa
 
 import ckan.model as model
-from ckan.plugins import toolkit as tk
 from ckan.tests import factories
 
 from ckanext.dgaaccounts.model import Document, Request
 from ckanext.dgaaccounts.tests.conftest import JPEG, PDF, PNG, free_port, registration
 from ckanext.dgaaccounts.tests.security.conftest import (
-    Baseline, EXT_TABLES, account_request, agency_request, browser, csrf_token, decide,
-    developer_request, reuse, session_cookie, sign_in, snapshot, without_csrf,
+    Baseline, EXT_TABLES, account_request, agency_request, browser, browser_session, csrf_token,
+    decide, developer_request, link_session, reuse, session_cookie, sign_in, snapshot,
+    without_csrf,
 )
 
-pytestmark = pytest.mark.usefixtures("plugin_loaded", "_settings")
+pytestmark = pytest.mark.usefixtures("plugin_loaded", "_no_rate_limit")
 
 PASSWORD = "Safe-Passw0rd-2026"
 
 
 @pytest.fixture
-def _settings() -> None:
-    tk.config["ckanext.dgaaccounts.rate_limit"] = 1000000  # limits: test_abuse_limits.py
-
-
-@pytest.fixture
 def app(module_app):
     return module_app
-
-
-def _session(app: Any, cookie: str | None = None) -> tuple[str, str]:
-    client = browser(app, cookie)
-    token = csrf_token(client.get("/dgaaccounts/resend").body)
-    return session_cookie(client), token
-
-
-def _link_session(app: Any, request_id: str, token: str) -> tuple[str, str]:
-    client = browser(app)
-    client.get(f"/dgaaccounts/request/{request_id}?token={token}", follow_redirects=False)
-    return _session(app, session_cookie(client))
 
 
 # -- 1. every form carries the token ------------------------------------------------------------
@@ -86,7 +69,7 @@ def test_every_post_form_of_the_extension_carries_a_csrf_token(app, clean_db):
     decide("s_root", "approve", suspension["id"])
 
     anonymous = browser(app)
-    applicant = browser(app, _link_session(app, waiting["id"], waiting["token"])[0])
+    applicant = browser(app, link_session(app, waiting["id"], waiting["token"])[0])
     user = sign_in(app, "s_plain", PASSWORD)
     root = sign_in(app, "s_root", PASSWORD)
     pages = {
@@ -127,11 +110,11 @@ class CsrfWorld(Baseline):
         decide("c_root", "approve", suspension["id"])
         self.suspended_id = model.User.by_name("c_susp").id
         self.sessions = {
-            "anonymous": _session(app),
-            "other": _session(app),  # another browser: its token is not this one's
-            "applicant": _link_session(app, self.waiting["id"], self.waiting["token"]),
-            "user": _session(app, session_cookie(sign_in(app, "c_plain", PASSWORD))),
-            "sysadmin": _session(app, session_cookie(sign_in(app, "c_root", PASSWORD))),
+            "anonymous": browser_session(app),
+            "other": browser_session(app),  # another browser: its token is not this one's
+            "applicant": link_session(app, self.waiting["id"], self.waiting["token"]),
+            "user": browser_session(app, session_cookie(sign_in(app, "c_plain", PASSWORD))),
+            "sysadmin": browser_session(app, session_cookie(sign_in(app, "c_root", PASSWORD))),
         }
         self.remember()
 
@@ -256,7 +239,7 @@ def test_scans_are_served_with_their_detected_type_nosniff_and_no_cache(
     factories.Organization(name="dga")
     req = agency_request("d_appl", "d_appl@dga.or.th", document=content, filename=filename)
     doc = model.Session.query(Document).filter(Document.request_id == req["id"]).one()
-    applicant = browser(app, _link_session(app, req["id"], req["token"])[0])
+    applicant = browser(app, link_session(app, req["id"], req["token"])[0])
     root = sign_in(app, "d_root", PASSWORD)
     path = f"/dgaaccounts/request/{req['id']}/document/{doc.id}"
     for client in (applicant, root):
