@@ -37,6 +37,8 @@ setup(
         "fpdf2>=2.8,<3",
         "uharfbuzz>=0.39",
         "fontpkg-sarabun>=1.0",
+        # parsing uploaded PDFs (active content, object streams): qpdf
+        "pikepdf>=8,<11",
     ],
     entry_points={
         "ckan.plugins": [

@@ -336,10 +336,16 @@ SERVER_RATE_LIMIT = 3
 
 
 def server_ini(base_ini: str, target: str, **options: str) -> str:
-    """Write a copy of ``base_ini`` to ``target`` with ``options`` set in ``[app:main]``."""
+    """Write a copy of ``base_ini`` to ``target`` with ``options`` set in ``[app:main]``.
+
+    Each ini gets a ``ckan.storage_path`` of its own (beside it) unless one is given: CKAN
+    writes there at start-up (``build_js_translations`` creates ``i18n/js`` without
+    ``exist_ok``), so two processes starting on one path race and one dies.
+    """
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep SECRET_KEY's case
     parser.read(base_ini)
+    options.setdefault("ckan.storage_path", f"{target}.storage")
     for key, value in options.items():
         parser.set("app:main", key, value)
     with open(target, "w", encoding="utf-8") as f:
@@ -422,23 +428,22 @@ def ckan_servers(request, tmp_path_factory) -> Iterator[CkanServers]:
     """
     base = os.path.abspath(request.config.option.ckan_ini)
     tmp = tmp_path_factory.mktemp("ckan-servers")
-    ports = [free_port(), free_port()]
-    storage = str(tmp / "private")
-    ini = server_ini(
-        base, str(tmp / "server.ini"),
-        **{
-            "ckan.site_url": f"http://127.0.0.1:{ports[0]}",
-            "ckan.storage_path": str(tmp / "storage"),
-            "ckanext.dgaaccounts.storage_path": storage,
-            "ckanext.dgaaccounts.rate_limit": str(SERVER_RATE_LIMIT),
-            "ckanext.dgaaccounts.rate_limit_window": "600",
-            # Nothing listens there: the web processes only queue emails, never send them.
-            "smtp.server": f"127.0.0.1:{free_port()}",
-        },
-    )
+    ports = [free_port()]
+    while len(ports) < 2:
+        ports += {free_port()} - set(ports)
+    storage = str(tmp / "private")  # the documents: shared, as on a real cluster
+    options = {
+        "ckan.site_url": f"http://127.0.0.1:{ports[0]}",
+        "ckanext.dgaaccounts.storage_path": storage,
+        "ckanext.dgaaccounts.rate_limit": str(SERVER_RATE_LIMIT),
+        "ckanext.dgaaccounts.rate_limit_window": "600",
+        # Nothing listens there: the web processes only queue emails, never send them.
+        "smtp.server": f"127.0.0.1:{free_port()}",
+    }
+    inis = [server_ini(base, str(tmp / f"server-{port}.ini"), **options) for port in ports]
     servers: list[CkanProcess] = []
     try:
-        for port in ports:
+        for port, ini in zip(ports, inis):
             log_path = str(tmp / f"ckan-{port}.log")
             proc = start_ckan(ini, "run", "-H", "127.0.0.1", "-p", str(port), "-r", "-t",
                               log_path=log_path)
@@ -454,7 +459,7 @@ def ckan_servers(request, tmp_path_factory) -> Iterator[CkanServers]:
 
         for server in servers:
             wait_until(lambda s=server: ready(s), 90, f"CKAN at {server.url}")
-        yield CkanServers(servers, ini, storage, SERVER_RATE_LIMIT)
+        yield CkanServers(servers, inis[0], storage, SERVER_RATE_LIMIT)
     finally:
         for server in servers:
             stop(server.proc)
