@@ -3,13 +3,25 @@
 CKAN cannot revoke a cookie session (they are signed cookies) and revives old sessions and API
 tokens when an account becomes active again. So each user carries an epoch, stamped into the
 session at sign-in and checked on every request: bumping it signs out every existing session.
-API tokens are deleted outright. Everything here joins the caller's transaction.
+API tokens are deleted outright, and so is a password-reset key issued before. Everything here
+joins the caller's transaction.
+
+Every sign-in passes one gate, :func:`admit` (Flask-Login's ``user_logged_in`` signal, which
+CKAN's login form, the developer's sign-in after verification and any sign-in plugin fire through
+``login_user``). A session that carries a user but no epoch stamp was not made by the gate: it
+was rebuilt from Flask-Login's "remember me" cookie (``user_id|HMAC``, the same at every sign-in
+and never expired by the server). It is admitted only with the companion cookie that the gate
+sets beside the remember cookie, signed and holding the epoch of that sign-in; otherwise it is
+signed out and both cookies are cleared.
 """
 from __future__ import annotations
 
+import datetime
 import secrets
 from typing import Any
 
+from flask import Response, current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func
 
 import ckan.model as model
@@ -20,6 +32,8 @@ from . import mail
 from .logic import schema
 
 _SESSION_KEY = "dgaaccounts_epoch"
+REMEMBER_COOKIE = "dgaaccounts_remember"
+_REMEMBER_SALT = "dgaaccounts-remember-epoch"
 
 
 def _extras(user: model.User) -> dict[str, Any]:
@@ -45,6 +59,7 @@ def is_suspended(user: model.User) -> bool:
 def end_sessions_and_tokens(user: model.User) -> int:
     """Sign out every session and delete every API token. Returns how many tokens went."""
     _set_extras(user, epoch=epoch(user) + 1)
+    user.reset_key = None  # a reset link emailed before must not open the account later
     # A bulk delete, not api_token_revoke: that action commits on its own, midway.
     return model.Session.query(model.ApiToken).filter(
         model.ApiToken.user_id == user.id).delete(synchronize_session=False)
@@ -94,6 +109,7 @@ def suspend(user: model.User) -> dict[str, int]:
 def reactivate(user: model.User) -> None:
     """Open a suspended account again. Old sessions and tokens stay invalid (new epoch)."""
     _set_extras(user, suspended=False, epoch=epoch(user) + 1)
+    user.reset_key = None
     user.state = "active"
 
 
@@ -109,25 +125,95 @@ def is_last_active_sysadmin(user: model.User) -> bool:
 
 # -- the session epoch ---------------------------------------------------------------------
 
+def admit(user: model.User | None) -> bool:
+    """The gate of every sign-in: only an active, unsuspended account gets a session, stamped
+    with the account's epoch (and, with "remember me", a companion cookie holding it)."""
+    if user is None or user.state != "active" or is_suspended(user):
+        _end_session()
+        return False
+    session[_SESSION_KEY] = epoch(user)
+    if session.get("_remember") == "set":
+        seconds = session.get("_remember_seconds") or _remember_duration().total_seconds()
+        tk.g.dgaaccounts_remember = (user.id, epoch(user), int(seconds))
+    return True
+
+
 def stamp_session(sender: Any, **kwargs: Any) -> None:
-    """At sign-in (CKAN's user_logged_in signal): remember the user's epoch in the session."""
+    """At sign-in (CKAN's user_logged_in signal): pass the gate."""
     user = kwargs.get("user")
-    if user is not None:
-        session[_SESSION_KEY] = epoch(user)
+    admit(model.User.get(user.id) if user is not None else None)
 
 
 def check_session() -> None:
-    """On every request: a session from before the user's last epoch is signed out."""
+    """On every request: a session from before the user's last epoch is signed out, and so is
+    a session with no stamp (rebuilt from a remember cookie) unless its companion cookie holds
+    the current epoch."""
     if "_user_id" not in session or not current_user.is_authenticated:
         return  # anonymous, or authenticated by an API token
     user = model.User.get(current_user.id)
     if user is None:
         return
-    if session.get(_SESSION_KEY) is None:
-        session[_SESSION_KEY] = epoch(user)
-    elif session[_SESSION_KEY] != epoch(user):
+    stamped = session.get(_SESSION_KEY)
+    if stamped is None:
+        stamped = _remembered_epoch(user)
+        if stamped is not None and stamped == epoch(user) and user.state == "active":
+            session[_SESSION_KEY] = stamped
+            return
+        _end_session()
+    elif stamped != epoch(user):
+        _end_session()
+
+
+def _end_session() -> None:
+    # logout_user also tells Flask-Login to clear its remember cookie.
+    if "_user_id" in session:
         tk.logout_user()
-        session.pop(_SESSION_KEY, None)
+    session.pop(_SESSION_KEY, None)
+    tk.g.dgaaccounts_forget_remember = True
+
+
+def _remember_duration() -> datetime.timedelta:
+    duration = current_app.config.get("REMEMBER_COOKIE_DURATION") or datetime.timedelta(days=365)
+    return datetime.timedelta(seconds=duration) if isinstance(duration, int) else duration
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=_REMEMBER_SALT)
+
+
+def _remembered_epoch(user: model.User) -> int | None:
+    value = tk.request.cookies.get(REMEMBER_COOKIE)
+    if not value:
+        return None
+    try:
+        user_id, stamp = _serializer().loads(
+            value, max_age=int(_remember_duration().total_seconds()))
+    except (BadSignature, ValueError, TypeError):
+        return None
+    return stamp if user_id == user.id and isinstance(stamp, int) else None
+
+
+def remember_cookie(response: Response) -> Response:
+    """After each request: set or clear the companion of Flask-Login's remember cookie."""
+    wanted = tk.g.get("dgaaccounts_remember")
+    config = current_app.config
+    if wanted:
+        user_id, stamp, seconds = wanted
+        response.set_cookie(
+            REMEMBER_COOKIE, _serializer().dumps([user_id, stamp]), max_age=seconds,
+            path=config.get("REMEMBER_COOKIE_PATH", "/"),
+            domain=config.get("REMEMBER_COOKIE_DOMAIN"),
+            secure=bool(config.get("REMEMBER_COOKIE_SECURE", False)), httponly=True,
+            samesite=config.get("REMEMBER_COOKIE_SAMESITE") or "Lax")
+    elif tk.g.get("dgaaccounts_forget_remember") and REMEMBER_COOKIE in tk.request.cookies:
+        response.delete_cookie(REMEMBER_COOKIE, path=config.get("REMEMBER_COOKIE_PATH", "/"),
+                               domain=config.get("REMEMBER_COOKIE_DOMAIN"))
+    return response
+
+
+def forget_remember(sender: Any, **kwargs: Any) -> None:
+    """At sign-out (CKAN's user_logged_out signal): the companion cookie goes too."""
+    tk.g.dgaaccounts_forget_remember = True
 
 
 def is_scrubbed(user: model.User) -> bool:

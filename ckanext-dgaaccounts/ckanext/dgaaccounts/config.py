@@ -54,6 +54,10 @@ def applicant_link_lifetime() -> datetime.timedelta:
     return datetime.timedelta(seconds=tk.config[PREFIX + "applicant_link_lifetime"])
 
 
+def applicant_grant_lifetime() -> datetime.timedelta:
+    return datetime.timedelta(seconds=tk.config[PREFIX + "applicant_grant_lifetime"])
+
+
 def default_role() -> str:
     return tk.config[PREFIX + "default_role"]
 

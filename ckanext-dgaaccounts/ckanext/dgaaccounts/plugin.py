@@ -31,12 +31,18 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
 
     # ISignal
     def get_signal_subscriptions(self) -> dict[Any, Any]:
-        return {tk.signals.user_logged_in: [account.stamp_session]}
+        # Flask-Login's signals, relayed by CKAN: every login_user and logout_user sends them.
+        return {
+            tk.signals.user_logged_in: [account.stamp_session, views.forget_applicant_links],
+            tk.signals.user_logged_out: [account.forget_remember, views.forget_applicant_links],
+        }
 
     # IAuthenticator
     def identify(self) -> None:
         account.check_session()
 
-    def authenticate(self, identity: dict[str, Any]) -> None:
-        # Only explains a refused login; CKAN's own authentication decides.
-        views.explain_pending_login(identity)
+    def login(self) -> Any:
+        # A closed, pending or suspended account with the right password gets one message
+        # that says what to do (and no "bad username or password" after it); CKAN's own login
+        # decides everything else.
+        return views.explain_refused_login()

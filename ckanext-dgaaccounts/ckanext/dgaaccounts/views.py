@@ -1,12 +1,16 @@
 """Web pages. Thin: read the form, call the action, render or redirect."""
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 import urllib.parse
 from typing import Any
 
 from flask import Blueprint, Response, current_app, send_file, session
 from flask_wtf.csrf import CSRFError, validate_csrf
+
+from sqlalchemy import func
 
 import ckan.model as model
 from ckan.common import current_user
@@ -14,7 +18,7 @@ from ckan.lib import captcha
 from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
-from . import account, exports, pdf, ratelimit, storage, workflow
+from . import account, config, exports, pdf, ratelimit, storage, workflow
 from .model import Document, Request, utcnow
 
 log = logging.getLogger(__name__)
@@ -23,6 +27,9 @@ dgaaccounts = Blueprint("dgaaccounts", __name__)
 dgaaccounts_admin = Blueprint("dgaaccounts_admin", __name__, url_prefix="/ckan-admin/dgaaccounts")
 
 _SESSION_KEY = "dgaaccounts_applicant"
+_GRANTED_AT_KEY = "dgaaccounts_applicant_at"  # when each link grant was made (epoch seconds)
+_TOKEN_SHOWN_KEY = "dgaaccounts_token_shown"  # hashes of verification links redeemed here
+TOKEN_SHOWN_WINDOW = 600  # seconds in which a repeated confirmation says "already shown"
 _FORM_FIELDS = ("name", "fullname", "email", "password", "organization", "agency_name",
                 "position", "phone", "superior_name", "superior_position")
 
@@ -39,6 +46,9 @@ def _check_csrf() -> None:
             tk.abort(400, tk._("The form has expired. Reload the page and try again."))
         except Exception:  # flask_wtf raises ValidationError for a missing or bad token
             tk.abort(400, tk._("The form has expired. Reload the page and try again."))
+
+
+dgaaccounts.after_app_request(account.remember_cookie)
 
 
 def _context() -> Context:
@@ -158,17 +168,97 @@ def registered() -> str:
 def verify(token: str) -> Any:
     # A GET only shows a button: mail scanners fetch links, and must not use up the token.
     if tk.request.method == "GET":
+        if _token_shown_here(token):
+            return _render_token_shown()
         return tk.render("dgaaccounts/verify.html", {"token": token})
+    claim = _claim_redemption(token)
     try:
         result = tk.get_action("dgaaccounts_email_verify")(_context(), {"token": token})
     except tk.ValidationError:
+        if _token_shown_here(token) or (
+                _redeemed_by_this_browser(token, claim) == workflow.DEVELOPER):
+            return _render_token_shown()
         return tk.render("dgaaccounts/verify.html", {"token": None, "invalid": True})
     if result.get("applicant_token"):
         _remember_applicant(result["request_id"], result["applicant_token"])
         tk.h.flash_success(tk._("Your email address is confirmed."))
         return tk.redirect_to("dgaaccounts.request_read", id=result["request_id"])
     _sign_in(model.Session.get(Request, result["request_id"]).user_id)
+    shown = dict(session.get(_TOKEN_SHOWN_KEY) or {})
+    shown[_link_hash(token)] = int(time.time())
+    session[_TOKEN_SHOWN_KEY] = shown
     return tk.render("dgaaccounts/verified_developer.html", {"result": result})
+
+
+# A developer's token is shown once. A second press of the button (a double click, a reload
+# that posts again) finds the link used: from the same browser, within TOKEN_SHOWN_WINDOW, it
+# says that the token was shown and where to make another, instead of "invalid link". The token
+# itself is never kept; only hashes of the link and of the browser's CSRF secret.
+
+def _link_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _token_shown_here(token: str) -> bool:
+    shown = (session.get(_TOKEN_SHOWN_KEY) or {}).get(_link_hash(token))
+    return bool(shown) and time.time() - shown < TOKEN_SHOWN_WINDOW
+
+
+def _browser_key() -> str | None:
+    secret = session.get(current_app.config.get("WTF_CSRF_FIELD_NAME") or "_csrf_token")
+    return hashlib.sha256(str(secret).encode()).hexdigest() if secret else None
+
+
+def _claim_redemption(token: str) -> str | None:
+    """Before redeeming: note (in Redis, for TOKEN_SHOWN_WINDOW) that this browser presses the
+    button of this link. Two presses of one browser carry the same session cookie, even when
+    the second leaves before the first has answered."""
+    from ckan.lib.redis import connect_to_redis
+
+    browser = _browser_key()
+    if browser is None:
+        return None
+    key = f"dgaaccounts:redeem:{_link_hash(token)}"
+    try:
+        redis = connect_to_redis()
+        redis.set(key, browser, nx=True, ex=TOKEN_SHOWN_WINDOW)
+    except Exception:  # noqa: BLE001 - without Redis the page says "invalid", as before
+        log.warning("could not note a verification attempt in Redis")
+        return None
+    return browser
+
+
+def _redeemed_by_this_browser(token: str, claim: str | None) -> str | None:
+    """The kind of request whose link this browser pressed first and which was redeemed within
+    the window (by that press); None otherwise."""
+    from ckan.lib.redis import connect_to_redis
+
+    from .model import Token
+
+    if claim is None:
+        return None
+    try:
+        first = connect_to_redis().get(f"dgaaccounts:redeem:{_link_hash(token)}")
+    except Exception:  # noqa: BLE001
+        return None
+    if first is None or first.decode() != claim:
+        return None
+    found = model.Session.query(Token.used, Request.kind).join(
+        Request, Request.id == Token.request_id).filter(
+        Token.token_hash == _link_hash(token), Token.purpose == "verify").first()
+    if found is None or found.used is None:
+        return None
+    if (utcnow() - found.used).total_seconds() >= TOKEN_SHOWN_WINDOW:
+        return None
+    return found.kind
+
+
+def _render_token_shown() -> str:
+    tokens_url = None
+    if current_user.is_authenticated:
+        tokens_url = tk.h.url_for("user.api_tokens", id=current_user.name)
+    return tk.render("dgaaccounts/verified_developer.html",
+                     {"result": None, "already_shown": True, "tokens_url": tokens_url})
 
 
 @dgaaccounts.route("/dgaaccounts/resend", methods=["GET", "POST"])
@@ -184,34 +274,52 @@ def resend() -> Any:
     return tk.render("dgaaccounts/resend.html", {"errors": {}})
 
 
-def explain_pending_login(identity: dict[str, Any]) -> None:
-    """Tell an applicant who signs in with the right password why the account is not open yet.
+def explain_refused_login() -> str | None:
+    """CKAN's login form (IAuthenticator.login, before CKAN's own check): an account that is
+    not open (pending, suspended or closed) and is given its RIGHT password gets one page with
+    one message that says what to do. Anything else (a wrong password, an unknown name, an
+    active account) is left to CKAN, which answers every failure alike."""
+    if tk.request.method != "POST" or current_user.is_authenticated:
+        return None
+    message = explain_pending_login({"login": tk.request.form.get("login"),
+                                     "password": tk.request.form.get("password")})
+    if message is None:
+        return None
+    tk.h.flash_notice(message)
+    return tk.render("user/login.html", {})
 
-    Only with the right password, so the message reveals nothing to someone guessing.
-    """
+
+def explain_pending_login(identity: dict[str, Any]) -> str | None:
+    """Why the account named in ``identity`` cannot sign in, if its password is right and it is
+    not active; None otherwise, so the message reveals nothing to someone guessing."""
     login, password = identity.get("login"), identity.get("password")
-    if not login or not password:
-        return
-    user = model.User.by_name(login) or model.User.by_email(login)
-    if user is None or user.state != "pending" or not user.validate_password(password):
-        return
+    if not isinstance(login, str) or not isinstance(password, str) or not login or not password:
+        return None
+    candidates = model.Session.query(model.User).filter(
+        (model.User.name == login) | (func.lower(model.User.email) == login.strip().lower()))
+    if any(u.state == "active" for u in candidates):
+        return None  # CKAN signs it in, or says the password is wrong
+    user = next((u for u in candidates if u.validate_password(password)), None)
+    if user is None:
+        return None
+    if user.state == "deleted":
+        return tk._("This account is closed. Register again to use the portal, or contact "
+                    "the portal administrators.")
     if account.is_suspended(user):
-        tk.h.flash_notice(tk._(
-            "Your account is suspended. Contact the portal administrators to reactivate it."))
-        return
+        return tk._(
+            "Your account is suspended. Contact the portal administrators to reactivate it.")
     req = model.Session.query(Request).filter(
         Request.user_id == user.id, Request.state.in_(workflow.OPEN_STATES)
     ).order_by(Request.created.desc()).first()
-    if req is None:
-        return
-    if req.state == workflow.AWAITING_VERIFICATION:
-        tk.h.flash_notice(tk._(
+    if req is not None and req.state == workflow.AWAITING_VERIFICATION:
+        return tk._(
             "Your email address is not confirmed yet. Open the link we emailed you, or ask "
-            "for a new one on the page \"Did not get the verification email?\"."))
-    else:
-        tk.h.flash_notice(tk._(
+            "for a new one on the page \"Did not get the verification email?\".")
+    if req is not None:
+        return tk._(
             "Your account is waiting for the approval of your application. Follow it with the "
-            "link in our emails."))
+            "link in our emails.")
+    return tk._("Your account is not open. Contact the portal administrators.")
 
 
 def _sign_in(user_id: str) -> None:
@@ -224,14 +332,43 @@ def _sign_in(user_id: str) -> None:
 
 # -- the applicant's request page ----------------------------------------------------------
 
+# An opened applicant link is a grant in this browser's session: it lasts
+# ``applicant_grant_lifetime`` from the opening (the link in the email opens it again while the
+# link itself is valid), and every sign-in and sign-out clears every grant, so the next person
+# at the same browser inherits none.
+
 def _remember_applicant(request_id: str, token: str) -> None:
     grants = dict(session.get(_SESSION_KEY) or {})
+    granted_at = dict(session.get(_GRANTED_AT_KEY) or {})
     grants[request_id] = token
+    granted_at[request_id] = int(time.time())
     session[_SESSION_KEY] = grants
+    session[_GRANTED_AT_KEY] = granted_at
 
 
 def _applicant_token(request_id: str) -> str | None:
-    return (session.get(_SESSION_KEY) or {}).get(request_id)
+    token = (session.get(_SESSION_KEY) or {}).get(request_id)
+    granted = (session.get(_GRANTED_AT_KEY) or {}).get(request_id)
+    if token is None:
+        return None
+    lifetime = config.applicant_grant_lifetime().total_seconds()
+    if not isinstance(granted, int) or not 0 <= time.time() - granted < lifetime:
+        _drop_grant(request_id)
+        return None
+    return token
+
+
+def _drop_grant(request_id: str) -> None:
+    for key in (_SESSION_KEY, _GRANTED_AT_KEY):
+        found = dict(session.get(key) or {})
+        if found.pop(request_id, None) is not None:
+            session[key] = found
+
+
+def forget_applicant_links(sender: Any, **kwargs: Any) -> None:
+    """At every sign-in and sign-out (CKAN's user_logged_in / user_logged_out signals)."""
+    for key in (_SESSION_KEY, _GRANTED_AT_KEY, _TOKEN_SHOWN_KEY):
+        session.pop(key, None)
 
 
 def _show(request_id: str) -> dict[str, Any]:
@@ -493,7 +630,8 @@ def _args(names: tuple[str, ...]) -> dict[str, str]:
 def _flash_errors(error: tk.ValidationError) -> None:
     labels = {"since": tk._("From"), "until": tk._("To"), "period": tk._("Per"),
               "kind": tk._("Kind"), "by": tk._("Dates"), "action": tk._("Event"),
-              "request_id": tk._("Request"), "user_id": tk._("About user"), "actor": tk._("By")}
+              "request_id": tk._("Request"), "user_id": tk._("About user"), "actor": tk._("By"),
+              "account": tk._("Account"), "organization": tk._("Organization")}
     tk.h.flash_error(" ".join(
         f"{labels.get(k, k)}: {', '.join(str(m) for m in v)}"
         for k, v in error.error_dict.items() if isinstance(v, list)))

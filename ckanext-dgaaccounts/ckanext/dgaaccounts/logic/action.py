@@ -18,7 +18,9 @@ import ckan.plugins as p
 from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
-from .. import account, auditlog, config, mail, ratelimit, reports, storage, tokens, workflow
+from .. import (
+    account, auditlog, config, mail, ratelimit, recheck, reports, storage, tokens, workflow,
+)
 from ..model import AuditEvent, Document, Request, utcnow
 from . import schema
 
@@ -581,7 +583,9 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
     _not_own_request(req, actor)
     details: dict[str, Any] = {}
     if req.kind in (workflow.CANCELLATION, workflow.SUSPENSION):
-        user = model.Session.get(model.User, req.user_id)
+        recheck.lock_sysadmins()  # before the count, and before any row lock
+    user = recheck.account_for(req)
+    if req.kind in (workflow.CANCELLATION, workflow.SUSPENSION):
         if account.is_last_active_sysadmin(user):
             model.Session.rollback()
             raise tk.ValidationError({"id": [tk._(
@@ -589,11 +593,7 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
         details = (account.cancel(user) if req.kind == workflow.CANCELLATION
                    else account.suspend(user))
     if req.kind == workflow.AGENCY:
-        org_id = data.get("organization") or req.organization_id
-        if not org_id:
-            model.Session.rollback()
-            raise tk.ValidationError({"organization": [
-                tk._("Choose the organization the officer will publish in.")]})
+        org_id = recheck.organization(data.get("organization") or req.organization_id).id
         details = {"organization_id": org_id, "role": data["role"]}
     workflow.transition(req, "approve", actor, note=data.get("note"), details=details)
     if req.kind == workflow.AGENCY:
@@ -632,6 +632,7 @@ def _decide_with_reason(context: Context, data_dict: DataDict, name: str,
     req = _get_request(data["id"], lock=True)
     workflow.check(req, event)
     _not_own_request(req, _actor_id(context))
+    recheck.account_for(req)
     workflow.transition(req, event, _actor_id(context), note=data["reason"])
     if event == "reject" and req.kind in (workflow.AGENCY, workflow.DEVELOPER):
         _close_pending_account(req.user_id)
