@@ -148,7 +148,9 @@ def check_session() -> None:
     """On every request: a session from before the user's last epoch is signed out, and so is
     a session with no stamp (rebuilt from a remember cookie) unless its companion cookie holds
     the current epoch."""
-    if "_user_id" not in session or not current_user.is_authenticated:
+    # current_user first: Flask-Login loads the user (and rebuilds a session from a remember
+    # cookie) on first use.
+    if not current_user.is_authenticated or "_user_id" not in session:
         return  # anonymous, or authenticated by an API token
     user = model.User.get(current_user.id)
     if user is None:
