@@ -104,7 +104,8 @@ def test_a_new_agency_is_approved_only_into_an_organization_the_sysadmin_chose(a
     browser = sign_in(app, root["name"], PASSWORD)
     page = browser.get(f"/ckan-admin/dgaaccounts/request/{req['id']}").body
     select = re.search(r'<select[^>]*name="organization"[^>]*>(.*?)</select>', page, re.S)
-    assert select and "required" in select.group(0)
+    assert select
+    assert "required" in select.group(0)
     options = re.findall(r'<option value="([^"]*)"\s*(selected)?', select.group(1))
     chosen = next((v for v, sel in options if sel), options[0][0])  # what a browser sends
     assert chosen == ""
@@ -218,8 +219,10 @@ def test_two_sysadmins_closing_each_other_at_once_leave_one(app, monkeypatch, ki
     model.Session.remove()
 
     refused = [o for o in outcomes.values() if isinstance(o, Exception)]
-    assert len(outcomes) == 2 and len(refused) == 1, outcomes
-    assert isinstance(refused[0], tk.ValidationError) and "id" in refused[0].error_dict
+    assert len(outcomes) == 2
+    assert len(refused) == 1, outcomes
+    assert isinstance(refused[0], tk.ValidationError)
+    assert "id" in refused[0].error_dict
     active = model.Session.query(model.User).filter(
         model.User.sysadmin.is_(True), model.User.state == "active",
         model.User.name.in_(["d_alpha", "d_beta"])).count()

@@ -65,7 +65,8 @@ def _take_credentials(app: Any, name: str) -> Credentials:
     creds = Credentials(user.id, name, session=_cookie(client, "ckan"),
                         remember=_cookie(client, "remember_token"),
                         companion=_cookie(client, COMPANION))
-    assert creds.session and creds.remember, "sign-in set no cookies"
+    assert creds.session, "sign-in set no session cookie"
+    assert creds.remember, "sign-in set no remember cookie"
     creds.api_token = factories.APIToken(user=name)["token"]
     creds.reset_key = tokens.reset_key_committed(user.id)
     return creds
