@@ -141,7 +141,8 @@ def _new_agency_request(name: str, email: str) -> dict[str, Any]:
     model.Session.commit()
     helpers.call_action("dgaaccounts_email_verify", context=dict(anonymous), token=secret)
     req = model.Session.get(Request, result["request_id"])
-    assert req.organization_id is None and req.state == "submitted"
+    assert req.organization_id is None
+    assert req.state == "submitted"
     return {"id": req.id, "user_id": req.user_id}
 
 
