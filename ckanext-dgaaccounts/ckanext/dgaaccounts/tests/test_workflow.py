@@ -1,7 +1,9 @@
 """The request state machine: every (kind, event, source state), and concurrent decisions.
 
-The legal transitions below are written out from DESIGN.md, not read from ``workflow.TRANSITIONS``,
-so a change to the table that the design does not call for makes a test fail.
+The legal transitions below are written out from the states the README documents (its "The agency
+officer workflow", "Developer sign-up" and "Closing or suspending an account" sections), not read
+from ``workflow.TRANSITIONS``, so a change to the table that the design does not call for makes a
+test fail.
 """
 from __future__ import annotations
 
