@@ -31,32 +31,19 @@ import sqlalchemy as sa
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from ckanext.dgaaccounts.tests.conftest import free_port, stored_files
+from ckanext.dgaaccounts.tests.conftest import ensure_plugins, free_port, stored_files
 
-# -- the plugin, once per module -------------------------------------------------------------
+# -- the plugin, once per module (tests/conftest.py) ------------------------------------------
 
 @pytest.fixture(scope="module")
-def _unload_plugins_after_module() -> Iterator[None]:
-    yield
-    import ckan.plugins
-
-    # What ``with_plugins`` does at the end of a test: 2.11 keeps the system plugins.
-    unload = getattr(ckan.plugins, "unload_non_system_plugins", None) or ckan.plugins.unload_all
-    unload()
+def _unload_plugins_after_module(_module_plugins) -> None:
+    """Kept for older tests: ``_module_plugins`` (tests/conftest.py) unloads at module end."""
 
 
 @pytest.fixture
-def plugin_loaded(_unload_plugins_after_module) -> None:
-    """The plugin, loaded once for a module of many short action calls.
-
-    ``with_plugins`` loads and unloads every plugin around each test (about a quarter of a
-    second); a table of a hundred and more rows cannot afford it. The test configuration names
-    the plugin (``ckan.plugins = dgaaccounts``), so ``load_all`` loads just that.
-    """
-    import ckan.plugins
-
-    if not ckan.plugins.plugin_loaded("dgaaccounts"):
-        ckan.plugins.load_all()
+def plugin_loaded(with_plugins) -> None:
+    """The plugin, loaded once for a module of many short action calls: ``with_plugins``
+    of tests/conftest.py, which keeps the plugins loaded for the module."""
 
 
 @pytest.fixture(autouse=True)
@@ -80,16 +67,14 @@ def _csrf_exemptions_start_clean() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def module_app(_unload_plugins_after_module) -> Any:
-    """CKAN's test app, made once for a module (the ``app`` fixture makes one per test, half a
-    second each). Made with the plugin loaded and the test configuration: CSRF on, and on
-    CKAN 2.11 not waived for extensions (``ckan.csrf_protection.ignore_extensions = false``)."""
-    import ckan.plugins
+def module_app(_module_plugins) -> Any:
+    """CKAN's test app, made once for a module and shared by all its tests, whatever their
+    marks. Made with the plugin loaded and the test configuration: CSRF on, and on CKAN 2.11
+    not waived for extensions (``ckan.csrf_protection.ignore_extensions = false``)."""
     from ckan.lib.app_globals import _CONFIG_CACHE
     from ckan.tests.helpers import _get_test_app
 
-    if not ckan.plugins.plugin_loaded("dgaaccounts"):
-        ckan.plugins.load_all()
+    ensure_plugins(tk.config, _module_plugins)
     assert tk.asbool(tk.config.get("WTF_CSRF_ENABLED", True))
     assert not tk.asbool(tk.config.get("ckan.csrf_protection.ignore_extensions", True))
     _CONFIG_CACHE.clear()
@@ -361,9 +346,12 @@ def ckan_command() -> str:
 def start_ckan(ini: str, *args: str, log_path: str) -> subprocess.Popen:
     """Start ``ckan -c ini ARGS`` in its own process group, with the test environment."""
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    env = dict(os.environ)
+    # The ini's own storage path (server_ini gives each one), not an xdist worker's.
+    env.pop("CKAN_STORAGE_PATH", None)
     proc = subprocess.Popen(
         [ckan_command(), "-c", ini, *args], stdout=log, stderr=subprocess.STDOUT,
-        env=dict(os.environ), start_new_session=True)
+        env=env, start_new_session=True)
     log.close()
     return proc
 
@@ -443,7 +431,7 @@ def ckan_servers(request, tmp_path_factory) -> Iterator[CkanServers]:
     inis = [server_ini(base, str(tmp / f"server-{port}.ini"), **options) for port in ports]
     servers: list[CkanProcess] = []
     try:
-        for port, ini in zip(ports, inis):
+        for port, ini in zip(ports, inis, strict=True):
             log_path = str(tmp / f"ckan-{port}.log")
             proc = start_ckan(ini, "run", "-H", "127.0.0.1", "-p", str(port), "-r", "-t",
                               log_path=log_path)
