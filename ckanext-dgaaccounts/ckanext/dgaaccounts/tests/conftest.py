@@ -73,7 +73,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
 
 
-# -- the database: migrated once per session, emptied by one TRUNCATE per test ------------------
+# -- the database: migrated once per session, emptied in one transaction per test -----------
 
 _EMPTYING: dict[str, str] = {}
 
@@ -296,6 +296,112 @@ def row_counts() -> dict[str, int]:
 
 def stored_files(root) -> list[str]:
     return [os.path.join(d, f) for d, _s, files in os.walk(root) for f in files]
+
+
+# -- what changed: the one snapshot helper -------------------------------------------------
+
+EXT_TABLES = ("dgaaccounts_request", "dgaaccounts_document", "dgaaccounts_audit",
+              "dgaaccounts_token", "dgaaccounts_outbox")
+
+
+def snapshot(storage_root: Any = None) -> dict[str, Any]:
+    """Every row of the extension's tables, the users, memberships and API tokens, and the
+    files in the private store (temporary ``.part`` files included)."""
+    import ckan.model as model
+    from ckan.plugins import toolkit as tk
+
+    model.Session.rollback()  # a failed statement must not hide what is committed
+    run = model.Session.execute
+    tables = {
+        t: run(sa.text(f"SELECT row_to_json(t)::text FROM {t} t ORDER BY 1")).scalars().all()
+        for t in EXT_TABLES
+    }
+    site_id = tk.config.get("ckan.site_id")
+    snap: dict[str, Any] = {
+        "tables": tables,
+        # The site user is made on first use by CKAN itself: not the extension's doing.
+        "users": [tuple(r) for r in run(sa.text(
+            'SELECT id, name, email, state, sysadmin, coalesce(plugin_extras::text, \'\') '
+            'FROM "user" WHERE name <> :site ORDER BY name'), {"site": site_id})],
+        "members": [tuple(r) for r in run(sa.text(
+            "SELECT group_id, table_id, capacity, state FROM member "
+            "WHERE table_name = 'user' ORDER BY 1, 2, 3, 4"))],
+        "api_tokens": [tuple(r) for r in run(sa.text(
+            "SELECT id, user_id FROM api_token ORDER BY 1"))],
+    }
+    model.Session.rollback()
+    if storage_root is not None:
+        snap["files"] = sorted(stored_files(storage_root)) if os.path.isdir(storage_root) else []
+    return snap
+
+
+# -- signing in: the one helper for CKAN's test app ------------------------------------------
+
+_CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+def sign_in(app: Any, name: str, password: str) -> Any:
+    """A browser signed in through CKAN's login form (a cookie session, as people use it)."""
+    client = app.test_client()
+    page = client.get("/user/login")
+    client.post("/user/login", data={"_csrf_token": csrf_token(page.body), "login": name,
+                                     "password": password})
+    assert client.get("/dashboard/datasets", follow_redirects=False).status_code == 200, (
+        f"{name} could not sign in")
+    return client
+
+
+# -- a world kept per test module ---------------------------------------------------------------
+
+class Baseline:
+    """A world built once per module and reused while the database still holds it as built
+    (``intact``): a failing test cannot hide behind one that changed the world."""
+
+    baseline: dict[str, Any]
+
+    def remember(self) -> None:
+        self.baseline = snapshot()
+
+    def intact(self) -> bool:
+        try:
+            return snapshot() == self.baseline
+        except Exception:  # noqa: BLE001 - tables gone (another module reset the database)
+            import ckan.model as model
+
+            model.Session.rollback()
+            return False
+
+
+@pytest.fixture(scope="module")
+def world_cache() -> dict[str, Any]:
+    """The worlds of one test module, by key (see :func:`reuse`)."""
+    return {}
+
+
+def reuse(request: Any, cache: dict[str, Any], key: str, build: Any,
+          intact: Any = None) -> Any:
+    """The module's world under ``key``, built (on an empty database: ``clean_db``) the first
+    time and again whenever ``intact(world)`` (default ``world.intact()``, e.g. a
+    :class:`Baseline`) says a test, or another module's reset, changed what it relies on.
+
+    The one "world per module" of the suite: tests that share a world assert on their own
+    rows, never on totals.
+    """
+    import ckan.model as model
+
+    found = cache.get(key)
+    if found is not None:
+        model.Session.rollback()
+    if found is None or not (intact(found) if intact else found.intact()):
+        request.getfixturevalue("clean_db")
+        found = cache[key] = build()
+    return found
 
 
 class Mailbox:
