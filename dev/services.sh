@@ -20,6 +20,9 @@ REDIS_PORT=${DGA_REDIS_PORT:-6379}
 DB_ROLE=dgaaccounts
 DB_PASSWORD=dgaaccounts
 DATABASES=(dgaaccounts_test dgaaccounts_dev)
+# dev/test.sh's parallel workers: <test db>_gw0, _gw1, ... (DGA_TEST_WORKERS, default 2)
+TEST_DB=${DGA_TEST_DB:-dgaaccounts_test}
+for ((n = 0; n < ${DGA_TEST_WORKERS:-2}; n++)); do DATABASES+=("${TEST_DB}_gw$n"); done
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

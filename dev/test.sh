@@ -14,6 +14,12 @@
 # DGA_TEST_DB=<name> uses another (existing, owned by role dgaaccounts) database than
 # dgaaccounts_test, e.g. to run two checkouts at once; it is passed to CKAN and the
 # tests as CKAN_SQLALCHEMY_URL. Set CKAN_REDIS_URL likewise for another Redis db.
+#
+# DGA_TEST_WORKERS=<n> (default 2; 0 = one process) runs pytest on n processes
+# (pytest-xdist, --dist loadgroup: the `stress` tests stay together on one). Worker N uses
+# the database <db>_gwN (dev/services.sh creates them, this script copies the migrated
+# schema into them), the Redis db of CKAN_REDIS_URL (or test.ini's) + N, and its own
+# ckan.storage_path; the test conftest sets these.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -24,6 +30,8 @@ TEST_DB=${DGA_TEST_DB:-dgaaccounts_test}
 if [ "$TEST_DB" != dgaaccounts_test ]; then
     export CKAN_SQLALCHEMY_URL="postgresql://dgaaccounts:dgaaccounts@127.0.0.1:5432/$TEST_DB"
 fi
+WORKERS=${DGA_TEST_WORKERS:-2}
+export DGA_TEST_WORKERS=$WORKERS  # dev/services.sh creates the workers' databases
 
 log() { printf '[test] %s\n' "$*" >&2; }
 
@@ -61,10 +69,25 @@ log "Solr stand-in (dev/test only) at $CKAN_SOLR_URL"
 # ---------------------------------------------------------------- per version
 reset_test_db() {
     # Each CKAN version has its own migration history: start from an empty schema.
+    local db=${1:-$TEST_DB}
     PGOPTIONS='--client-min-messages=warning' PGPASSWORD=dgaaccounts \
         psql -w -XqAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -U dgaaccounts \
-        -d "$TEST_DB" -c 'DROP SCHEMA IF EXISTS public CASCADE' -c 'CREATE SCHEMA public' \
+        -d "$db" -c 'DROP SCHEMA IF EXISTS public CASCADE' -c 'CREATE SCHEMA public' \
         >/dev/null
+}
+
+copy_to_workers() {
+    # The migrated (empty) database, copied into each xdist worker's: seconds, where
+    # migrating each one again would take a minute.
+    local n
+    for ((n = 0; n < WORKERS; n++)); do
+        reset_test_db "${TEST_DB}_gw$n" || return 1
+        PGPASSWORD=dgaaccounts pg_dump -w -h 127.0.0.1 -U dgaaccounts --no-owner \
+            --no-privileges "$TEST_DB" \
+            | PGOPTIONS='--client-min-messages=warning' PGPASSWORD=dgaaccounts \
+                psql -w -XqAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -U dgaaccounts \
+                -d "${TEST_DB}_gw$n" >/dev/null || return 1
+    done
 }
 
 run_version() {
@@ -79,8 +102,14 @@ run_version() {
     "$venv/bin/ckan" -c "$REPO/test.ini" db init || return 1
     log "CKAN $version: ckan db upgrade -p dgaaccounts"
     "$venv/bin/ckan" -c "$REPO/test.ini" db upgrade -p dgaaccounts || return 1
-    log "CKAN $version: pytest $*"
-    "$venv/bin/python" -m pytest --ckan-ini=test.ini "$@"
+    local -a parallel=()
+    if [ "$WORKERS" -gt 0 ]; then
+        log "CKAN $version: copy the schema to $WORKERS worker databases (${TEST_DB}_gw*)"
+        copy_to_workers || return 1
+        parallel=(-n "$WORKERS" --dist loadgroup)
+    fi
+    log "CKAN $version: pytest ${parallel[*]} $*"
+    "$venv/bin/python" -m pytest --ckan-ini=test.ini "${parallel[@]}" "$@"
 }
 
 ORIG_PATH=$PATH

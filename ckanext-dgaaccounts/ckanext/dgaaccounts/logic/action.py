@@ -1,4 +1,4 @@
-"""The action API of the extension (the contract in DESIGN.md).
+"""The action API of the extension (the contract: the README's "Action API" section).
 
 Every public function here is an action, registered by the plugin's blanket. Each reads the same
 way: check access, validate with a schema, let the workflow module change the state (it audits and

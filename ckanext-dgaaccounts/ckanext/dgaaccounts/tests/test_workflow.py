@@ -1,7 +1,9 @@
 """The request state machine: every (kind, event, source state), and concurrent decisions.
 
-The legal transitions below are written out from DESIGN.md, not read from ``workflow.TRANSITIONS``,
-so a change to the table that the design does not call for makes a test fail.
+The legal transitions below are written out from the states the README documents (its "The agency
+officer workflow", "Developer sign-up" and "Closing or suspending an account" sections), not read
+from ``workflow.TRANSITIONS``, so a change to the table that the design does not call for makes a
+test fail.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from ckan.tests import factories
 
 from ckanext.dgaaccounts import workflow
 from ckanext.dgaaccounts.model import AuditEvent, OutboxMessage, Request, utcnow
+from ckanext.dgaaccounts.tests.conftest import reuse
 
 AGENCY, DEVELOPER = "agency_registration", "developer_registration"
 CANCELLATION, SUSPENSION = "cancellation", "suspension"
@@ -90,25 +93,16 @@ class People:
         self.other_admin = factories.Sysadmin(email="admin2@dga.or.th")
 
 
-@pytest.fixture(scope="module")
-def _module_cache() -> dict[str, Any]:
-    return {}
-
-
 @pytest.fixture
-def people(request, _module_cache) -> People:
+def people(request, world_cache) -> People:
     """A clean database once per module, and the users its tests share.
 
     The transitions only touch the rows each test makes, so one reset serves the 256 cases, and
     ``workflow`` is called directly: no test here needs the plugin loaded (``with_plugins`` costs
     more than the test), except the reset itself.
     """
-    model.Session.rollback()
-    found: People | None = _module_cache.get("people")
-    if found is None or model.User.get(found.applicant["id"]) is None:
-        request.getfixturevalue("clean_db")
-        found = _module_cache["people"] = People()
-    return found
+    return reuse(request, world_cache, "people", People,
+                 lambda found: model.User.get(found.applicant["id"]) is not None)
 
 
 def make_request(people: People, kind: str, state: str) -> Request:

@@ -19,7 +19,6 @@ import pytest
 
 import ckan.model as model
 
-from ckanext.dgaaccounts.tests.conftest import free_port
 
 
 @dataclass
@@ -36,20 +35,20 @@ def fresh() -> None:
 
 
 @pytest.fixture
-def live_server(ckan_config, monkeypatch, clean_db, smtp, make_app) -> Iterator[LiveServer]:
+def live_server(ckan_config, monkeypatch, clean_db, smtp, app) -> Iterator[LiveServer]:
     """CKAN with the plugin, clean database and SMTP sink, served at ``live_server.url``.
 
-    ``ckan.site_url`` is the live URL, so links in emails point to this server.
+    ``ckan.site_url`` is the live URL, so links in emails point to this server. The server
+    socket is bound (to a port the kernel picks) before the URL is known: no other server can
+    take the port in between, and a listening port is never a client's own.
     """
     from werkzeug.serving import make_server
 
     # One INFO line per request (every page asset of a browser test) is noise; errors stay.
     monkeypatch.setattr(logging.getLogger("werkzeug"), "level", logging.WARNING)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    server = make_server("127.0.0.1", 0, app.app, threaded=True)  # the test client's WSGI app
+    url = f"http://127.0.0.1:{server.server_port}"
     monkeypatch.setitem(ckan_config, "ckan.site_url", url)
-    wsgi_app = make_app().app  # the WSGI app the ``app`` fixture's test client wraps
-    server = make_server("127.0.0.1", port, wsgi_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="ckan-live",
                               kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()

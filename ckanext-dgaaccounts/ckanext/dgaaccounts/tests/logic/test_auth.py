@@ -18,7 +18,7 @@ from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts import tokens
 from ckanext.dgaaccounts.model import Request, Token, utcnow
-from ckanext.dgaaccounts.tests.conftest import PDF, Upload, registration, stored_files
+from ckanext.dgaaccounts.tests.conftest import PDF, Upload, registration, reuse, stored_files
 
 pytestmark = [
     pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
@@ -125,20 +125,11 @@ def world(clean_db) -> World:
     return World()
 
 
-@pytest.fixture(scope="module")
-def _module_cache() -> dict[str, Any]:
-    return {}
-
-
 @pytest.fixture
-def shared_world(request, _module_cache) -> World:
+def shared_world(request, world_cache) -> World:
     """One world for the read-only tests of the module (built again if a reset wiped it)."""
-    found = _module_cache.get("world")
-    if found is None or getattr(model.Session.get(Request, found.request_id), "state",
-                                None) != "awaiting_document":
-        request.getfixturevalue("clean_db")
-        found = _module_cache["world"] = World()
-    return found
+    return reuse(request, world_cache, "world", World, lambda found: getattr(
+        model.Session.get(Request, found.request_id), "state", None) == "awaiting_document")
 
 
 def test_matrix_covers_every_action_of_the_extension():

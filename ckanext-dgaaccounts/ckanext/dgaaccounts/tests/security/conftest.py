@@ -31,32 +31,22 @@ import sqlalchemy as sa
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from ckanext.dgaaccounts.tests.conftest import free_port, stored_files
+from ckanext.dgaaccounts.tests.conftest import (  # noqa: F401 - shared helpers, imported here too
+    _CSRF, EXT_TABLES, Baseline, csrf_token, ensure_plugins, free_port, reuse, sign_in, snapshot,
+    stored_files,
+)
 
-# -- the plugin, once per module -------------------------------------------------------------
+# -- the plugin, once per module (tests/conftest.py) ------------------------------------------
 
 @pytest.fixture(scope="module")
-def _unload_plugins_after_module() -> Iterator[None]:
-    yield
-    import ckan.plugins
-
-    # What ``with_plugins`` does at the end of a test: 2.11 keeps the system plugins.
-    unload = getattr(ckan.plugins, "unload_non_system_plugins", None) or ckan.plugins.unload_all
-    unload()
+def _unload_plugins_after_module(_module_plugins) -> None:
+    """Kept for older tests: ``_module_plugins`` (tests/conftest.py) unloads at module end."""
 
 
 @pytest.fixture
-def plugin_loaded(_unload_plugins_after_module) -> None:
-    """The plugin, loaded once for a module of many short action calls.
-
-    ``with_plugins`` loads and unloads every plugin around each test (about a quarter of a
-    second); a table of a hundred and more rows cannot afford it. The test configuration names
-    the plugin (``ckan.plugins = dgaaccounts``), so ``load_all`` loads just that.
-    """
-    import ckan.plugins
-
-    if not ckan.plugins.plugin_loaded("dgaaccounts"):
-        ckan.plugins.load_all()
+def plugin_loaded(with_plugins) -> None:
+    """The plugin, loaded once for a module of many short action calls: ``with_plugins``
+    of tests/conftest.py, which keeps the plugins loaded for the module."""
 
 
 @pytest.fixture(autouse=True)
@@ -80,54 +70,18 @@ def _csrf_exemptions_start_clean() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def module_app(_unload_plugins_after_module) -> Any:
-    """CKAN's test app, made once for a module (the ``app`` fixture makes one per test, half a
-    second each). Made with the plugin loaded and the test configuration: CSRF on, and on
-    CKAN 2.11 not waived for extensions (``ckan.csrf_protection.ignore_extensions = false``)."""
-    import ckan.plugins
+def module_app(_module_plugins) -> Any:
+    """CKAN's test app, made once for a module and shared by all its tests, whatever their
+    marks. Made with the plugin loaded and the test configuration: CSRF on, and on CKAN 2.11
+    not waived for extensions (``ckan.csrf_protection.ignore_extensions = false``)."""
     from ckan.lib.app_globals import _CONFIG_CACHE
     from ckan.tests.helpers import _get_test_app
 
-    if not ckan.plugins.plugin_loaded("dgaaccounts"):
-        ckan.plugins.load_all()
+    ensure_plugins(tk.config, _module_plugins)
     assert tk.asbool(tk.config.get("WTF_CSRF_ENABLED", True))
     assert not tk.asbool(tk.config.get("ckan.csrf_protection.ignore_extensions", True))
     _CONFIG_CACHE.clear()
     return _get_test_app()
-
-
-# -- what changed ----------------------------------------------------------------------------
-
-EXT_TABLES = ("dgaaccounts_request", "dgaaccounts_document", "dgaaccounts_audit",
-              "dgaaccounts_token", "dgaaccounts_outbox")
-
-
-def snapshot(storage_root: Any = None) -> dict[str, Any]:
-    """Every row of the extension's tables, the users, memberships and API tokens, and the
-    files in the private store (temporary ``.part`` files included)."""
-    model.Session.rollback()  # a failed statement must not hide what is committed
-    run = model.Session.execute
-    tables = {
-        t: run(sa.text(f"SELECT row_to_json(t)::text FROM {t} t ORDER BY 1")).scalars().all()
-        for t in EXT_TABLES
-    }
-    site_id = tk.config.get("ckan.site_id")
-    snap: dict[str, Any] = {
-        "tables": tables,
-        # The site user is made on first use by CKAN itself: not the extension's doing.
-        "users": [tuple(r) for r in run(sa.text(
-            'SELECT id, name, email, state, sysadmin, coalesce(plugin_extras::text, \'\') '
-            'FROM "user" WHERE name <> :site ORDER BY name'), {"site": site_id})],
-        "members": [tuple(r) for r in run(sa.text(
-            "SELECT group_id, table_id, capacity, state FROM member "
-            "WHERE table_name = 'user' ORDER BY 1, 2, 3, 4"))],
-        "api_tokens": [tuple(r) for r in run(sa.text(
-            "SELECT id, user_id FROM api_token ORDER BY 1"))],
-    }
-    model.Session.rollback()
-    if storage_root is not None:
-        snap["files"] = sorted(stored_files(storage_root)) if os.path.isdir(storage_root) else []
-    return snap
 
 
 def count(table: str, where: str = "TRUE", **params: Any) -> int:
@@ -139,26 +93,6 @@ def count(table: str, where: str = "TRUE", **params: Any) -> int:
 
 
 # -- pages -----------------------------------------------------------------------------------
-
-_CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
-
-
-def csrf_token(html: str) -> str:
-    found = _CSRF.search(html)
-    assert found, "the page has no CSRF token"
-    return found.group(1)
-
-
-def sign_in(app: Any, name: str, password: str) -> Any:
-    """A browser signed in through CKAN's login form (a cookie session, as people use it)."""
-    client = app.test_client()
-    page = client.get("/user/login")
-    client.post("/user/login", data={"_csrf_token": csrf_token(page.body), "login": name,
-                                     "password": password})
-    assert client.get("/dashboard/datasets", follow_redirects=False).status_code == 200, (
-        f"{name} could not sign in")
-    return client
-
 
 def _cookie_domain() -> str:
     # CKAN's test client talks to ckan.site_url's host: its cookies are set for that domain.
@@ -206,39 +140,6 @@ def link_session(app: Any, request_id: str, token: str) -> tuple[str, str]:
                         follow_redirects=False)
     assert opened.status_code == 302
     return browser_session(app, session_cookie(client))
-
-
-# -- a world kept per test module ---------------------------------------------------------------
-
-class Baseline:
-    """A world built once per module and reused while the database still holds it as built
-    (``intact``): a failing test cannot hide behind one that changed the world."""
-
-    baseline: dict[str, Any]
-
-    def remember(self) -> None:
-        self.baseline = snapshot()
-
-    def intact(self) -> bool:
-        try:
-            return snapshot() == self.baseline
-        except Exception:  # noqa: BLE001 - tables gone (another module reset the database)
-            model.Session.rollback()
-            return False
-
-
-@pytest.fixture(scope="module")
-def world_cache() -> dict[str, Any]:
-    return {}
-
-
-def reuse(request: Any, cache: dict[str, Any], key: str, build: Any) -> Any:
-    """The module's world under ``key``, built again (on an empty database) if not intact."""
-    found = cache.get(key)
-    if found is None or not found.intact():
-        request.getfixturevalue("clean_db")
-        found = cache[key] = build()
-    return found
 
 
 # -- CKAN in separate processes ------------------------------------------------------------------
@@ -361,9 +262,12 @@ def ckan_command() -> str:
 def start_ckan(ini: str, *args: str, log_path: str) -> subprocess.Popen:
     """Start ``ckan -c ini ARGS`` in its own process group, with the test environment."""
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    env = dict(os.environ)
+    # The ini's own storage path (server_ini gives each one), not an xdist worker's.
+    env.pop("CKAN_STORAGE_PATH", None)
     proc = subprocess.Popen(
         [ckan_command(), "-c", ini, *args], stdout=log, stderr=subprocess.STDOUT,
-        env=dict(os.environ), start_new_session=True)
+        env=env, start_new_session=True)
     log.close()
     return proc
 
@@ -443,7 +347,7 @@ def ckan_servers(request, tmp_path_factory) -> Iterator[CkanServers]:
     inis = [server_ini(base, str(tmp / f"server-{port}.ini"), **options) for port in ports]
     servers: list[CkanProcess] = []
     try:
-        for port, ini in zip(ports, inis):
+        for port, ini in zip(ports, inis, strict=True):
             log_path = str(tmp / f"ckan-{port}.log")
             proc = start_ckan(ini, "run", "-H", "127.0.0.1", "-p", str(port), "-r", "-t",
                               log_path=log_path)
