@@ -28,8 +28,9 @@ def test_double_click_shows_the_token_and_a_revisit_says_it_was_shown(new_page, 
     token = page.inner_text("#dgaaccounts-api-token").strip()
     assert len(token) > 40
     # The token wraps inside its box: no horizontal scrolling at 390 px.
-    box = page.eval_on_selector("#dgaaccounts-api-token",
-                                "e => [e.scrollWidth, e.clientWidth, e.getBoundingClientRect().right]")
+    box = page.eval_on_selector(
+        "#dgaaccounts-api-token",
+        "e => [e.scrollWidth, e.clientWidth, e.getBoundingClientRect().right]")
     assert box[0] <= box[1]
     assert box[2] <= 390
 
