@@ -152,6 +152,8 @@ def check_session() -> None:
     # cookie) on first use.
     if not current_user.is_authenticated or "_user_id" not in session:
         return  # anonymous, or authenticated by an API token
+    if tk.g.get("login_via_auth_header"):
+        return  # the API token decided (Flask-Login asks for it only after the cookies)
     user = model.User.get(current_user.id)
     if user is None:
         return

@@ -241,7 +241,9 @@ def _redeemed_by_this_browser(token: str, claim: str | None) -> str | None:
         first = connect_to_redis().get(f"dgaaccounts:redeem:{_link_hash(token)}")
     except Exception:  # noqa: BLE001
         return None
-    if first is None or first.decode() != claim:
+    if isinstance(first, bytes):
+        first = first.decode()
+    if first is None or first != claim:
         return None
     found = model.Session.query(Token.used, Request.kind).join(
         Request, Request.id == Token.request_id).filter(
