@@ -305,6 +305,8 @@ def dgaaccounts_natural_number(key: FlattenKey, data: FlattenDataDict,
     """
     value = data.get(key)
     number = None
+    if isinstance(value, str) and not value.strip().isascii():
+        value = None  # digits of other scripts ("٣") are not what an API client sends
     if isinstance(value, (int, str)) and not isinstance(value, bool):
         try:
             number = int(value)
