@@ -8,9 +8,10 @@ from ckan.types import Schema, Validator
 # -- the rule for every text field ------------------------------------------------------------
 # A text field's type is checked before anything converts it (CKAN's unicode_safe turns a
 # number, a list or an uploaded file into its text): ``dgaaccounts_text`` comes first, after
-# the presence checks (not_empty, ignore_missing, ignore_empty) only. One-line fields then
-# refuse every control character (they may end up in a mail header); fields of several lines
-# allow line breaks and tabs. tests/security/test_types.py walks every schema for this rule.
+# not_empty or ignore_missing only, and before ignore_empty (see :func:`optional`). One-line
+# fields then refuse every control character (they may end up in a mail header); fields of
+# several lines allow line breaks and tabs. tests/security/test_types.py and
+# test_control_chars.py walk every schema for these rules.
 
 def line(*more: Validator) -> list[Validator]:
     """The validators of a one-line text field, followed by ``more``."""
@@ -22,6 +23,13 @@ def lines(*more: Validator) -> list[Validator]:
     """The validators of a text field of several lines, followed by ``more``."""
     get = tk.get_validator
     return [get("dgaaccounts_text"), get("unicode_safe"), get("dgaaccounts_clean_text"), *more]
+
+
+def optional(validators: list[Validator]) -> list[Validator]:
+    """An optional text field (``validators`` from :func:`line` or :func:`lines`): its type
+    is checked before ``ignore_empty``, which would drop a 0 or a false as if empty."""
+    get = tk.get_validator
+    return [get("dgaaccounts_text"), get("ignore_empty"), *validators]
 
 
 def raw_text(*more: Validator) -> list[Validator]:
@@ -50,7 +58,7 @@ def _account(
 
 @tk.validator_args
 def agency_register(
-    not_empty: Validator, ignore_empty: Validator, dgaaccounts_agency_email: Validator,
+    not_empty: Validator, dgaaccounts_agency_email: Validator,
     dgaaccounts_phone: Validator, dgaaccounts_organization: Validator,
     dgaaccounts_organization_or_agency: Validator, dgaaccounts_max_length: Validator,
     ignore: Validator,
@@ -61,8 +69,8 @@ def agency_register(
     required = [not_empty, *text, not_empty]  # not_empty again: "   " is cleaned to ""
     schema["email"].insert(-1, dgaaccounts_agency_email)
     schema.update({
-        "organization": [ignore_empty, *line(dgaaccounts_organization)],
-        "agency_name": [ignore_empty, *text],
+        "organization": optional(line(dgaaccounts_organization)),
+        "agency_name": optional(text),
         "position": required,
         "phone": [not_empty, *line(dgaaccounts_phone)],
         "superior_name": required,
@@ -75,10 +83,10 @@ def agency_register(
 
 @tk.validator_args
 def developer_register(
-    ignore_empty: Validator, dgaaccounts_max_length: Validator,
+    dgaaccounts_max_length: Validator,
 ) -> Schema:
     schema = _account()
-    schema["purpose"] = [ignore_empty, *lines(dgaaccounts_max_length(1000))]
+    schema["purpose"] = optional(lines(dgaaccounts_max_length(1000)))
     return schema
 
 
@@ -140,13 +148,13 @@ def request_list(
 
 @tk.validator_args
 def request_approve(
-    not_empty: Validator, ignore_empty: Validator, dgaaccounts_organization: Validator,
+    not_empty: Validator, dgaaccounts_organization: Validator,
     dgaaccounts_role: Validator, dgaaccounts_max_length: Validator,
 ) -> Schema:
     return {
         "id": [not_empty, *line()],
-        "note": [ignore_empty, *lines(dgaaccounts_max_length(2000))],
-        "organization": [ignore_empty, *line(dgaaccounts_organization)],
+        "note": optional(lines(dgaaccounts_max_length(2000))),
+        "organization": optional(line(dgaaccounts_organization)),
         "role": line(dgaaccounts_role),
     }
 
