@@ -86,6 +86,13 @@ def rate_limit() -> tuple[int, int]:
     return tk.config[PREFIX + "rate_limit"], tk.config[PREFIX + "rate_limit_window"]
 
 
+def rate_limit_prefix(ip_version: int) -> int:
+    """The prefix length of the network counted as one client (bounded to the address size)."""
+    if ip_version == 6:
+        return min(max(int(tk.config[PREFIX + "rate_limit_ipv6_prefix"]), 1), 128)
+    return min(max(int(tk.config[PREFIX + "rate_limit_ipv4_prefix"]), 1), 32)
+
+
 def cancelled_retention() -> datetime.timedelta:
     return datetime.timedelta(days=tk.config[PREFIX + "cancelled_retention_days"])
 

@@ -14,6 +14,8 @@ import functools
 import logging
 import os
 import smtplib
+import unicodedata
+from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 
@@ -220,13 +222,33 @@ def _schedule_retry(msg_id: int, attempts: int, exc: Exception) -> None:
                 type(exc).__name__)
 
 
+def header_text(value: str | None, limit: int = 200) -> str:
+    """``value`` fit for a mail header: every control and format character and every line or
+    paragraph separator becomes a space, runs of spaces one space, at most ``limit`` characters.
+
+    CKAN lets users set any full name (``user_update`` takes a line break); a header with one
+    is refused by the mail library, and the user would never get their mail.
+    """
+    text = "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") else ch
+        for ch in value or "")
+    return " ".join(text.split())[:limit].strip()
+
+
+def _recipient(to: str, to_name: str | None) -> Address:
+    """The ``To`` address, its display name made safe (``email.headerregistry`` quotes and
+    encodes it; no name if nothing is left of it)."""
+    username, _sep, domain = to.strip().rpartition("@")
+    return Address(display_name=header_text(to_name), username=username, domain=domain)
+
+
 def _smtp_send(to: str, to_name: str | None, subject: str, body: str) -> None:
     server = tk.config.get("smtp.server") or "localhost"
     host, _sep, port = server.partition(":")
     message = EmailMessage()
     message["From"] = config.mail_from()
-    message["To"] = email.utils.formataddr((to_name or "", to))
-    message["Subject"] = subject
+    message["To"] = _recipient(to, to_name)
+    message["Subject"] = header_text(subject, 500)
     message["Date"] = email.utils.formatdate(localtime=False)
     message["Message-ID"] = email.utils.make_msgid(domain="dgaaccounts")
     message["Auto-Submitted"] = "auto-generated"

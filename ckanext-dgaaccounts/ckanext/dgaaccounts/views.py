@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 import urllib.parse
 from typing import Any
 
 from flask import Blueprint, Response, current_app, send_file, session
 from flask_wtf.csrf import CSRFError, validate_csrf
+from werkzeug.exceptions import HTTPException
 
 from sqlalchemy import func
 
@@ -53,6 +55,33 @@ dgaaccounts.after_app_request(account.remember_cookie)
 
 def _context() -> Context:
     return {"user": current_user.name if current_user.is_authenticated else ""}
+
+
+# -- errors: never leave the database session in a failed transaction -----------------------
+
+def _server_error(error: Exception) -> Any:
+    """An unexpected error in one of the extension's pages: the session is rolled back
+    before the error page is rendered (the page reads the database too), then CKAN's page."""
+    if isinstance(error, HTTPException):  # tk.abort(...): CKAN's own handlers answer it
+        return error
+    model.Session.rollback()
+    log.error("Error on %s", tk.request.path, exc_info=error)
+    return tk.render("error_document_template.html",
+                     {"code": [500], "content": tk._("Internal server error")}), 500
+
+
+dgaaccounts.register_error_handler(Exception, _server_error)
+dgaaccounts_admin.register_error_handler(Exception, _server_error)
+
+
+@dgaaccounts.teardown_app_request
+def _release_session(error: BaseException | None) -> None:
+    # Every request of the site, CKAN's own pages too. CKAN disposes of the session in an
+    # after_request handler, which does not run when an error escapes the request (or its
+    # error page fails): the worker's next request would find the transaction aborted.
+    if error is not None:
+        model.Session.rollback()
+        model.Session.remove()
 
 
 # -- registration ------------------------------------------------------------------------
@@ -611,10 +640,7 @@ _AUDIT_FILTERS = ("request_id", "user_id", "actor", "action", "since", "until")
 def _page(action: str, filters: dict[str, Any], limit: int) -> dict[str, Any]:
     """One page (``?page=``) of a list action, for a template with a pager; a filter the
     action refuses is flashed and shows an empty page."""
-    try:
-        page = max(int(tk.request.args.get("page", 1)), 1)
-    except ValueError:
-        page = 1
+    page = _page_number()
     try:
         result = tk.get_action(action)(
             _context(), dict(filters, limit=limit, offset=(page - 1) * limit))
@@ -623,6 +649,21 @@ def _page(action: str, filters: dict[str, Any], limit: int) -> dict[str, Any]:
         result = {"count": 0, "results": []}
     pages = max((result["count"] + limit - 1) // limit, 1)
     return {"result": result, "filters": filters, "page": page, "pages": pages}
+
+
+_MAX_PAGE = 1_000_000
+
+
+def _page_number() -> int:
+    """The ``?page=`` argument: a whole number from 1 to ``_MAX_PAGE`` (1 if absent); anything
+    else is a bad request (400), never a database error."""
+    raw = tk.request.args.get("page", "").strip()
+    if not raw:
+        return 1
+    if not re.fullmatch(r"0*[1-9][0-9]{0,6}", raw) or int(raw) > _MAX_PAGE:
+        return tk.abort(400, tk._("The page number must be a whole number from 1 to "
+                                  "%(n)s.") % {"n": _MAX_PAGE})
+    return int(raw)
 
 
 def _args(names: tuple[str, ...]) -> dict[str, str]:

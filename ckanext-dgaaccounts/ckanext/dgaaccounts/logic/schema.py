@@ -5,44 +5,74 @@ from ckan.plugins import toolkit as tk
 from ckan.types import Schema, Validator
 
 
+# -- the rule for every text field ------------------------------------------------------------
+# A text field's type is checked before anything converts it (CKAN's unicode_safe turns a
+# number, a list or an uploaded file into its text): ``dgaaccounts_text`` comes first, after
+# not_empty or ignore_missing only, and before ignore_empty (see :func:`optional`). One-line
+# fields then refuse every control character (they may end up in a mail header); fields of
+# several lines allow line breaks and tabs. tests/security/test_types.py and
+# test_control_chars.py walk every schema for these rules.
+
+def line(*more: Validator) -> list[Validator]:
+    """The validators of a one-line text field, followed by ``more``."""
+    get = tk.get_validator
+    return [get("dgaaccounts_text"), get("unicode_safe"), get("dgaaccounts_single_line"), *more]
+
+
+def lines(*more: Validator) -> list[Validator]:
+    """The validators of a text field of several lines, followed by ``more``."""
+    get = tk.get_validator
+    return [get("dgaaccounts_text"), get("unicode_safe"), get("dgaaccounts_clean_text"), *more]
+
+
+def optional(validators: list[Validator]) -> list[Validator]:
+    """An optional text field (``validators`` from :func:`line` or :func:`lines`): its type
+    is checked before ``ignore_empty``, which would drop a 0 or a false as if empty."""
+    get = tk.get_validator
+    return [get("dgaaccounts_text"), get("ignore_empty"), *validators]
+
+
+def raw_text(*more: Validator) -> list[Validator]:
+    """The validators of text taken as typed (a password, a token), followed by ``more``."""
+    get = tk.get_validator
+    return [get("dgaaccounts_text"), get("unicode_safe"), *more]
+
+
 @tk.validator_args
 def _account(
-    not_empty: Validator, unicode_safe: Validator, name_validator: Validator,
+    not_empty: Validator, name_validator: Validator,
     user_name_validator: Validator, email_validator: Validator,
-    dgaaccounts_clean_text: Validator, dgaaccounts_canonical_email: Validator,
+    dgaaccounts_canonical_email: Validator,
     dgaaccounts_email_available: Validator, dgaaccounts_password: Validator,
     dgaaccounts_max_length: Validator, dgaaccounts_encodable: Validator,
 ) -> Schema:
     limit = dgaaccounts_max_length(200)
     return {
-        "name": [not_empty, unicode_safe, dgaaccounts_clean_text, name_validator,
-                 user_name_validator],
-        "fullname": [not_empty, unicode_safe, dgaaccounts_clean_text, not_empty, limit],
-        "email": [not_empty, unicode_safe, dgaaccounts_clean_text, dgaaccounts_canonical_email,
-                  limit, email_validator, dgaaccounts_email_available],
-        "password": [not_empty, unicode_safe, dgaaccounts_encodable, dgaaccounts_password],
+        "name": [not_empty, *line(name_validator, user_name_validator)],
+        "fullname": [not_empty, *line(not_empty, limit)],
+        "email": [not_empty, *line(dgaaccounts_canonical_email, limit, email_validator,
+                                   dgaaccounts_email_available)],
+        "password": [not_empty, *raw_text(dgaaccounts_encodable, dgaaccounts_password)],
     }
 
 
 @tk.validator_args
 def agency_register(
-    not_empty: Validator, ignore_empty: Validator, unicode_safe: Validator,
-    dgaaccounts_clean_text: Validator, dgaaccounts_agency_email: Validator,
+    not_empty: Validator, dgaaccounts_agency_email: Validator,
     dgaaccounts_phone: Validator, dgaaccounts_organization: Validator,
     dgaaccounts_organization_or_agency: Validator, dgaaccounts_max_length: Validator,
     ignore: Validator,
 ) -> Schema:
     schema = _account()
     limit = dgaaccounts_max_length(200)
-    text = [unicode_safe, dgaaccounts_clean_text, limit]
+    text = line(limit)
     required = [not_empty, *text, not_empty]  # not_empty again: "   " is cleaned to ""
     schema["email"].insert(-1, dgaaccounts_agency_email)
     schema.update({
-        "organization": [ignore_empty, unicode_safe, dgaaccounts_clean_text,
-                         dgaaccounts_organization],
-        "agency_name": [ignore_empty, *text],
+        "organization": optional(line(dgaaccounts_organization)),
+        "agency_name": optional(text),
         "position": required,
-        "phone": [not_empty, unicode_safe, dgaaccounts_phone],
+        "phone": [not_empty, *line(dgaaccounts_phone)],
         "superior_name": required,
         "superior_position": required,
         "signed_form": [ignore],  # a file, checked by the storage module
@@ -53,64 +83,63 @@ def agency_register(
 
 @tk.validator_args
 def developer_register(
-    ignore_empty: Validator, unicode_safe: Validator, dgaaccounts_clean_text: Validator,
     dgaaccounts_max_length: Validator,
 ) -> Schema:
     schema = _account()
-    schema["purpose"] = [ignore_empty, unicode_safe, dgaaccounts_clean_text,
-                         dgaaccounts_max_length(1000)]
+    schema["purpose"] = optional(lines(dgaaccounts_max_length(1000)))
     return schema
 
 
 @tk.validator_args
 def token(
-    not_empty: Validator, unicode_safe: Validator, dgaaccounts_max_length: Validator,
+    not_empty: Validator, dgaaccounts_max_length: Validator,
 ) -> Schema:
-    return {"token": [not_empty, unicode_safe, dgaaccounts_max_length(200)]}
+    # A secret is compared as given (not trimmed): it is text, and no token has control
+    # characters, so one with them is simply not found.
+    return {"token": [not_empty, *raw_text(dgaaccounts_max_length(200))]}
 
 
 @tk.validator_args
 def verification_resend(
-    not_empty: Validator, unicode_safe: Validator, dgaaccounts_canonical_email: Validator,
+    not_empty: Validator, dgaaccounts_canonical_email: Validator,
     email_validator: Validator, dgaaccounts_max_length: Validator,
 ) -> Schema:
-    return {"email": [not_empty, unicode_safe, dgaaccounts_canonical_email,
-                      dgaaccounts_max_length(200), email_validator]}
+    return {"email": [not_empty, *line(dgaaccounts_canonical_email,
+                                       dgaaccounts_max_length(200), email_validator)]}
 
 
 @tk.validator_args
 def password_reset(
-    not_empty: Validator, unicode_safe: Validator, dgaaccounts_clean_text: Validator,
-    dgaaccounts_max_length: Validator,
+    not_empty: Validator, dgaaccounts_max_length: Validator,
 ) -> Schema:
     # What CKAN's "forgot password" form was given: a login name or an email address.
-    return {"user": [not_empty, unicode_safe, dgaaccounts_clean_text, dgaaccounts_max_length(200)]}
+    return {"user": [not_empty, *line(dgaaccounts_max_length(200))]}
 
 
 @tk.validator_args
-def request_id(not_empty: Validator, unicode_safe: Validator, ignore_missing: Validator,
-               ignore: Validator, dgaaccounts_clean_text: Validator) -> Schema:
+def request_id(not_empty: Validator, ignore_missing: Validator,
+               ignore: Validator) -> Schema:
     return {
-        "id": [not_empty, unicode_safe, dgaaccounts_clean_text],
-        "token": [ignore_missing, unicode_safe],
+        "id": [not_empty, *line()],
+        "token": [ignore_missing, *raw_text()],
         "signed_form": [ignore],
     }
 
 
 @tk.validator_args
 def request_list(
-    ignore_missing: Validator, unicode_safe: Validator, boolean_validator: Validator,
-    dgaaccounts_natural_number: Validator, limit_to_configured_maximum: Validator,
+    ignore_missing: Validator, dgaaccounts_natural_number: Validator,
+    limit_to_configured_maximum: Validator,
     default: Validator, dgaaccounts_request_kind: Validator,
-    dgaaccounts_request_state: Validator, dgaaccounts_clean_text: Validator,
+    dgaaccounts_request_state: Validator, dgaaccounts_boolean: Validator,
     dgaaccounts_max_length: Validator,
 ) -> Schema:
     return {
-        "kind": [ignore_missing, dgaaccounts_request_kind],
-        "state": [ignore_missing, dgaaccounts_request_state],
-        # unicode_safe first: 2.11's boolean_validator calls .lower() on any non-bool.
-        "overdue": [ignore_missing, unicode_safe, boolean_validator],
-        "q": [ignore_missing, unicode_safe, dgaaccounts_clean_text, dgaaccounts_max_length(200)],
+        "kind": [ignore_missing, *line(dgaaccounts_request_kind)],
+        "state": [ignore_missing, *line(dgaaccounts_request_state)],
+        # Not CKAN's boolean_validator: it takes a list or a number for false.
+        "overdue": [ignore_missing, dgaaccounts_boolean],
+        "q": [ignore_missing, *line(dgaaccounts_max_length(200))],
         "limit": [default(20), dgaaccounts_natural_number,
                   limit_to_configured_maximum("ckan.search.rows_max", 100)],
         "offset": [default(0), dgaaccounts_natural_number],
@@ -119,47 +148,41 @@ def request_list(
 
 @tk.validator_args
 def request_approve(
-    not_empty: Validator, ignore_empty: Validator, unicode_safe: Validator,
-    dgaaccounts_clean_text: Validator, dgaaccounts_organization: Validator,
+    not_empty: Validator, dgaaccounts_organization: Validator,
     dgaaccounts_role: Validator, dgaaccounts_max_length: Validator,
 ) -> Schema:
     return {
-        "id": [not_empty, unicode_safe, dgaaccounts_clean_text],
-        "note": [ignore_empty, unicode_safe, dgaaccounts_clean_text, dgaaccounts_max_length(2000)],
-        "organization": [ignore_empty, unicode_safe, dgaaccounts_clean_text,
-                         dgaaccounts_organization],
-        "role": [dgaaccounts_role],
+        "id": [not_empty, *line()],
+        "note": optional(lines(dgaaccounts_max_length(2000))),
+        "organization": optional(line(dgaaccounts_organization)),
+        "role": line(dgaaccounts_role),
     }
 
 
 @tk.validator_args
 def request_decision_with_reason(
-    not_empty: Validator, unicode_safe: Validator, dgaaccounts_clean_text: Validator,
-    dgaaccounts_max_length: Validator,
+    not_empty: Validator, dgaaccounts_max_length: Validator,
 ) -> Schema:
     return {
-        "id": [not_empty, unicode_safe, dgaaccounts_clean_text],
-        "reason": [not_empty, unicode_safe, dgaaccounts_clean_text, not_empty,
-                   dgaaccounts_max_length(2000)],
+        "id": [not_empty, *line()],
+        "reason": [not_empty, *lines(not_empty, dgaaccounts_max_length(2000))],
     }
 
 
 @tk.validator_args
 def cancellation_request_create(
-    not_empty: Validator, unicode_safe: Validator, dgaaccounts_clean_text: Validator,
-    dgaaccounts_max_length: Validator, dgaaccounts_account_request_kind: Validator,
+    not_empty: Validator, dgaaccounts_max_length: Validator,
+    dgaaccounts_account_request_kind: Validator,
 ) -> Schema:
     return {
-        "kind": [not_empty, unicode_safe, dgaaccounts_account_request_kind],
-        "reason": [not_empty, unicode_safe, dgaaccounts_clean_text, not_empty,
-                   dgaaccounts_max_length(2000)],
+        "kind": [not_empty, *line(dgaaccounts_account_request_kind)],
+        "reason": [not_empty, *lines(not_empty, dgaaccounts_max_length(2000))],
     }
 
 
 @tk.validator_args
-def user_reactivate(not_empty: Validator, unicode_safe: Validator,
-                    dgaaccounts_clean_text: Validator) -> Schema:
-    return {"id": [not_empty, unicode_safe, dgaaccounts_clean_text]}
+def user_reactivate(not_empty: Validator) -> Schema:
+    return {"id": [not_empty, *line()]}
 
 
 @tk.validator_args
@@ -178,11 +201,10 @@ def audit_list(
 
 @tk.validator_args
 def _filter_text(
-    ignore_missing: Validator, unicode_safe: Validator, dgaaccounts_encodable: Validator,
-    dgaaccounts_clean_text: Validator, dgaaccounts_max_length: Validator,
+    ignore_missing: Validator, dgaaccounts_encodable: Validator,
+    dgaaccounts_max_length: Validator,
 ) -> list[Validator]:
-    return [ignore_missing, unicode_safe, dgaaccounts_encodable, dgaaccounts_clean_text,
-            dgaaccounts_max_length(200)]
+    return [ignore_missing, *line(dgaaccounts_encodable, dgaaccounts_max_length(200))]
 
 
 @tk.validator_args
@@ -210,8 +232,8 @@ def sla_report(
     return {
         "since": [ignore_missing, dgaaccounts_date],
         "until": [ignore_missing, dgaaccounts_date],
-        "period": [dgaaccounts_report_period],
-        "kind": [ignore_missing, dgaaccounts_request_kind],
+        "period": line(dgaaccounts_report_period),
+        "kind": [ignore_missing, *line(dgaaccounts_request_kind)],
         "__after": [dgaaccounts_date_range],
     }
 
@@ -226,8 +248,8 @@ def requests_export(
     return {
         "since": [ignore_missing, dgaaccounts_date_or_time],
         "until": [ignore_missing, dgaaccounts_date_or_time],
-        "by": [dgaaccounts_export_date_field],
-        "kind": [ignore_missing, dgaaccounts_request_kind],
+        "by": line(dgaaccounts_export_date_field),
+        "kind": [ignore_missing, *line(dgaaccounts_request_kind)],
         "__after": [dgaaccounts_date_range],
     }
 

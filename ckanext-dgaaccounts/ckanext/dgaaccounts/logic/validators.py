@@ -18,13 +18,34 @@ from ..model import Request
 _PHONE = re.compile(r"^\+?[0-9]{9,12}$")
 
 
-def dgaaccounts_clean_text(key: FlattenKey, data: FlattenDataDict,
-                           errors: FlattenErrorDict, context: Context) -> Any:
-    """Refuse control, bidi-override and NUL characters in text; trim spaces.
+# The bounds of every number and date an action takes: inside what Python's dates and
+# PostgreSQL's integers hold, with room for arithmetic (a day added, a time zone applied).
+MAX_NUMBER = 2**31 - 1
+EARLIEST = datetime.date(1900, 1, 1)
+LATEST = datetime.date(2999, 12, 31)
+# Unicode categories refused in text: controls (C0, C1, DEL), format characters (bidi
+# overrides, zero-width characters), lone surrogates; in one-line fields also the line and
+# paragraph separators (U+2028, U+2029). Combining marks (Thai vowels and tones) are Mn, allowed.
+_REFUSED = ("Cc", "Cf", "Cs")
+_LINE_BREAKS = ("Zl", "Zp")
 
-    A refused value stops the field's other validators: some of CKAN's (user_name_validator)
-    query the database with the value, and PostgreSQL cannot take a NUL.
+
+def dgaaccounts_text(key: FlattenKey, data: FlattenDataDict,
+                     errors: FlattenErrorDict, context: Context) -> Any:
+    """Refuse what is not text (a number, a boolean, a list, a dict, an uploaded file) before
+    any validator converts it: the first validator of every text field.
+
+    A refused value stops the field's other validators.
     """
+    value = data.get(key)
+    if value is tk.missing or value is None or isinstance(value, str):
+        return
+    errors[key].append(tk._("Must be text."))
+    raise tk.StopOnError
+
+
+def _clean(key: FlattenKey, data: FlattenDataDict, errors: FlattenErrorDict,
+           allowed: str, refused: tuple[str, ...]) -> None:
     value = data.get(key)
     if value is tk.missing or value is None:
         return
@@ -32,11 +53,29 @@ def dgaaccounts_clean_text(key: FlattenKey, data: FlattenDataDict,
         errors[key].append(tk._("Must be text."))
         raise tk.StopOnError
     value = unicodedata.normalize("NFC", value).strip()
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in "\n\t"
-           for ch in value):
+    if any(unicodedata.category(ch) in refused and ch not in allowed for ch in value):
         errors[key].append(tk._("Contains characters that are not allowed."))
         raise tk.StopOnError
     data[key] = value
+
+
+def dgaaccounts_clean_text(key: FlattenKey, data: FlattenDataDict,
+                           errors: FlattenErrorDict, context: Context) -> Any:
+    """Text of several lines: refuse control, bidi-override and NUL characters (line breaks
+    and tabs are allowed); trim spaces.
+
+    A refused value stops the field's other validators: some of CKAN's (user_name_validator)
+    query the database with the value, and PostgreSQL cannot take a NUL.
+    """
+    _clean(key, data, errors, "\n\t", _REFUSED)
+
+
+def dgaaccounts_single_line(key: FlattenKey, data: FlattenDataDict,
+                            errors: FlattenErrorDict, context: Context) -> Any:
+    """One line of text (a name, an address, an id): refuse every control and format
+    character, line breaks and tabs included, and the Unicode line and paragraph separators
+    (such a value may end up in a mail header); trim spaces."""
+    _clean(key, data, errors, "", _REFUSED + _LINE_BREAKS)
 
 
 def dgaaccounts_canonical_email(value: Any, context: Context) -> Any:
@@ -164,18 +203,29 @@ def dgaaccounts_max_length(limit: int) -> Any:
     return validator
 
 
+def _in_range(value: datetime.date) -> Any:
+    day = value.date() if isinstance(value, datetime.datetime) else value
+    if not EARLIEST <= day <= LATEST:
+        raise tk.Invalid(tk._("Enter a date from %(earliest)s to %(latest)s.") % {
+            "earliest": EARLIEST.isoformat(), "latest": LATEST.isoformat()})
+    return value
+
+
 def dgaaccounts_date(value: Any, context: Context) -> Any:
-    """A calendar day, ``YYYY-MM-DD``; returns a ``datetime.date``."""
+    """A calendar day, ``YYYY-MM-DD``, from 1900 to 2999; returns a ``datetime.date``."""
     if value is tk.missing or value in (None, ""):
         return value
     if isinstance(value, datetime.datetime):
-        return value.date()
+        return _in_range(value.date())
     if isinstance(value, datetime.date):
-        return value
+        return _in_range(value)
+    if not isinstance(value, str):  # 20260101 is not a date, whatever fromisoformat thinks
+        raise tk.Invalid(tk._("Enter a date as YYYY-MM-DD."))
     try:
-        return datetime.date.fromisoformat(str(value).strip())
+        parsed = datetime.date.fromisoformat(value.strip())
     except ValueError:
         raise tk.Invalid(tk._("Enter a date as YYYY-MM-DD.")) from None
+    return _in_range(parsed)
 
 
 def dgaaccounts_date_or_time(value: Any, context: Context) -> Any:
@@ -183,16 +233,19 @@ def dgaaccounts_date_or_time(value: Any, context: Context) -> Any:
     ``datetime.datetime``; a time without an offset is taken as UTC, as the API returns them)."""
     if value is tk.missing or value in (None, ""):
         return value
+    message = tk._("Enter a date as YYYY-MM-DD, or a time as YYYY-MM-DDTHH:MM:SS.")
     if isinstance(value, (datetime.date, datetime.datetime)):
         parsed: Any = value
+    elif not isinstance(value, str):
+        raise tk.Invalid(message)
     else:
-        text = str(value).strip()
+        text = value.strip()
         try:
             parsed = (datetime.date.fromisoformat(text) if len(text) == 10
                       else datetime.datetime.fromisoformat(text.replace("Z", "+00:00")))
         except ValueError:
-            raise tk.Invalid(tk._(
-                "Enter a date as YYYY-MM-DD, or a time as YYYY-MM-DDTHH:MM:SS.")) from None
+            raise tk.Invalid(message) from None
+    _in_range(parsed)  # before the offset is applied: 0001-01-01T00:00+05:00 has no UTC time
     if isinstance(parsed, datetime.datetime) and parsed.tzinfo is not None:
         parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
     return parsed
@@ -245,18 +298,40 @@ def dgaaccounts_encodable(value: Any, context: Context) -> Any:
 
 def dgaaccounts_natural_number(key: FlattenKey, data: FlattenDataDict,
                                errors: FlattenErrorDict, context: Context) -> Any:
-    """A whole number of zero or more, given as a number or digits (nothing else: no lists).
+    """A whole number from 0 to ``MAX_NUMBER``, given as a number or digits (nothing else:
+    no lists, no booleans, no floats).
 
     A refused value stops the field's other validators (CKAN's would raise on a list).
     """
     value = data.get(key)
     number = None
+    if isinstance(value, str) and not value.strip().isascii():
+        value = None  # digits of other scripts ("٣") are not what an API client sends
     if isinstance(value, (int, str)) and not isinstance(value, bool):
         try:
             number = int(value)
-        except ValueError:
+        except ValueError:  # also digits past Python's limit on int() of a string
             number = None
     if number is None or number < 0:
         errors[key].append(tk._("Must be a whole number."))
         raise tk.StopOnError
+    if number > MAX_NUMBER:
+        errors[key].append(tk._("Must be %(n)s or less.") % {"n": MAX_NUMBER})
+        raise tk.StopOnError
     data[key] = number
+
+
+def dgaaccounts_boolean(value: Any, context: Context) -> Any:
+    """A yes or no: a boolean, or ``true``/``false`` (``1``/``0``, ``yes``/``no``, ``on``/
+    ``off``) as text; nothing else (not a list, not a number)."""
+    if value in (tk.missing, None, ""):
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUTH:
+        return _TRUTH[value.strip().lower()]
+    raise tk.Invalid(tk._("Must be true or false."))
+
+
+_TRUTH = {"true": True, "1": True, "yes": True, "on": True,
+          "false": False, "0": False, "no": False, "off": False}
