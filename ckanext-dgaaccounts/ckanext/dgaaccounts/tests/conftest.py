@@ -161,18 +161,12 @@ def empty_database() -> None:
 
 
 def _forget_cached_rows() -> None:
-    """What CKAN keeps in memory about rows that are now gone."""
+    """What CKAN keeps in memory about rows that are now gone: app_globals' values read from
+    the ``system_info`` table. (``get_site_user`` reads the user table on every call: the site
+    user is simply made again on first use, as after CKAN's own reset.)"""
     from ckan.lib.app_globals import _CONFIG_CACHE
 
-    _CONFIG_CACHE.clear()  # values read from the system_info table
-    try:  # CKAN 2.12 caches the site user's name/object
-        from ckan.logic.action import get as get_actions
-
-        cached = getattr(get_actions, "_site_user", None)
-        if isinstance(cached, dict):
-            cached.clear()
-    except ImportError:  # pragma: no cover
-        pass
+    _CONFIG_CACHE.clear()
 
 
 @pytest.fixture
