@@ -103,9 +103,10 @@ def request_list(
     dgaaccounts_natural_number: Validator, limit_to_configured_maximum: Validator,
     default: Validator, dgaaccounts_request_kind: Validator,
     dgaaccounts_request_state: Validator, dgaaccounts_clean_text: Validator,
-    dgaaccounts_max_length: Validator,
+    dgaaccounts_max_length: Validator, one_of: Validator,
 ) -> Schema:
     return {
+        "signatures": [ignore_missing, unicode_safe, one_of(["verified"])],
         "kind": [ignore_missing, dgaaccounts_request_kind],
         "state": [ignore_missing, dgaaccounts_request_state],
         # unicode_safe first: 2.11's boolean_validator calls .lower() on any non-bool.
