@@ -30,7 +30,7 @@ from ckan.plugins import toolkit as tk
 from pyhanko.pdf_utils.generic import DictionaryObject, IndirectObject
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.general import KeyUsageConstraints
+from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
@@ -356,7 +356,7 @@ def _trust_problem(status: Any) -> str:
     problem = str(getattr(status, "trust_problem_indic", "") or "").upper()
     if "REVOKED" in problem:
         return "revoked"
-    if "EXPIRED" in problem or "NOT_YET_VALID" in problem:
+    if any(word in problem for word in ("EXPIRED", "NOT_YET_VALID", "OUT_OF_BOUNDS")):
         return "expired"
     return "untrusted"
 
