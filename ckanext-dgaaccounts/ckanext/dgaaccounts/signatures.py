@@ -274,6 +274,7 @@ def verify(data: bytes, expected: Expected) -> DocumentResult:
                               "no_signatures")
     context = _validation_context()
     results = [_check_signature(sig, expected, context) for sig in embedded]
+    _check_tail(data, reader, embedded, results)
     signed = {r.field for r in results}
     results += [SignatureResult(f, reason="empty_field") for f in fields if f not in signed]
     form = _form_check(reader, embedded[0], expected)
@@ -285,6 +286,22 @@ def _verified(results: Sequence[SignatureResult], form: str, expected: Expected)
     needed = {APPLICANT} | ({SUPERIOR} if expected.superior_required else set())
     return form == "ok" and needed <= people and all(
         r.valid for r in results if r.signer_subject)
+
+
+def _check_tail(data: bytes, reader: PdfFileReader, embedded: Sequence[Any],
+                results: list[SignatureResult]) -> None:
+    """Bytes after the end of the last revision are covered by no signature: a signature of
+    the last revision must reach the end of the file (bar trailing white space)."""
+    last = reader.xrefs.total_revisions - 1
+    end = len(data.rstrip(b"\x00\t\n\x0c\r "))
+    for sig, result in zip(embedded, results):
+        try:
+            offset, length = (int(v) for v in list(sig.sig_object["/ByteRange"])[2:4])
+            uncovered = sig.signed_revision == last and offset + length < end
+        except Exception:  # noqa: BLE001 - malformed ranges are reported by pyHanko
+            continue
+        if uncovered and result.valid:
+            result.reason = "partial"
 
 
 def _signature_fields(reader: PdfFileReader) -> list[str]:
