@@ -294,7 +294,7 @@ def _check_tail(data: bytes, reader: PdfFileReader, embedded: Sequence[Any],
     the last revision must reach the end of the file (bar trailing white space)."""
     last = reader.xrefs.total_revisions - 1
     end = len(data.rstrip(b"\x00\t\n\x0c\r "))
-    for sig, result in zip(embedded, results):
+    for sig, result in zip(embedded, results[: len(embedded)], strict=True):
         try:
             offset, length = (int(v) for v in list(sig.sig_object["/ByteRange"])[2:4])
             uncovered = sig.signed_revision == last and offset + length < end

@@ -16,7 +16,7 @@ from ckan.tests import factories, helpers
 from ckanext.dgaaccounts import pdf, signatures
 from ckanext.dgaaccounts.model import Document, Request
 from ckanext.dgaaccounts.signature_store import Signature, SignatureCheck
-from ckanext.dgaaccounts.tests import pki as P
+from ckanext.dgaaccounts.tests import pki
 from ckanext.dgaaccounts.tests.conftest import PDF, PNG, registration, row_counts, stored_files
 
 pytestmark = [
@@ -28,8 +28,8 @@ APPLICANT, SUPERIOR = pdf.SIGNATURE_FIELDS
 
 
 @pytest.fixture(scope="module")
-def ca() -> P.PKI:
-    return P.make_pki()
+def ca() -> pki.PKI:
+    return pki.make_pki()
 
 
 @pytest.fixture
@@ -60,8 +60,8 @@ def issued_form(app, request_id: str, token: str) -> bytes:
     return resp.data
 
 
-def signed_by_both(ca: P.PKI, form: bytes) -> bytes:
-    return P.sign(P.sign(form, ca.officer, APPLICANT), ca.superior, SUPERIOR)
+def signed_by_both(ca: pki.PKI, form: bytes) -> bytes:
+    return pki.sign(pki.sign(form, ca.officer, APPLICANT), ca.superior, SUPERIOR)
 
 
 def upload(request_id: str, token: str, data: bytes, name: str = "signed.pdf") -> dict:
@@ -106,7 +106,8 @@ class TestIssuedForm:
         # side by side, applicant on the left, each wide and tall enough to sign in
         assert rect_a[2] < rect_s[0]
         for x1, y1, x2, y2 in (rect_a, rect_s):
-            assert x2 - x1 > 150 and y2 - y1 > 30
+            assert x2 - x1 > 150
+            assert y2 - y1 > 30
 
     def test_form_id_and_reference_in_the_metadata(self):
         data = pdf.application_form_pdf({**FORM, **signatures.issue_args("r1")})
@@ -246,7 +247,8 @@ class TestReviewPage:
             auth = {"Authorization": factories.APIToken(user=admin["name"])["token"]}
         page = app.get(f"/ckan-admin/dgaaccounts/request/{request_id}", headers=auth).body
         assert 'id="dgaaccounts-signatures" data-verified="true"' in page
-        assert "พิมพ์ชนก  ศรีสุข" in page and "DGA Test Issuing CA" in page
+        assert "พิมพ์ชนก  ศรีสุข" in page
+        assert "DGA Test Issuing CA" in page
         assert page.count('data-reason="ok"') == 2
         queue = app.get("/ckan-admin/dgaaccounts/?signatures=verified", headers=auth).body
         assert "dgaaccounts-signatures-verified" in queue
@@ -264,7 +266,7 @@ class TestPolicy:
         assert (check.verified, check.signature_count) == (False, 0)
 
     @pytest.mark.ckan_config("ckanext.dgaaccounts.signature_policy", "digital_required")
-    @pytest.mark.parametrize("data,name", [(PDF, "scan.pdf"), (PNG, "scan.png")])
+    @pytest.mark.parametrize(("data", "name"), [(PDF, "scan.pdf"), (PNG, "scan.png")])
     def test_digital_required_refuses_a_scan_or_an_unsigned_pdf(
             self, smtp, deliver, storage_root, data, name):
         request_id, token = awaiting_document(smtp, deliver)

@@ -11,6 +11,7 @@ import pikepdf
 import pytest
 
 import ckan.model as model
+from ckan.plugins import toolkit as tk
 from ckan.tests import helpers
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -18,7 +19,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from ckanext.dgaaccounts import pdf, signatures
 from ckanext.dgaaccounts.model import Request
 from ckanext.dgaaccounts.signature_store import SignatureCheck
-from ckanext.dgaaccounts.tests import pki as P
+from ckanext.dgaaccounts.tests import pki
 from ckanext.dgaaccounts.tests.conftest import row_counts, stored_files
 from ckanext.dgaaccounts.tests.test_signatures import (
     FORM, awaiting_document, signed_by_both, upload,
@@ -33,8 +34,8 @@ APPLICANT, SUPERIOR = pdf.SIGNATURE_FIELDS
 
 
 @pytest.fixture(scope="module")
-def ca() -> P.PKI:
-    return P.make_pki()
+def ca() -> pki.PKI:
+    return pki.make_pki()
 
 
 @pytest.fixture
@@ -124,17 +125,17 @@ class TestTamperedForms:
         assert not result.verified
 
     def test_one_signature_missing(self, ca, form):
-        result = signatures.verify(P.sign(form, ca.officer, APPLICANT), EXPECTED)
+        result = signatures.verify(pki.sign(form, ca.officer, APPLICANT), EXPECTED)
         assert reasons(result) == {APPLICANT: "ok", SUPERIOR: "empty_field"}
         assert result.form == "ok"
         assert not result.verified
 
-    @pytest.mark.parametrize("who,reason", [
+    @pytest.mark.parametrize(("who", "reason"), [
         ("untrusted", "untrusted"), ("expired", "expired"), ("revoked", "revoked"),
         ("stranger", "name_mismatch"),
     ])
     def test_bad_certificate_or_wrong_person(self, ca, form, who, reason):
-        data = P.sign(P.sign(form, getattr(ca, who), APPLICANT), ca.superior, SUPERIOR)
+        data = pki.sign(pki.sign(form, getattr(ca, who), APPLICANT), ca.superior, SUPERIOR)
         result = signatures.verify(data, EXPECTED)
         assert reasons(result) == {APPLICANT: reason, SUPERIOR: "ok"}
         assert not result.verified
@@ -143,7 +144,7 @@ class TestTamperedForms:
             self, ca, form, ckan_config, monkeypatch):
         # soft-fail: revocation unknown is tolerated; the CRL is what catches it (above)
         monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_crls", [])
-        data = P.sign(form, ca.revoked, APPLICANT)
+        data = pki.sign(form, ca.revoked, APPLICANT)
         assert reasons(signatures.verify(data, EXPECTED))[APPLICANT] == "ok"
 
     def test_another_requests_form_signed_correctly(self, ca):
@@ -175,8 +176,8 @@ class TestTamperedForms:
         assert (hidden.form, hidden.verified) in (("unreadable", False), ("ok", False))
 
     def test_huge_certificate_chain(self, ca, form):
-        extra = [P.identity(f"Filler {i}", ca.intermediate).cert for i in range(60)]
-        data = P.sign(form, ca.officer, APPLICANT, extra_certs=extra)
+        extra = [pki.identity(f"Filler {i}", ca.intermediate).cert for i in range(60)]
+        data = pki.sign(form, ca.officer, APPLICANT, extra_certs=extra)
         result = signatures.verify(data, EXPECTED)
         assert reasons(result)[APPLICANT] == "too_many_certificates"
 
@@ -205,7 +206,7 @@ class TestUploads:
     def test_thousands_of_signature_fields_are_refused(self, smtp, deliver, storage_root):
         request_id, token = awaiting_document(smtp, deliver)
         before = row_counts()
-        with pytest.raises(Exception) as err:
+        with pytest.raises(tk.ValidationError) as err:
             upload(request_id, token, many_signature_fields(2000))
         assert err.value.error_dict["signed_form"][0].startswith("The PDF carries more than 10")
         assert row_counts() == before
