@@ -69,7 +69,8 @@ def main() -> int:
         start = time.perf_counter()
         result = signatures.verify(signed, expected)
         timings.append((time.perf_counter() - start) * 1000)
-    assert result is not None and result.verified, result
+    if result is None or not result.verified:
+        raise SystemExit(f"not verified: {result}")
     median = statistics.median(timings)
     print(f"signed form: {len(signed) / 1e6:.2f} MB, {len(result.signatures)} signatures, "
           f"verified={result.verified}")

@@ -173,16 +173,30 @@ def _load_pem_or_der(path: str) -> tuple[bytes, ...]:
     return (data,)
 
 
+def _load_all(key: str, loader: Any) -> list[Any]:
+    """Every object in the files of option ``key``. A file that is missing or not readable as
+    such is logged and skipped: nothing is trusted from it, and no upload fails on it."""
+    found = []
+    for path in _paths(key):
+        try:
+            items = [loader(der) for der in _load_pem_or_der(path)]
+            for item in items:
+                item.native  # parse now: asn1crypto is lazy  # noqa: B018
+        except (OSError, ValueError, TypeError) as exc:
+            log.error("%s: cannot use %s (%s)", PREFIX + key, path, type(exc).__name__)
+            continue
+        found += items
+    return found
+
+
 def trust_roots() -> list[x509.Certificate]:
     """The trust anchors: every certificate in the PEM (or DER) files of
     ``signature_trust_roots``. None configured: nothing is trusted."""
-    return [x509.Certificate.load(der) for path in _paths("signature_trust_roots")
-            for der in _load_pem_or_der(path)]
+    return _load_all("signature_trust_roots", x509.Certificate.load)
 
 
 def _crls() -> list[asn1_crl.CertificateList]:
-    return [asn1_crl.CertificateList.load(der) for path in _paths("signature_crls")
-            for der in _load_pem_or_der(path)]
+    return _load_all("signature_crls", asn1_crl.CertificateList.load)
 
 
 def _validation_context() -> ValidationContext:

@@ -292,3 +292,19 @@ class TestPolicy:
                        follow_redirects=True).body
         assert 'id="dgaaccounts-signature-policy"' in page
         assert upload(request_id, token, PDF)["state"] == "submitted"
+
+
+@pytest.mark.usefixtures("trust")
+def test_a_missing_or_broken_trust_file_trusts_nothing_and_fails_no_upload(
+        ca, ckan_config, monkeypatch, tmp_path):
+    broken = tmp_path / "broken.pem"
+    broken.write_bytes(
+        b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")
+    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_trust_roots",
+                        [str(tmp_path / "missing.pem"), str(broken)])
+    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_crls",
+                        [str(tmp_path / "missing.crl")])
+    form = pdf.application_form_pdf({**FORM, **signatures.issue_args("r1")})
+    result = signatures.verify(signed_by_both(ca, form), _expected())
+    assert {s.reason for s in result.signatures} == {"untrusted"}
+    assert not result.verified
