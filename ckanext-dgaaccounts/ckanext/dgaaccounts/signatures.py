@@ -12,6 +12,8 @@ becomes a result with a reason code (``REASONS``) that the review page shows.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
 import datetime
 import functools
@@ -272,6 +274,17 @@ def match_person(cert: x509.Certificate, expected: Expected) -> str | None:
 
 def verify(data: bytes, expected: Expected) -> DocumentResult:
     """Verify every signature of ``data`` (a PDF) against what ``expected`` says."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _verify(data, expected)
+    # pyHanko's synchronous API runs its own event loop: not inside a running one (an
+    # asynchronous server worker), so there it runs in a thread of its own.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_verify, data, expected).result()
+
+
+def _verify(data: bytes, expected: Expected) -> DocumentResult:
     if not data.startswith(b"%PDF-"):
         return DocumentResult([], "not_pdf")
     try:

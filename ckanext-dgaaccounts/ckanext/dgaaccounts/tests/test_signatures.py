@@ -3,6 +3,7 @@ with pyHanko against a CA the tests make, and the result reaches the API, the re
 the queue and the audit trail. Bad signatures: tests/security/test_signature_inputs.py."""
 from __future__ import annotations
 
+import asyncio
 import datetime
 import io
 
@@ -161,6 +162,16 @@ class TestVerify:
         assert signatures.normalize_name("Dr. Suda  RAKTHAI") == "suda rakthai"
         assert signatures.normalize_name("Mrs Suda Rakthai") == "suda rakthai"
         assert signatures.normalize_name("Mrinal Sen") == "mrinal sen"  # not a title
+
+    def test_verified_inside_a_running_event_loop_too(self, ca):
+        # an asynchronous server worker: pyHanko's own event loop cannot nest in it
+        signed = signed_by_both(ca, pdf.application_form_pdf(
+            {**FORM, **signatures.issue_args("r1")}))
+
+        async def in_the_loop() -> signatures.DocumentResult:
+            return signatures.verify(signed, _expected())
+
+        assert asyncio.run(in_the_loop()).verified
 
     def test_nothing_is_trusted_without_trust_roots(self, ca, ckan_config, monkeypatch):
         monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_trust_roots", [])

@@ -3,6 +3,7 @@ pyHanko twice (officer, then superior) as their own tools would, upload it, and 
 finds it marked "verified signatures" in the queue, sees who signed, and approves."""
 from __future__ import annotations
 
+import concurrent.futures
 import re
 
 import pytest
@@ -23,6 +24,12 @@ pytestmark = [
     pytest.mark.ckan_config("ckanext.dgaaccounts.signature_policy", "digital_preferred"),
     pytest.mark.usefixtures("with_plugins"),
 ]
+
+
+def _in_a_thread(work):
+    """pyHanko's synchronous API runs an event loop; Playwright's runs one in this thread."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result()
 
 
 def test_download_sign_twice_upload_verified_in_queue_approve(
@@ -55,8 +62,8 @@ def test_download_sign_twice_upload_verified_in_queue_approve(
     with page.expect_download() as download_info:
         page.click("#dgaaccounts-form-download")
     issued = download_info.value.path().read_bytes()
-    signed = pki.sign(pki.sign(issued, ca.officer, pdf.SIGNATURE_FIELDS[0]),
-                      ca.superior, pdf.SIGNATURE_FIELDS[1])
+    signed = _in_a_thread(lambda: pki.sign(pki.sign(issued, ca.officer, pdf.SIGNATURE_FIELDS[0]),
+                                           ca.superior, pdf.SIGNATURE_FIELDS[1]))
     signed_path = tmp_path / f"{reference}-signed.pdf"
     signed_path.write_bytes(signed)
     page.set_input_files("#field-signed-form", str(signed_path))
