@@ -108,8 +108,9 @@ def check_upload(req: Request, doc: Document) -> signatures.DocumentResult:
 def audit_details(result: signatures.DocumentResult) -> dict[str, Any]:
     """The verification, as the upload's audit event records it."""
     return {"form": result.form, "verified": result.verified,
-            "signatures": [{"field": s.field, "signer": s.signer_name, "serial": s.serial,
-                            "matched": s.matched, "reason": s.reason}
+            # no names: the audit trail is append-only, and outlives a scrubbed account
+            "signatures": [{"field": s.field, "serial": s.serial, "matched": s.matched,
+                            "reason": s.reason}
                            for s in result.signatures]}
 
 
@@ -138,6 +139,15 @@ def _record(req: Request, doc: Document, result: signatures.DocumentResult) -> N
             modification_level=sig.modification_level, matched=sig.matched,
             reason=sig.reason, checked=now))
     model.Session.flush()
+
+
+def scrub_request(request_id: str) -> None:
+    """Erase the signers' names and subjects of a request's documents (``ckan dgaaccounts
+    scrub``); the issuer, serial, times and results stay."""
+    documents = select(Document.id).where(Document.request_id == request_id)
+    model.Session.query(Signature).filter(Signature.document_id.in_(documents)).update(
+        {Signature.signer_subject: None, Signature.signer_name: None},
+        synchronize_session=False)
 
 
 # -- reading --------------------------------------------------------------------------------

@@ -216,6 +216,20 @@ class TestUpload:
                                    signatures="verified")
         assert [r["id"] for r in only["results"]] == [request_id]
 
+    def test_scrub_erases_the_signers_names_but_keeps_the_results(
+            self, app, ca, smtp, deliver):
+        from ckanext.dgaaccounts import signature_store
+
+        request_id, token = awaiting_document(smtp, deliver)
+        upload(request_id, token, signed_by_both(ca, issued_form(app, request_id, token)))
+        signature_store.scrub_request(request_id)
+        model.Session.commit()
+        shown = helpers.call_action("dgaaccounts_request_show", id=request_id)
+        rows = shown["documents"][0]["signatures"]
+        assert [(s["signer_name"], s["signer_subject"]) for s in rows] == [(None, None)] * 2
+        assert [s["valid"] for s in rows] == [True, True]
+        assert "ศรีสุข" not in str(shown["history"])
+
     def test_a_later_unverified_upload_clears_the_mark(self, app, ca, smtp, deliver):
         request_id, token = awaiting_document(smtp, deliver)
         upload(request_id, token, signed_by_both(ca, issued_form(app, request_id, token)))
