@@ -39,6 +39,9 @@ setup(
         "fontpkg-sarabun>=1.0",
         # parsing uploaded PDFs (active content, object streams): qpdf
         "pikepdf>=8,<11",
+        # verifying digitally signed forms (PAdES): signatures, chains, revocation
+        # (brings pyhanko-certvalidator)
+        "pyhanko>=0.25,<0.39",
     ],
     entry_points={
         "ckan.plugins": [

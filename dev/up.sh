@@ -98,6 +98,8 @@ log "demo data (sysadmin admin, organizations)"
 "$VENV/bin/python" "$REPO/dev/demo_data.py" "$INI" 2>>"$RUN/demo_data.log" \
     || { tail -n 40 "$RUN/demo_data.log" >&2; exit 1; }
 grep '^\[demo\]' "$RUN/demo_data.log" | tail -n 5 >&2 || true
+log "demo CA and two demo signers (var/demo-ca; dev/demo_ca.py sign FORM.pdf SIGNED.pdf)"
+"$VENV/bin/python" "$REPO/dev/demo_ca.py" init >&2
 
 # ---------------------------------------------------------------- worker and web server
 start worker - "${CKAN[@]}" jobs worker

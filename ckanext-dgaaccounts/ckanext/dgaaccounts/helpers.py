@@ -7,7 +7,7 @@ from typing import Any
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import config, workflow
+from . import config, signatures, workflow
 from .model import utcnow
 
 
@@ -127,3 +127,15 @@ def dgaaccounts_sla_chart(periods: list[dict[str, Any]]) -> dict[str, Any]:
         "ticks": [{"value": t, "y": round(top + plot_h - plot_h * t / highest, 1)}
                   for t in ticks],
     }
+
+
+def dgaaccounts_signature_reason_label(code: str) -> str:
+    return signatures.reason_label(code)
+
+
+def dgaaccounts_signature_form_label(code: str) -> str:
+    return signatures.form_label(code)
+
+
+def dgaaccounts_signature_policy() -> str:
+    return signatures.policy()

@@ -9,6 +9,7 @@ from sqlalchemy import case
 import ckan.model as model
 
 from . import account, config, storage, workflow
+from . import signature_store
 from .model import Document, OutboxMessage, Request, Token, utcnow
 
 def expire_unverified(now: datetime.datetime | None = None) -> int:
@@ -65,6 +66,7 @@ def scrub_cancelled(now: datetime.datetime | None = None) -> int:
         for req in model.Session.query(Request).filter(Request.user_id == user.id):
             req.email = ""
             req.details = {k: v for k, v in (req.details or {}).items() if k in _KEPT_DETAILS}
+            signature_store.scrub_request(req.id)
         workflow.audit("scrub", None, target_user_id=user.id)
         model.Session.commit()
         count += 1

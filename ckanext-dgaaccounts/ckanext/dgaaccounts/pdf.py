@@ -10,20 +10,27 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
+import io
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import fontpkg
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.output import OutputProducer
+import pikepdf
 
 __all__ = ["thai_date", "application_form_pdf", "cancellation_form_pdf"]
 
 FONT = "Sarabun"
 PLACEHOLDER = "." * 40
 SIGNATURE_GAP = 15.0  # mm of blank paper above the signature lines
+# AcroForm signature fields on the signature lines, by signature block (applicant first).
+SIGNATURE_FIELDS = ("ApplicantSignature", "SuperiorSignature")
+# Document information keys binding an issued form to its request (see signatures.py).
+INFO_REFERENCE, INFO_FORM_ID, INFO_SEAL = "/DGAReference", "/DGAFormId", "/DGAFormSeal"
 THAI_MONTHS = (
     "มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน",
     "กรกฎาคม", "สิงหาคม", "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม",
@@ -135,6 +142,8 @@ class _Form(FPDF):
     def __init__(self, reference: str, title: str, issued: datetime.date) -> None:
         super().__init__(format="A4")
         self.reference = reference
+        # (field name, page index, x1, y1, x2, y2 in mm from the top left) per signature line
+        self.signature_boxes: list[tuple[str, int, float, float, float, float]] = []
         self.add_font(FONT, "", _font_path(400))
         self.add_font(FONT, "B", _font_path(700))
         # Thai vowels and tone marks are placed by Sarabun's GSUB (stacked and
@@ -241,6 +250,9 @@ class _Form(FPDF):
         top = self.get_y() + SIGNATURE_GAP
         for i, rows in enumerate(columns, start=2 - len(columns)):
             x = self.l_margin + i * width
+            self.signature_boxes.append((SIGNATURE_FIELDS[len(self.signature_boxes)],
+                                         self.page_no() - 1, x + 13, top - SIGNATURE_GAP + 3,
+                                         x + width - 8, top + 5.5))
             self.set_xy(x, top)
             self.cell(12, 7, "ลงชื่อ")
             self.set_dash_pattern(dash=0.4, gap=0.9)
@@ -252,8 +264,67 @@ class _Form(FPDF):
                                 new_x="LEFT", new_y="NEXT")
         self.set_xy(self.l_margin, top + 8 + height + 4)
 
-    def to_bytes(self) -> bytes:
-        return bytes(self.output(output_producer_class=_ThaiToUnicode))
+    def to_bytes(self, form_id: str | None = None,
+                 seal: Callable[[str], str] | None = None) -> bytes:
+        """The PDF, with its empty signature fields and, given a ``form_id``, the document
+        identifier (reference, form id and ``seal(content_hash(...))``) in its metadata."""
+        raw = bytes(self.output(output_producer_class=_ThaiToUnicode))
+        return _signable(raw, self, form_id, seal)
+
+
+def content_hash(pages: Iterable[Iterable[bytes]]) -> str:
+    """sha256 over the decoded content streams of every page, in order.
+
+    The same figure is computed by the portal when it issues a form (pikepdf) and when it
+    checks an upload (pyHanko, on the signed revision): signing adds widgets and revisions but
+    never touches the pages' content, and recompressing a stream does not change its hash.
+    """
+    digest = hashlib.sha256()
+    for number, streams in enumerate(pages):
+        digest.update(f"page {number}\n".encode())
+        for data in streams:
+            digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+def _page_streams(page: pikepdf.Page) -> list[bytes]:
+    contents = page.obj.get("/Contents")
+    if contents is None:
+        return []
+    items = contents if isinstance(contents, pikepdf.Array) else [contents]
+    return [item.read_bytes() for item in items]
+
+
+def _signable(raw: bytes, form: _Form, form_id: str | None,
+              seal: Callable[[str], str] | None) -> bytes:
+    """Add visible, empty AcroForm signature fields over the signature lines (any PAdES
+    tool can sign them, one after the other) and the document identifier."""
+    with pikepdf.open(io.BytesIO(raw)) as doc:
+        fields = pikepdf.Array()
+        for name, index, x1, y1, x2, y2 in form.signature_boxes:
+            page = doc.pages[index]
+            height = form.h * form.k
+            widget = doc.make_indirect(pikepdf.Dictionary(
+                Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Widget, FT=pikepdf.Name.Sig,
+                T=pikepdf.String(name), F=4, P=page.obj,
+                Rect=[round(x1 * form.k, 2), round(height - y2 * form.k, 2),
+                      round(x2 * form.k, 2), round(height - y1 * form.k, 2)],
+            ))
+            if "/Annots" not in page.obj:
+                page.obj.Annots = pikepdf.Array()
+            page.obj.Annots.append(widget)
+            fields.append(widget)
+        if len(fields):
+            doc.Root.AcroForm = doc.make_indirect(pikepdf.Dictionary(Fields=fields))
+        if form_id:
+            doc.docinfo[INFO_REFERENCE] = pikepdf.String(form.reference)
+            doc.docinfo[INFO_FORM_ID] = pikepdf.String(form_id)
+            if seal is not None:
+                digest = content_hash(_page_streams(page) for page in doc.pages)
+                doc.docinfo[INFO_SEAL] = pikepdf.String(seal(digest))
+        out = io.BytesIO()
+        doc.save(out, deterministic_id=True)
+    return out.getvalue()
 
 
 def _issued(data: Mapping[str, Any]) -> datetime.date:
@@ -274,7 +345,8 @@ def application_form_pdf(data: Mapping[str, Any]) -> bytes:
 
     ``data`` holds ``reference``, ``fullname``, ``username``, ``email``, ``phone``,
     ``position``, ``agency``, ``superior_name``, ``superior_position`` (strings,
-    any of them may be empty or None) and ``issued`` (a date). Returns PDF bytes.
+    any of them may be empty or None) and ``issued`` (a date); optionally ``form_id`` and
+    ``form_seal`` (see ``_Form.to_bytes``). Returns PDF bytes with empty signature fields.
     """
     title = "แบบคำขอลงทะเบียนบัญชีผู้ใช้งานสำหรับเจ้าหน้าที่หน่วยงาน"
     issued = _issued(data)
@@ -310,7 +382,7 @@ def application_form_pdf(data: Mapping[str, Any]) -> bytes:
         ("ผู้บังคับบัญชา (Superior)", _clean(data.get("superior_name")),
          _clean(data.get("superior_position"))),
     ])
-    return pdf.to_bytes()
+    return pdf.to_bytes(data.get("form_id"), data.get("form_seal"))
 
 
 def cancellation_form_pdf(data: Mapping[str, Any]) -> bytes:
@@ -320,7 +392,8 @@ def cancellation_form_pdf(data: Mapping[str, Any]) -> bytes:
     ``data`` holds ``reference``, ``kind``, ``fullname``, ``username``, ``email``,
     ``reason``, ``memberships`` (``(organization title, role)`` pairs, may be
     empty), ``issued`` (a date) and, when ``with_superior`` is truthy,
-    ``superior_name`` and ``superior_position`` for a second signature block.
+    ``superior_name`` and ``superior_position`` for a second signature block; optionally
+    ``form_id`` and ``form_seal`` (see ``_Form.to_bytes``).
     Returns PDF bytes; raises ValueError for an unknown ``kind``.
     """
     kind = data.get("kind")
@@ -362,4 +435,4 @@ def cancellation_form_pdf(data: Mapping[str, Any]) -> bytes:
         blocks.append(("ผู้บังคับบัญชา (Superior)", _clean(data.get("superior_name")),
                        _clean(data.get("superior_position"))))
     pdf.signatures(blocks)
-    return pdf.to_bytes()
+    return pdf.to_bytes(data.get("form_id"), data.get("form_seal"))

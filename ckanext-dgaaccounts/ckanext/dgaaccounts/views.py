@@ -20,7 +20,7 @@ from ckan.lib import captcha
 from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
-from . import account, config, exports, pdf, ratelimit, storage, workflow
+from . import account, config, exports, pdf, ratelimit, signatures, storage, workflow
 from .model import Document, Request, utcnow
 
 log = logging.getLogger(__name__)
@@ -437,6 +437,7 @@ def request_form(id: str) -> Response:
             "agency": org.get("title") or details.get("agency_name"),
             "superior_name": details.get("superior_name"),
             "superior_position": details.get("superior_position"), "issued": utcnow().date(),
+            **signatures.issue_args(req["id"]),
         })
     elif req["kind"] in (workflow.CANCELLATION, workflow.SUSPENSION):
         officer = _officer_details(user.id)
@@ -447,6 +448,7 @@ def request_form(id: str) -> Response:
             "issued": utcnow().date(), "with_superior": officer is not None,
             "superior_name": (officer or {}).get("superior_name"),
             "superior_position": (officer or {}).get("superior_position"),
+            **signatures.issue_args(req["id"]),
         })
     else:
         return tk.abort(404, tk._("This request has no form."))
@@ -570,7 +572,8 @@ def _sysadmins_only() -> None:
 @dgaaccounts_admin.route("/")
 def queue() -> str:
     args = tk.request.args
-    filters: dict[str, Any] = {k: args.get(k) for k in ("kind", "state", "q") if args.get(k)}
+    filters: dict[str, Any] = {
+        k: args.get(k) for k in ("kind", "state", "q", "signatures") if args.get(k)}
     if args.get("overdue"):
         filters["overdue"] = True
     return tk.render("dgaaccounts/admin/queue.html", dict(

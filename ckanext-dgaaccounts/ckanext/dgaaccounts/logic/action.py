@@ -19,7 +19,8 @@ from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
 from .. import (
-    account, auditlog, config, mail, ratelimit, recheck, reports, storage, tokens, workflow,
+    account, auditlog, config, mail, ratelimit, recheck, reports, signature_store, storage, tokens,
+    workflow,
 )
 from ..model import AuditEvent, Document, Request, utcnow
 from . import schema
@@ -57,15 +58,18 @@ def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[s
     if upload not in (None, "") and not _is_upload(upload):
         raise tk.ValidationError({"signed_form": [tk._("Upload the scan as a file.")]})
     stored: storage.StoredDocument | None = None
+    audited: dict[str, Any] = {}
     try:
         if _is_upload(upload):
             stored = _store(upload)
         req = _create_applicant(context, data, workflow.AGENCY, details,
                                 organization_id=data.get("organization"))
         if stored is not None:
-            _add_document(req, stored, uploaded_by=req.user_id)
+            doc = _add_document(req, stored, uploaded_by=req.user_id)
+            audited["signatures"] = signature_store.audit_details(
+                signature_store.check_upload(req, doc))
         workflow.audit("register", req.user_id, req, to_state=req.state,
-                       details={"with_document": stored is not None})
+                       details={"with_document": stored is not None, **audited})
         mail.queue_to_applicant(req, "verify_agency")
         model.Session.commit()
     except BaseException:
@@ -378,8 +382,10 @@ def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -
     stored = _store(upload)
     try:
         doc = _add_document(req, stored, uploaded_by=_actor_id(context) or req.user_id)
+        checked = signature_store.check_upload(req, doc)
         workflow.transition(req, "upload_document", _actor_id(context) or req.user_id,
-                            details={"document_id": doc.id, "sha256": doc.sha256})
+                            details={"document_id": doc.id, "sha256": doc.sha256,
+                                     "signatures": signature_store.audit_details(checked)})
         model.Session.commit()
     except BaseException:
         model.Session.rollback()
@@ -450,6 +456,8 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
     :param state: (optional) one state; by default every open request
     :param overdue: (optional) only requests past their due time
     :param q: (optional) text found in the reference, username, name, email or agency
+    :param signatures: (optional) ``verified``: only requests whose latest document carries
+        valid, matched digital signatures of everyone who must sign
     :param limit: page size (default 20)
     :param offset: (optional)
     :returns: ``count`` and ``results``
@@ -470,6 +478,8 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
             found.append(entity.state.in_(workflow.OPEN_STATES))
         if data.get("overdue"):
             found += [entity.state == workflow.SUBMITTED, entity.due < now]
+        if data.get("signatures") == "verified":
+            found.append(signature_store.verified_condition(entity))
         return found
 
     if data.get("q"):
@@ -487,10 +497,11 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
             .limit(data["limit"]).offset(data["offset"]).all()
         )
     results = []
+    verified = signature_store.verified_request_ids([req.id for req, _n, _f in rows])
     for req, name, fullname in rows:
         item = req.as_dict()
         item.update(user_name=name, user_fullname=fullname,
-                    overdue=workflow.is_overdue(req, now))
+                    overdue=workflow.is_overdue(req, now), signatures_verified=req.id in verified)
         results.append(item)
     return {"count": count, "results": results}
 
@@ -741,8 +752,9 @@ def _request_dict(req: Request, with_history: bool = True) -> dict[str, Any]:
         user_fullname=user.fullname if user else None,
         organization=({"id": org.id, "name": org.name, "title": org.title} if org else None),
         overdue=workflow.is_overdue(req),
-        documents=[d.as_dict() for d in _documents(req)],
+        documents=signature_store.with_signatures([d.as_dict() for d in _documents(req)]),
     )
+    result["signatures_verified"] = bool(signature_store.verified_request_ids([req.id]))
     if with_history:
         events = (
             model.Session.query(AuditEvent)

@@ -132,9 +132,10 @@ def request_list(
     limit_to_configured_maximum: Validator,
     default: Validator, dgaaccounts_request_kind: Validator,
     dgaaccounts_request_state: Validator, dgaaccounts_boolean: Validator,
-    dgaaccounts_max_length: Validator,
+    dgaaccounts_max_length: Validator, one_of: Validator,
 ) -> Schema:
     return {
+        "signatures": [ignore_missing, *line(one_of(["verified"]))],
         "kind": [ignore_missing, *line(dgaaccounts_request_kind)],
         "state": [ignore_missing, *line(dgaaccounts_request_state)],
         # Not CKAN's boolean_validator: it takes a list or a number for false.

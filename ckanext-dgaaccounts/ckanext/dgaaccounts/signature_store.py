@@ -1,0 +1,189 @@
+"""Signature results in the database, and the hook that checks an upload (signatures.py).
+
+``check_upload`` runs in the upload's own transaction, after the document row is added: it
+verifies the stored file's signatures, applies ``signature_policy`` (raising a ValidationError
+the caller rolls back) and writes one result row per signature; the caller puts
+``audit_details`` of the result into the upload's audit event. The stored file is never
+changed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Boolean, BigInteger, Column, DateTime, ForeignKey, Integer, Text, Index
+from sqlalchemy import and_, exists, select
+
+import ckan.model as model
+from ckan.plugins import toolkit as tk
+
+from . import signatures, storage, workflow
+from .model import Document, Request, utcnow
+
+
+class SignatureCheck(tk.BaseModel):
+    """The verification of one uploaded document."""
+
+    __tablename__ = "dgaaccounts_signature_check"
+
+    document_id = Column(Text, ForeignKey("dgaaccounts_document.id"), primary_key=True)
+    request_id = Column(Text, ForeignKey("dgaaccounts_request.id"), nullable=False)
+    form = Column(Text, nullable=False)
+    verified = Column(Boolean, nullable=False, default=False)
+    signature_count = Column(Integer, nullable=False, default=0)
+    checked = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("dgaaccounts_signature_check_request_idx", "request_id", "verified"),
+    )
+
+
+class Signature(tk.BaseModel):
+    """One signature (or empty signature field) of a document, as verified."""
+
+    __tablename__ = "dgaaccounts_signature"
+
+    id = Column(BigInteger, primary_key=True, autoincrement=True)
+    document_id = Column(Text, ForeignKey("dgaaccounts_document.id"), nullable=False,
+                         index=True)
+    position = Column(Integer, nullable=False)
+    field = Column(Text, nullable=False)
+    signer_subject = Column(Text)
+    signer_name = Column(Text)
+    issuer = Column(Text)
+    serial = Column(Text)
+    signing_time = Column(DateTime)
+    intact = Column(Boolean, nullable=False)
+    trusted = Column(Boolean, nullable=False)
+    valid = Column(Boolean, nullable=False)
+    modification_level = Column(Text)
+    matched = Column(Text)
+    reason = Column(Text, nullable=False)
+    checked = Column(DateTime, nullable=False, default=utcnow)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field, "signer_subject": self.signer_subject,
+            "signer_name": self.signer_name, "issuer": self.issuer, "serial": self.serial,
+            "signing_time": self.signing_time.isoformat() if self.signing_time else None,
+            "intact": self.intact, "trusted": self.trusted, "valid": self.valid,
+            "modification_level": self.modification_level, "matched": self.matched,
+            "reason": self.reason, "checked": self.checked.isoformat(),
+        }
+
+
+# -- the hook -------------------------------------------------------------------------------
+
+def expected_for(req: Request) -> signatures.Expected:
+    """Who must sign the form of ``req``: the applicant, and the superior named on it."""
+    user = model.User.get(req.user_id)
+    details = dict(req.details or {})
+    if req.kind == workflow.AGENCY:
+        superior = details.get("superior_name")
+    else:
+        officer = model.Session.query(Request).filter(
+            Request.user_id == req.user_id, Request.kind == workflow.AGENCY,
+            Request.state == workflow.APPROVED).order_by(Request.decided.desc()).first()
+        superior = (officer.details or {}).get("superior_name") if officer else None
+    return signatures.Expected(
+        request_id=req.id,
+        applicant_names=tuple(n for n in ((user.fullname if user else None),) if n),
+        superior_names=(superior,) if superior else (),
+        superior_required=bool(superior),
+    )
+
+
+def check_upload(req: Request, doc: Document) -> signatures.DocumentResult:
+    """Verify the just-stored ``doc`` of ``req``; refuse it (ValidationError on
+    ``signed_form``) where the policy or the limits say so; record the result."""
+    if doc.mimetype != "application/pdf":
+        result = signatures.DocumentResult([], "not_pdf")
+    else:
+        with storage.get_store().open(doc.storage_key) as f:
+            result = signatures.verify(f.read(), expected_for(req))
+    _enforce(result)
+    _record(req, doc, result)
+    return result
+
+
+def audit_details(result: signatures.DocumentResult) -> dict[str, Any]:
+    """The verification, as the upload's audit event records it."""
+    return {"form": result.form, "verified": result.verified,
+            # no names: the audit trail is append-only, and outlives a scrubbed account
+            "signatures": [{"field": s.field, "serial": s.serial, "matched": s.matched,
+                            "reason": s.reason}
+                           for s in result.signatures]}
+
+
+def _enforce(result: signatures.DocumentResult) -> None:
+    if result.form == "too_many_signatures":
+        raise tk.ValidationError({"signed_form": [tk._(
+            "The PDF carries more than %(limit)s signature fields or signatures."
+        ) % {"limit": signatures.max_signatures()}]})
+    if signatures.policy() == "digital_required" and not result.signed:
+        raise tk.ValidationError({"signed_form": [tk._(
+            "Upload the form signed digitally (PDF with digital signatures): a scan or an"
+            " unsigned PDF is not accepted.")]})
+
+
+def _record(req: Request, doc: Document, result: signatures.DocumentResult) -> None:
+    now = utcnow()
+    model.Session.add(SignatureCheck(
+        document_id=doc.id, request_id=req.id, form=result.form, verified=result.verified,
+        signature_count=sum(1 for s in result.signatures if s.signer_subject), checked=now))
+    for position, sig in enumerate(result.signatures):
+        model.Session.add(Signature(
+            document_id=doc.id, position=position, field=sig.field,
+            signer_subject=sig.signer_subject, signer_name=sig.signer_name,
+            issuer=sig.issuer, serial=sig.serial, signing_time=sig.signing_time,
+            intact=sig.intact, trusted=sig.trusted, valid=sig.valid,
+            modification_level=sig.modification_level, matched=sig.matched,
+            reason=sig.reason, checked=now))
+    model.Session.flush()
+
+
+def scrub_request(request_id: str) -> None:
+    """Erase the signers' names and subjects of a request's documents (``ckan dgaaccounts
+    scrub``); the issuer, serial, times and results stay."""
+    documents = select(Document.id).where(Document.request_id == request_id)
+    model.Session.query(Signature).filter(Signature.document_id.in_(documents)).update(
+        {Signature.signer_subject: None, Signature.signer_name: None},
+        synchronize_session=False)
+
+
+# -- reading --------------------------------------------------------------------------------
+
+def with_signatures(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each document dict gains ``signatures`` (a list) and ``signature_check`` (or None)."""
+    ids = [d["id"] for d in documents]
+    checks = {c.document_id: c for c in model.Session.query(SignatureCheck).filter(
+        SignatureCheck.document_id.in_(ids))} if ids else {}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    if ids:
+        for sig in model.Session.query(Signature).filter(
+                Signature.document_id.in_(ids)).order_by(Signature.position):
+            rows.setdefault(sig.document_id, []).append(sig.as_dict())
+    for doc in documents:
+        check = checks.get(doc["id"])
+        doc["signatures"] = rows.get(doc["id"], [])
+        doc["signature_check"] = None if check is None else {
+            "form": check.form, "verified": check.verified,
+            "signature_count": check.signature_count, "checked": check.checked.isoformat()}
+    return documents
+
+
+def verified_condition(entity: Any) -> Any:
+    """SQL: the latest document of the request carries verified signatures."""
+    latest = (select(Document.id).where(Document.request_id == entity.id)
+              .order_by(Document.uploaded.desc()).limit(1).scalar_subquery())
+    return exists().where(and_(SignatureCheck.request_id == entity.id,
+                               SignatureCheck.verified.is_(True),
+                               SignatureCheck.document_id == latest))
+
+
+def verified_request_ids(request_ids: list[str]) -> set[str]:
+    """Which of these requests' latest documents carry verified signatures."""
+    if not request_ids:
+        return set()
+    rows = model.Session.query(Request.id).filter(
+        Request.id.in_(request_ids), verified_condition(Request))
+    return {r[0] for r in rows}
