@@ -19,6 +19,8 @@ from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.output import OutputProducer
 
+from . import timefmt
+
 __all__ = ["thai_date", "application_form_pdf", "cancellation_form_pdf"]
 
 FONT = "Sarabun"
@@ -258,7 +260,7 @@ class _Form(FPDF):
 
 def _issued(data: Mapping[str, Any]) -> datetime.date:
     issued = data.get("issued")
-    return issued if isinstance(issued, datetime.date) else datetime.date.today()
+    return issued if isinstance(issued, datetime.date) else timefmt.form_date()
 
 
 def _fields(pdf: _Form, rows: Iterable[tuple[str, Any]]) -> None:

@@ -8,7 +8,7 @@ from ckan.common import CKANConfig
 from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
-from . import account, tokens, views
+from . import account, language, tokens, views
 
 
 @tk.blanket.actions
@@ -36,6 +36,7 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     # IAuthenticator
     def identify(self) -> None:
         account.check_session()
+        language.remember_sysadmin_locale()
 
     def authenticate(self, identity: dict[str, Any]) -> None:
         # Only explains a refused login; CKAN's own authentication decides.

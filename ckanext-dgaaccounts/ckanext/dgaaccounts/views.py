@@ -14,8 +14,8 @@ from ckan.lib import captcha
 from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
-from . import account, exports, pdf, ratelimit, storage, workflow
-from .model import Document, Request, utcnow
+from . import account, exports, pdf, ratelimit, storage, timefmt, workflow
+from .model import Document, Request
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ def request_form(id: str) -> Response:
             "position": details.get("position"),
             "agency": org.get("title") or details.get("agency_name"),
             "superior_name": details.get("superior_name"),
-            "superior_position": details.get("superior_position"), "issued": utcnow().date(),
+            "superior_position": details.get("superior_position"), "issued": timefmt.form_date(),
         })
     elif req["kind"] in (workflow.CANCELLATION, workflow.SUSPENSION):
         officer = _officer_details(user.id)
@@ -276,7 +276,7 @@ def request_form(id: str) -> Response:
             "reference": req["reference"], "kind": req["kind"], "fullname": user.fullname,
             "username": user.name, "email": user.email, "reason": details.get("reason"),
             "memberships": [tuple(m) for m in details.get("memberships") or []],
-            "issued": utcnow().date(), "with_superior": officer is not None,
+            "issued": timefmt.form_date(), "with_superior": officer is not None,
             "superior_name": (officer or {}).get("superior_name"),
             "superior_position": (officer or {}).get("superior_position"),
         })
@@ -453,6 +453,10 @@ def admin_decide(id: str, decision: str) -> Any:
     form = tk.request.form
     data = {"id": id, **{k: form[k] for k in ("note", "reason", "organization", "role")
                          if form.get(k)}}
+    if not _decision_confirmed(id, decision):
+        tk.h.flash_error(tk._("Nothing was changed: tick the box to confirm that you have read "
+                              "what this decision will do."))
+        return tk.redirect_to("dgaaccounts_admin.admin_request", id=id)
     try:
         tk.get_action(actions[decision])(_context(), data)
     except tk.ValidationError as e:
@@ -462,6 +466,15 @@ def admin_decide(id: str, decision: str) -> Any:
     else:
         tk.h.flash_success(tk._("Decision recorded. The applicant will be emailed."))
     return tk.redirect_to("dgaaccounts_admin.admin_request", id=id)
+
+
+def _decision_confirmed(id: str, decision: str) -> bool:
+    """An irreversible decision made on the page needs its confirmation box ticked (the API,
+    used by scripts, does not ask)."""
+    if tk.request.form.get("confirm") == "yes":
+        return True
+    req = model.Session.get(Request, id)
+    return req is None or not workflow.needs_confirmation(req.kind, decision)
 
 
 # -- service report, audit log and exports --------------------------------------------------
