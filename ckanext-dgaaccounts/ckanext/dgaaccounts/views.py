@@ -1,6 +1,7 @@
 """Web pages. Thin: read the form, call the action, render or redirect."""
 from __future__ import annotations
 
+import datetime
 import logging
 import urllib.parse
 from typing import Any
@@ -14,8 +15,8 @@ from ckan.lib import captcha
 from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
-from . import account, exports, pdf, ratelimit, storage, timefmt, workflow
-from .model import Document, Request
+from . import account, config, exports, pdf, ratelimit, storage, timefmt, workflow
+from .model import Document, Request, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ def register_agency() -> Any:
         form["password"] = ""
         return _render_agency_form(form, e.error_dict)
     session["dgaaccounts_registered"] = result["reference"]
+    _remember_sent(data["email"])
     return tk.redirect_to("dgaaccounts.registered")
 
 
@@ -145,13 +147,26 @@ def register_developer() -> Any:
         return tk.render("dgaaccounts/register_developer.html", {
             "data": data, "errors": e.error_dict, "error_summary": _error_summary(e.error_dict)})
     session.pop("dgaaccounts_registered", None)
+    _remember_sent(data["email"])
     return tk.redirect_to("dgaaccounts.registered")
+
+
+def _remember_sent(address: str) -> None:
+    # For the next page only: the address the person just typed, and when the link was asked.
+    session["dgaaccounts_sent"] = {"email": address.strip(), "at": utcnow().isoformat()}
 
 
 @dgaaccounts.route("/dgaaccounts/register/sent")
 def registered() -> str:
+    sent = session.get("dgaaccounts_sent") or {}
+    expires = None
+    if sent.get("at"):
+        at = datetime.datetime.fromisoformat(sent["at"])
+        expires = timefmt.format_datetime(
+            at + config.verification_lifetime(), timefmt.page_locale())
     return tk.render("dgaaccounts/registered.html",
-                     {"reference": session.get("dgaaccounts_registered")})
+                     {"reference": session.get("dgaaccounts_registered"),
+                      "email": sent.get("email"), "expires": expires})
 
 
 @dgaaccounts.route("/dgaaccounts/verify/<token>", methods=["GET", "POST"])

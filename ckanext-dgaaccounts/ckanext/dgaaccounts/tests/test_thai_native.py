@@ -116,6 +116,25 @@ class TestLanguageFollowsThePerson:
         assert ENGLISH_STAMP.search(smtp.body(english))
 
 
+class TestAfterEachStep:
+    def test_the_sent_page_repeats_the_address_and_the_expiry(self, app, smtp, deliver):
+        for lang, stamp in (("th", THAI_STAMP), ("", ENGLISH_STAMP)):
+            prefix = f"/{lang}" if lang else ""
+            client = app.test_client()
+            page = client.get(f"{prefix}/dgaaccounts/register/developer")
+            email = f"dev{lang or 'en'}@example.com"
+            resp = client.post(f"{prefix}/dgaaccounts/register/developer", data={
+                "_csrf_token": csrf_token(page.body), "name": f"dev_{lang or 'en'}",
+                "fullname": "Dev", "email": email, "password": "Dev-Passw0rd-42"},
+                follow_redirects=True)
+            sent = re.search(r'id="dgaaccounts-sent-to">(.*?)</p>', resp.body, re.S)
+            assert sent, resp.body
+            assert email in sent.group(1)
+            expires = re.search(r'id="dgaaccounts-sent-expires">(.*?)</p>', resp.body, re.S)
+            assert expires
+            assert stamp.search(expires.group(1)), expires.group(1)
+
+
 def _submitted_agency(smtp, deliver, make_upload, **overrides) -> str:
     result = helpers.call_action("dgaaccounts_agency_register", **registration(**overrides))
     deliver()
