@@ -160,3 +160,18 @@ def dgaaccounts_decision_consequence(req: dict[str, Any], decision: str) -> str:
         "The request will be closed for good and the account %(user)s stays as it is; the "
         "applicant is emailed your reason."
     ) % {"user": user}
+
+
+def dgaaccounts_waiting() -> dict[str, int]:
+    """Requests awaiting a sysadmin's decision and how many of them are overdue, for the count
+    in the header (one indexed query on state)."""
+    from sqlalchemy import case, func
+
+    from .model import Request
+
+    now = utcnow()
+    waiting, overdue = model.Session.query(
+        func.count(Request.id),
+        func.count(case((Request.due < now, 1))),
+    ).filter(Request.state == workflow.SUBMITTED).one()
+    return {"waiting": int(waiting or 0), "overdue": int(overdue or 0)}

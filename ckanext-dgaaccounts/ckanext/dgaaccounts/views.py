@@ -485,8 +485,12 @@ def admin_decide(id: str, decision: str) -> Any:
 
 def _decision_confirmed(id: str, decision: str) -> bool:
     """An irreversible decision made on the page needs its confirmation box ticked (the API,
-    used by scripts, does not ask)."""
-    if tk.request.form.get("confirm") == "yes":
+    used by scripts, does not ask). A rejection without a reason goes on to the action, which
+    refuses it with its own message and changes nothing."""
+    form = tk.request.form
+    if form.get("confirm") == "yes":
+        return True
+    if decision == "reject" and not form.get("reason", "").strip():
         return True
     req = model.Session.get(Request, id)
     return req is None or not workflow.needs_confirmation(req.kind, decision)

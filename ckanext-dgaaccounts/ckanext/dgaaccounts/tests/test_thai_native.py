@@ -259,3 +259,23 @@ class TestDecisionsAreConfirmed:
                     data={"_csrf_token": csrf_token(page), "confirm": "yes"})
         model.Session.remove()
         assert model.Session.get(Request, req["id"]).state == "approved"
+
+
+def test_sysadmins_see_the_waiting_count_in_the_header(app, smtp, deliver, make_upload):
+    factories.Sysadmin(name="root_hd", password=ADMIN_PASSWORD)
+    factories.User(name="plain_hd", password=ADMIN_PASSWORD)
+    first = _submitted_agency(smtp, deliver, make_upload)
+    _submitted_agency(smtp, deliver, make_upload, name="somsri", email="somsri@dga.or.th")
+    req = model.Session.get(Request, first)
+    req.due = datetime.datetime(2020, 1, 1)
+    model.Session.commit()
+    body = sign_in(app, "root_hd", ADMIN_PASSWORD).get("/dashboard/datasets").body
+    link = re.search(r'<a href="([^"]+)" id="dgaaccounts-waiting" data-waiting="(\d+)" '
+                     r'data-overdue="(\d+)">(.*?)</a>', body, re.S)
+    assert link, "no count in the header"
+    assert link.group(1).startswith("/ckan-admin/dgaaccounts/")
+    assert (link.group(2), link.group(3)) == ("2", "1")
+    assert "Requests to decide: 2" in link.group(4)
+    assert "1 overdue" in link.group(4)
+    plain = sign_in(app, "plain_hd", ADMIN_PASSWORD).get("/dashboard/datasets").body
+    assert "dgaaccounts-waiting" not in plain

@@ -140,7 +140,16 @@ def _serious(results) -> list[str]:
             for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
-def test_every_page_passes_axe_in_both_languages_at_both_widths(page_at, live_server, world):
+def _shot_name(path: str) -> str:
+    """th-admin-request.png for /ckan-admin/dgaaccounts/request/<id>, and so on."""
+    words = [w for w in path.replace("ckan-admin/dgaaccounts", "admin").split("/")
+             if w and w != "dgaaccounts" and not re.fullmatch(r"[0-9a-f-]{36}|not-a-real-token", w)]
+    name = "-".join(words)
+    return "th-" + {"admin": "admin-queue"}.get(name, name) + ".png"
+
+
+def test_every_page_passes_axe_in_both_languages_at_both_widths(page_at, live_server, world,
+                                                                 screenshot_dir):
     from axe_playwright_python.sync_playwright import Axe
 
     axe = Axe()
@@ -167,5 +176,7 @@ def test_every_page_passes_axe_in_both_languages_at_both_widths(page_at, live_se
                 if found:
                     problems[key] = found
                 checked += 1
+                if prefix == "/th" and width == "desktop":  # the README's Thai screenshots
+                    page.screenshot(path=f"{screenshot_dir}/{_shot_name(path)}")
     assert checked == 2 * 2 * len(_pages(world))
     assert not problems, "\n".join(f"{k}: {v}" for k, v in problems.items())
