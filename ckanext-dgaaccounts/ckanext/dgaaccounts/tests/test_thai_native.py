@@ -279,3 +279,30 @@ def test_sysadmins_see_the_waiting_count_in_the_header(app, smtp, deliver, make_
     assert "1 overdue" in link.group(4)
     plain = sign_in(app, "plain_hd", ADMIN_PASSWORD).get("/dashboard/datasets").body
     assert "dgaaccounts-waiting" not in plain
+
+
+class TestFields:
+    @pytest.mark.parametrize("form", ["agency", "developer"])
+    def test_username_rules_are_shown_before_typing_in_the_pages_language(self, app, form):
+        english = app.get(f"/dgaaccounts/register/{form}").body
+        rules = re.search(r'id="dgaaccounts-username-rules">(.*?)</p>', english, re.S)
+        assert rules
+        assert "lowercase English letters" in rules.group(1)
+        assert 'aria-describedby="dgaaccounts-username-rules"' in english
+        thai = app.get(f"/th/dgaaccounts/register/{form}").body
+        rules = re.search(r'id="dgaaccounts-username-rules">(.*?)</p>', thai, re.S)
+        assert rules
+        assert re.search("[\u0e00-\u0e7f]", rules.group(1))
+        assert "dgaaccounts-password-again" not in english
+
+    def test_after_an_error_values_stay_and_the_password_is_asked_again(self, app):
+        client = app.test_client()
+        page = client.get("/th/dgaaccounts/register/agency")
+        data = dict(registration(phone="call me", password="Secret-Pass-99"),
+                    _csrf_token=csrf_token(page.body))
+        body = client.post("/th/dgaaccounts/register/agency", data=data).body
+        assert 'id="dgaaccounts-password-again"' in body
+        assert "Secret-Pass-99" not in body
+        for kept in ("สมชาย ใจดี", "somchai@dga.or.th", "นักวิชาการคอมพิวเตอร์", "call me",
+                     "นางสาวพิมพ์ชนก ศรีสุข", "ผู้อำนวยการกอง"):
+            assert kept in body, kept
