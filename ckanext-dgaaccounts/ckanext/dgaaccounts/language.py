@@ -17,6 +17,8 @@ def remember_sysadmin_locale() -> None:
     no write; API calls (token-authenticated, no page language) are left out."""
     if "_user_id" not in session or not current_user.is_authenticated:
         return
+    if not _is_page_view():
+        return
     if not getattr(current_user, "sysadmin", False):
         return
     try:
@@ -36,3 +38,12 @@ def remember_sysadmin_locale() -> None:
     extras["dgaaccounts"] = ours
     user.plugin_extras = extras
     model.Session.commit()
+
+
+def _is_page_view() -> bool:
+    # Scripts, styles and API calls made by a page carry no locale prefix: they would read as
+    # the default language and overwrite the one the person is reading in.
+    endpoint = tk.request.endpoint or ""
+    if tk.request.method != "GET" or not endpoint or endpoint == "static":
+        return False
+    return not endpoint.startswith(("api.", "webassets.", "static"))

@@ -95,6 +95,9 @@ class TestLanguageFollowsThePerson:
         factories.Sysadmin(name="eng_admin", email="eng@dga.or.th", password=ADMIN_PASSWORD)
         client = sign_in(app, "thai_admin", ADMIN_PASSWORD)
         client.get("/th/ckan-admin/dgaaccounts/")
+        # What the page loads (API calls, scripts) has no locale prefix: it does not count.
+        client.get("/api/3/action/status_show")
+        client.get("/api/i18n/th")
         model.Session.remove()
         extras = model.User.get(thai_admin["id"]).plugin_extras
         assert extras["dgaaccounts"]["locale"] == "th"
