@@ -7,7 +7,7 @@ from typing import Any
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import config, signatures, workflow
+from . import config, signatures, timefmt, workflow
 from .model import utcnow
 
 
@@ -44,9 +44,17 @@ def dgaaccounts_kind_label(kind: str) -> str:
 
 
 def dgaaccounts_datetime(value: str | None) -> str:
+    """A stored (UTC) time in the display zone, written the way the page's language does."""
     if not value:
         return ""
-    return tk.h.render_datetime(value, with_hours=True)
+    return timefmt.format_datetime(value, timefmt.page_locale())
+
+
+def dgaaccounts_date(value: str | None) -> str:
+    """A day (ISO date) written the way the page's language does (Buddhist era in Thai)."""
+    if not value:
+        return ""
+    return timefmt.format_date(datetime.date.fromisoformat(value[:10]), timefmt.page_locale())
 
 
 def dgaaccounts_age(value: str | None) -> str:
@@ -139,3 +147,43 @@ def dgaaccounts_signature_form_label(code: str) -> str:
 
 def dgaaccounts_signature_policy() -> str:
     return signatures.policy()
+
+
+def dgaaccounts_decision_consequence(req: dict[str, Any], decision: str) -> str:
+    """What a decision on ``req`` will do, in words for the sysadmin who is about to make it."""
+    user = req.get("user_name") or ""
+    kind = req.get("kind")
+    if decision == "approve" and kind == workflow.CANCELLATION:
+        return tk._(
+            "The account %(user)s will be deleted: its API tokens are revoked, it is signed "
+            "out everywhere and removed from its organizations. This cannot be undone."
+        ) % {"user": user}
+    if decision == "approve" and kind == workflow.SUSPENSION:
+        return tk._(
+            "The account %(user)s will be suspended: its API tokens are revoked and it is "
+            "signed out everywhere until a sysadmin reactivates it."
+        ) % {"user": user}
+    if kind in (workflow.AGENCY, workflow.DEVELOPER):
+        return tk._(
+            "The request will be closed for good and the pending account %(user)s removed; "
+            "the applicant is emailed your reason."
+        ) % {"user": user}
+    return tk._(
+        "The request will be closed for good and the account %(user)s stays as it is; the "
+        "applicant is emailed your reason."
+    ) % {"user": user}
+
+
+def dgaaccounts_waiting() -> dict[str, int]:
+    """Requests awaiting a sysadmin's decision and how many of them are overdue, for the count
+    in the header (one indexed query on state)."""
+    from sqlalchemy import case, func
+
+    from .model import Request
+
+    now = utcnow()
+    waiting, overdue = model.Session.query(
+        func.count(Request.id),
+        func.count(case((Request.due < now, 1))),
+    ).filter(Request.state == workflow.SUBMITTED).one()
+    return {"waiting": int(waiting or 0), "overdue": int(overdue or 0)}

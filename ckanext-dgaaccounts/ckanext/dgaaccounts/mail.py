@@ -26,7 +26,7 @@ from sqlalchemy import func
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import config, tokens
+from . import config, timefmt, tokens
 from .model import OutboxMessage, Request, utcnow
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,20 @@ def _environment(locale: str) -> jinja2.Environment:
     )
     translations = Translations.load(os.path.join(HERE, "i18n"), [locale], DOMAIN)
     env.install_gettext_translations(translations, newstyle=True)
+    env.filters["when"] = functools.partial(_when, locale=locale)
     return env
+
+
+def _when(value: Any, locale: str) -> str:
+    return timefmt.format_datetime_lenient(value, locale)
+
+
+def localized_root(site: str, locale: str) -> str:
+    """The site's root in ``locale``: CKAN serves the default locale at ``/`` and the others
+    under ``/<locale>/`` (as its ``url_for`` builds them), so a link opens in the reader's
+    language."""
+    default = tk.config.get("ckan.locale_default") or "en"
+    return site if locale == default else f"{site}/{locale}"
 
 
 def render(template: str, locale: str, context: dict[str, Any]) -> tuple[str, str]:
@@ -129,7 +142,8 @@ def render(template: str, locale: str, context: dict[str, Any]) -> tuple[str, st
 
 
 def _context(msg: OutboxMessage, req: Request | None, secret: str | None) -> dict[str, Any]:
-    site = tk.config["ckan.site_url"].rstrip("/")
+    # Every link in a message opens in the recipient's language.
+    site = localized_root(tk.config["ckan.site_url"].rstrip("/"), msg.locale)
     ctx: dict[str, Any] = {
         "site_url": site,
         "site_title": tk.config.get("ckan.site_title") or "CKAN",
@@ -137,22 +151,41 @@ def _context(msg: OutboxMessage, req: Request | None, secret: str | None) -> dic
         "params": dict(msg.params or {}),
         "request": None,
         "link": None,
+        "expires": None,
+        "approval": None,
     }
     if req is not None:
         user = model.User.get(req.user_id)
         ctx["request"] = {
             "reference": req.reference, "kind": req.kind, "state": req.state,
             "username": user.name if user else "",
-            "due": req.due.strftime("%Y-%m-%d %H:%M UTC") if req.due else "",
+            "due": timefmt.format_datetime(req.due, msg.locale) if req.due else "",
             "admin_url": f"{site}/ckan-admin/dgaaccounts/request/{req.id}",
         }
+        ctx["approval"] = _approval(req)
     if secret and msg.mint == tokens.VERIFY:
         ctx["link"] = f"{site}/dgaaccounts/verify/{secret}"
+        ctx["expires"] = timefmt.format_datetime(
+            utcnow() + config.verification_lifetime(), msg.locale)
     elif secret and msg.mint == tokens.RESET:
         ctx["link"] = f"{site}/user/reset/{msg.params['user_id']}?key={secret}"
     elif secret and req is not None:
         ctx["link"] = f"{site}/dgaaccounts/request/{req.id}?token={secret}"
     return ctx
+
+
+def _approval(req: Request) -> dict[str, str] | None:
+    """The organization (title) and role an approved officer was given."""
+    if req.kind != "agency_registration" or not req.organization_id:
+        return None
+    row = model.Session.query(model.Group.title, model.Group.name, model.Member.capacity).join(
+        model.Member, (model.Member.group_id == model.Group.id)
+        & (model.Member.table_name == "user") & (model.Member.table_id == req.user_id)
+        & (model.Member.state == "active"), isouter=True,
+    ).filter(model.Group.id == req.organization_id).first()
+    if row is None:
+        return None
+    return {"organization": row[0] or row[1], "role": row[2] or ""}
 
 
 # -- delivery ------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from fpdf import FPDF
 from fpdf.output import OutputProducer
 import pikepdf
 
+from . import timefmt
+
 __all__ = ["thai_date", "application_form_pdf", "cancellation_form_pdf"]
 
 FONT = "Sarabun"
@@ -329,7 +331,7 @@ def _signable(raw: bytes, form: _Form, form_id: str | None,
 
 def _issued(data: Mapping[str, Any]) -> datetime.date:
     issued = data.get("issued")
-    return issued if isinstance(issued, datetime.date) else datetime.date.today()
+    return issued if isinstance(issued, datetime.date) else timefmt.form_date()
 
 
 def _fields(pdf: _Form, rows: Iterable[tuple[str, Any]]) -> None:

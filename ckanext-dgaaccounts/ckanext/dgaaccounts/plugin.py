@@ -8,7 +8,7 @@ from ckan.common import CKANConfig
 from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
-from . import account, tokens, views
+from . import account, language, tokens, views
 
 
 @tk.blanket.actions
@@ -40,6 +40,7 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     # IAuthenticator
     def identify(self) -> None:
         account.check_session()
+        language.remember_sysadmin_locale()
 
     def login(self) -> Any:
         # A closed, pending or suspended account with the right password gets one message

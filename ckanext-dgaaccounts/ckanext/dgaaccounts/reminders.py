@@ -58,7 +58,7 @@ def _item(req: Request) -> dict[str, Any]:
     return {
         "id": req.id, "reference": req.reference, "kind": req.kind,
         "username": user.name if user is not None else "",
-        "due": req.due.strftime("%Y-%m-%d %H:%M UTC"),
+        "due": req.due.isoformat(),  # written for each reader in the email (mail "when")
     }
 
 

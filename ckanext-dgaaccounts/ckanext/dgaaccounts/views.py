@@ -1,6 +1,7 @@
 """Web pages. Thin: read the form, call the action, render or redirect."""
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import re
@@ -20,7 +21,7 @@ from ckan.lib import captcha
 from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
-from . import account, config, exports, pdf, ratelimit, signatures, storage, workflow
+from . import account, config, exports, pdf, ratelimit, signatures, storage, timefmt, workflow
 from .model import Document, Request, utcnow
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def register_agency() -> Any:
         form["password"] = ""
         return _render_agency_form(form, e.error_dict)
     session["dgaaccounts_registered"] = result["reference"]
+    _remember_sent(data["email"])
     return tk.redirect_to("dgaaccounts.registered")
 
 
@@ -184,13 +186,26 @@ def register_developer() -> Any:
         return tk.render("dgaaccounts/register_developer.html", {
             "data": data, "errors": e.error_dict, "error_summary": _error_summary(e.error_dict)})
     session.pop("dgaaccounts_registered", None)
+    _remember_sent(data["email"])
     return tk.redirect_to("dgaaccounts.registered")
+
+
+def _remember_sent(address: str) -> None:
+    # For the next page only: the address the person just typed, and when the link was asked.
+    session["dgaaccounts_sent"] = {"email": address.strip(), "at": utcnow().isoformat()}
 
 
 @dgaaccounts.route("/dgaaccounts/register/sent")
 def registered() -> str:
+    sent = session.get("dgaaccounts_sent") or {}
+    expires = None
+    if sent.get("at"):
+        at = datetime.datetime.fromisoformat(sent["at"])
+        expires = timefmt.format_datetime(
+            at + config.verification_lifetime(), timefmt.page_locale())
     return tk.render("dgaaccounts/registered.html",
-                     {"reference": session.get("dgaaccounts_registered")})
+                     {"reference": session.get("dgaaccounts_registered"),
+                      "email": sent.get("email"), "expires": expires})
 
 
 @dgaaccounts.route("/dgaaccounts/verify/<token>", methods=["GET", "POST"])
@@ -436,7 +451,7 @@ def request_form(id: str) -> Response:
             "position": details.get("position"),
             "agency": org.get("title") or details.get("agency_name"),
             "superior_name": details.get("superior_name"),
-            "superior_position": details.get("superior_position"), "issued": utcnow().date(),
+            "superior_position": details.get("superior_position"), "issued": timefmt.form_date(),
             **signatures.issue_args(req["id"]),
         })
     elif req["kind"] in (workflow.CANCELLATION, workflow.SUSPENSION):
@@ -445,7 +460,7 @@ def request_form(id: str) -> Response:
             "reference": req["reference"], "kind": req["kind"], "fullname": user.fullname,
             "username": user.name, "email": user.email, "reason": details.get("reason"),
             "memberships": [tuple(m) for m in details.get("memberships") or []],
-            "issued": utcnow().date(), "with_superior": officer is not None,
+            "issued": timefmt.form_date(), "with_superior": officer is not None,
             "superior_name": (officer or {}).get("superior_name"),
             "superior_position": (officer or {}).get("superior_position"),
             **signatures.issue_args(req["id"]),
@@ -624,6 +639,10 @@ def admin_decide(id: str, decision: str) -> Any:
     form = tk.request.form
     data = {"id": id, **{k: form[k] for k in ("note", "reason", "organization", "role")
                          if form.get(k)}}
+    if not _decision_confirmed(id, decision):
+        tk.h.flash_error(tk._("Nothing was changed: tick the box to confirm that you have read "
+                              "what this decision will do."))
+        return tk.redirect_to("dgaaccounts_admin.admin_request", id=id)
     try:
         tk.get_action(actions[decision])(_context(), data)
     except tk.ValidationError as e:
@@ -633,6 +652,19 @@ def admin_decide(id: str, decision: str) -> Any:
     else:
         tk.h.flash_success(tk._("Decision recorded. The applicant will be emailed."))
     return tk.redirect_to("dgaaccounts_admin.admin_request", id=id)
+
+
+def _decision_confirmed(id: str, decision: str) -> bool:
+    """An irreversible decision made on the page needs its confirmation box ticked (the API,
+    used by scripts, does not ask). A rejection without a reason goes on to the action, which
+    refuses it with its own message and changes nothing."""
+    form = tk.request.form
+    if form.get("confirm") == "yes":
+        return True
+    if decision == "reject" and not form.get("reason", "").strip():
+        return True
+    req = model.Session.get(Request, id)
+    return req is None or not workflow.needs_confirmation(req.kind, decision)
 
 
 # -- service report, audit log and exports --------------------------------------------------

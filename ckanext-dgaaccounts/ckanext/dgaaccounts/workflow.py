@@ -251,3 +251,10 @@ def kind_label(kind: str) -> str:
 
 def is_overdue(req: Request, now: datetime.datetime | None = None) -> bool:
     return req.state == SUBMITTED and req.due is not None and req.due < (now or utcnow())
+
+
+def needs_confirmation(kind: str, event: str) -> bool:
+    """Decisions that cannot be taken back, which the web page asks to confirm: a rejection,
+    and approving a cancellation (the account is deleted) or a suspension (signed out, tokens
+    revoked)."""
+    return event == "reject" or (event == "approve" and kind in (CANCELLATION, SUSPENSION))

@@ -86,6 +86,10 @@ def test_officer_closes_their_account_with_a_signed_request(
     row = admin.locator(f'#dgaaccounts-queue tr[data-reference="{reference}"]')
     assert row.count() == 1
     submit(admin, row.get_by_role("link", name=reference))
+    # Deleting an account is final: the page says so and wants the box ticked (keyboard too).
+    assert "deleted" in admin.inner_text("#dgaaccounts-consequence-approve")
+    admin.focus("#field-confirm-approve")
+    admin.keyboard.press("Space")
     admin.focus("#dgaaccounts-approve")
     with admin.expect_navigation(wait_until="domcontentloaded"):
         admin.keyboard.press("Enter")

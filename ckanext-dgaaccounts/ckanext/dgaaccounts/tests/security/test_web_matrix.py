@@ -210,7 +210,7 @@ AGENCY_ROWS = [
         fresh="agency_submitted", changed=("approved", "submitted")),
     Row("POST admin reject <fresh>", "POST", "/ckan-admin/dgaaccounts/request/<id>/<decision>",
         "/ckan-admin/dgaaccounts/request/{t}/reject", SYSADMIN_ONLY_POST,
-        data={"reason": "ไม่ใช่เจ้าหน้าที่"}, fresh="agency_submitted",
+        data={"reason": "ไม่ใช่เจ้าหน้าที่", "confirm": "yes"}, fresh="agency_submitted",
         changed=("rejected", "submitted")),
     Row("POST admin return <fresh>", "POST", "/ckan-admin/dgaaccounts/request/<id>/<decision>",
         "/ckan-admin/dgaaccounts/request/{t}/return", SYSADMIN_ONLY_POST,
@@ -255,7 +255,7 @@ ACCOUNT_ROWS = [
     Row("POST admin approve <fresh cancellation>", "POST",
         "/ckan-admin/dgaaccounts/request/<id>/<decision>",
         "/ckan-admin/dgaaccounts/request/{t}/approve", SYSADMIN_ONLY_POST,
-        fresh="account_submitted", changed=("approved", "submitted")),
+        data={"confirm": "yes"}, fresh="account_submitted", changed=("approved", "submitted")),
 ]
 
 TABLES = {
