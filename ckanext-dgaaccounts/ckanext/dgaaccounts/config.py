@@ -31,6 +31,10 @@ def upload_max_size() -> int:
     return tk.config[PREFIX + "upload_max_size"]
 
 
+def upload_max_pixels() -> int:
+    return tk.config[PREFIX + "upload_max_pixels"]
+
+
 def upload_types() -> list[str]:
     return list(tk.config[PREFIX + "upload_types"])
 
