@@ -31,8 +31,8 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
-from typing import Any, Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from markupsafe import escape
 from werkzeug.exceptions import RequestEntityTooLarge

@@ -8,7 +8,7 @@ from ckan.common import CKANConfig
 from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
-from . import account, bodylimit, tokens, views
+from . import account, bodylimit, headers, tokens, views
 
 
 @tk.blanket.actions
@@ -32,8 +32,9 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
 
     # IMiddleware
     def make_middleware(self, app: Any, config: Any) -> Any:
-        # Refuses oversized bodies while they arrive, before Werkzeug spools them.
-        return bodylimit.install(app)
+        # Refuses oversized bodies while they arrive, before Werkzeug spools them; sets the
+        # headers of pages with a token in the URL and of private downloads.
+        return headers.install(bodylimit.install(app))
 
     # ISignal
     def get_signal_subscriptions(self) -> dict[Any, Any]:
