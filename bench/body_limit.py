@@ -3,9 +3,9 @@
     CKAN_SQLALCHEMY_URL=... CKAN_REDIS_URL=... <venv>/bin/python bench/body_limit.py
 
 Starts CKAN under gunicorn (``bench/wsgi.py``, one worker with 4 threads; install gunicorn
-into the venv as ``bench/run.sh`` does) with ``upload_max_size``
-= 2 MiB and its own empty TMPDIR, then sends, each on a fresh connection, the way a browser or a script would (the
-whole body, without waiting for an early answer):
+into the venv as ``bench/run.sh`` does) with ``upload_max_size`` = 2 MiB and its own empty
+TMPDIR, then sends, each on a fresh connection, the way a browser or a script would (the whole
+body, without waiting for an early answer):
 
 * 12 MB with a ``Content-Length`` to the registration page and to the API action;
 * 200 MB chunked (no length) to the same two;
