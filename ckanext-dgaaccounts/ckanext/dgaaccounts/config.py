@@ -31,6 +31,14 @@ def upload_max_size() -> int:
     return tk.config[PREFIX + "upload_max_size"]
 
 
+def upload_max_pixels() -> int:
+    return tk.config[PREFIX + "upload_max_pixels"]
+
+
+def request_body_allowance() -> int:
+    return tk.config[PREFIX + "request_body_allowance"]
+
+
 def upload_types() -> list[str]:
     return list(tk.config[PREFIX + "upload_types"])
 

@@ -8,7 +8,7 @@ from ckan.common import CKANConfig
 from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
-from . import account, language, tokens, views
+from . import account, bodylimit, headers, language, tokens, views
 
 
 @tk.blanket.actions
@@ -23,11 +23,18 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     p.implements(p.ITranslation)
     p.implements(p.IAuthenticator, inherit=True)
     p.implements(p.ISignal)
+    p.implements(p.IMiddleware, inherit=True)
 
     # IConfigurer
     def update_config(self, config_: CKANConfig) -> None:
         tk.add_template_directory(config_, "templates")
         tokens.redact_request_logs()
+
+    # IMiddleware
+    def make_middleware(self, app: Any, config: Any) -> Any:
+        # Refuses oversized bodies while they arrive, before Werkzeug spools them; sets the
+        # headers of pages with a token in the URL and of private downloads.
+        return headers.install(bodylimit.install(app))
 
     # ISignal
     def get_signal_subscriptions(self) -> dict[Any, Any]:

@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from ckan.plugins import toolkit as tk
 
-from . import config
+from . import config, pdfcheck
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
@@ -311,13 +311,16 @@ class LocalDocumentStore:
         *,
         max_size: int,
         allowed: Iterable[str] = DEFAULT_ALLOWED_TYPES,
+        max_pixels: int | None = None,
     ) -> StoredDocument:
         """Validate and store an upload; raise ``DocumentError`` if refused.
 
         ``stream`` is anything with ``read(n)`` (e.g. Werkzeug's
         ``FileStorage.stream``). It is copied in 64 KiB chunks to a temporary
-        file in the store, checked while copying, and renamed into place only
-        when every check passed; on any failure nothing is left on disk.
+        file in the store, checked while copying, then parsed (PDF) or decoded
+        (images) by ``pdfcheck`` on the completed temporary file, and renamed
+        into place only when every check passed; on any failure nothing is left
+        on disk. ``max_pixels`` defaults to ``upload_max_pixels``.
         """
         if max_size <= 0:
             raise ValueError("max_size must be positive")
@@ -336,6 +339,7 @@ class LocalDocumentStore:
                 mimetype, size, digest = self._copy(stream, out, name, max_size, allowed)
                 out.flush()
                 os.fsync(out.fileno())
+            self._inspect(tmp_path, mimetype, max_pixels)
             key = uuid.uuid4().hex
             final = self.path(key)
             self._make_shard_dir(os.path.dirname(final))
@@ -349,6 +353,16 @@ class LocalDocumentStore:
         return StoredDocument(
             key=key, mimetype=mimetype, size=size, sha256=digest, original_name=name
         )
+
+    @staticmethod
+    def _inspect(path: str, mimetype: str, max_pixels: int | None) -> None:
+        """The content policy on the complete file (see ``pdfcheck``); the bytes stay as sent."""
+        if max_pixels is None:
+            max_pixels = config.upload_max_pixels()
+        try:
+            pdfcheck.check_file(path, mimetype, max_pixels=max_pixels)
+        except pdfcheck.ContentError as exc:
+            raise DocumentError(str(exc)) from exc
 
     @staticmethod
     def _copy(

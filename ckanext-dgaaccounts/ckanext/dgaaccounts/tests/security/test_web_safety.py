@@ -393,10 +393,18 @@ def all_logs(caplog):
 
 
 def _pdf_with(text: bytes) -> bytes:
-    stream = zlib.compress(b"BT /F1 12 Tf 72 712 Td (" + text + b") Tj ET")
-    return (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n2 0 obj << /Length "
-            + str(len(stream)).encode() + b" /Filter /FlateDecode >>\nstream\n" + stream
-            + b"\nendstream\nendobj\n% " + text + b"\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+    # A valid one-page PDF (uploads are parsed) showing ``text``, which is also in a comment.
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    contents = pikepdf.Stream(pdf, b"")
+    contents.write(zlib.compress(b"BT /F1 12 Tf 72 712 Td (" + text + b") Tj ET"),
+                   filter=pikepdf.Name.FlateDecode)
+    pdf.pages[0].obj.Contents = pdf.make_indirect(contents)
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue() + b"% " + text + b"\n"
 
 
 # The verification link, whichever form it takes (the path's last segment or ?token=).
