@@ -117,11 +117,12 @@ def password_reset(
 
 
 @tk.validator_args
-def request_id(not_empty: Validator, ignore_missing: Validator,
-               ignore: Validator) -> Schema:
+def request_id(not_empty: Validator, ignore_missing: Validator, ignore: Validator,
+               dgaaccounts_optional_credential: Validator) -> Schema:
     return {
         "id": [not_empty, *line()],
-        "token": [ignore_missing, *raw_text()],
+        # Not a field error: a token that is not text is no token (403, as without one).
+        "token": [ignore_missing, dgaaccounts_optional_credential],
         "signed_form": [ignore],
     }
 

@@ -44,6 +44,18 @@ def dgaaccounts_text(key: FlattenKey, data: FlattenDataDict,
     raise tk.StopOnError
 
 
+def dgaaccounts_optional_credential(key: FlattenKey, data: FlattenDataDict,
+                                    errors: FlattenErrorDict, context: Context) -> Any:
+    """An optional credential (the applicant token): text is kept as given; anything else
+    is no credential at all (never converted to text), so the auth function refuses the call
+    as for a caller without one."""
+    value = data.get(key)
+    if value is tk.missing or value is None or isinstance(value, str):
+        return
+    data.pop(key, None)
+    raise tk.StopOnError
+
+
 def _clean(key: FlattenKey, data: FlattenDataDict, errors: FlattenErrorDict,
            allowed: str, refused: tuple[str, ...]) -> None:
     value = data.get(key)

@@ -239,8 +239,8 @@ def test_bad_filters_are_validation_errors_never_500(field, value):
     """The audit list, its export and the report answer a 409 on anything a JSON body carries."""
     from ckan.tests import helpers
 
-    # Non-text (a list, an object, a number) is refused too: types are checked before CKAN's
-    # unicode_safe could turn it into text.
+    # Not text (a list, a dict, a number) is refused too, before CKAN's unicode_safe could
+    # make text of it (issue 11, class 8).
     with pytest.raises(tk.ValidationError) as e:
         helpers.call_action("dgaaccounts_audit_list", **{field: value})
     assert field in e.value.error_dict

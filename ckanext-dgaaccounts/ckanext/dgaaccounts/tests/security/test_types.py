@@ -28,7 +28,9 @@ pytestmark = pytest.mark.usefixtures("plugin_loaded", "_no_rate_limit")
 
 PRESENCE = {"not_empty", "ignore_missing", "ignore_empty", "default"}
 TYPE_CHECKS = {"dgaaccounts_text", "dgaaccounts_natural_number", "dgaaccounts_date",
-               "dgaaccounts_date_or_time", "dgaaccounts_boolean", "ignore"}
+               "dgaaccounts_date_or_time", "dgaaccounts_boolean", "ignore",
+               # the applicant token: not text is no token (NotAuthorized, see below)
+               "dgaaccounts_optional_credential"}
 HELPERS = {"line", "lines", "optional", "raw_text"}
 
 
@@ -111,8 +113,6 @@ def _cases(w: World) -> list[tuple[str, dict[str, Any], dict[str, Any], list[str
          ["email"]),
         ("dgaaccounts_email_verify", dict(ANONYMOUS), {"token": "x" * 40}, ["token"]),
         ("dgaaccounts_request_show", root, {"id": req}, ["id"]),
-        ("dgaaccounts_request_show", dict(ANONYMOUS), {"id": req, "token": "x" * 40},
-         ["token"]),
         ("dgaaccounts_request_list", root, {"q": "x", "kind": "agency_registration",
                                             "state": "submitted"}, ["q", "kind", "state"]),
         ("dgaaccounts_request_approve", root,
@@ -145,6 +145,16 @@ def test_every_text_field_of_every_action_refuses_what_is_not_text(world, storag
                 tried += 1
     assert tried >= 250
     assert snapshot(storage_root) == before
+
+
+def test_an_applicant_token_that_is_not_text_is_no_token(world):
+    for value in NOT_TEXT:
+        with pytest.raises(tk.NotAuthorized):
+            helpers.call_action("dgaaccounts_request_show", context=dict(ANONYMOUS),
+                                id=world.request["id"], token=value)
+    shown = helpers.call_action("dgaaccounts_request_show", context=dict(ANONYMOUS),
+                                id=world.request["id"], token=world.request["token"])
+    assert shown["id"] == world.request["id"]
 
 
 def test_the_answer_for_a_number_is_that_it_must_be_text(world):
