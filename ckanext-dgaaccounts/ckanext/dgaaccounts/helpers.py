@@ -127,3 +127,11 @@ def dgaaccounts_sla_chart(periods: list[dict[str, Any]]) -> dict[str, Any]:
         "ticks": [{"value": t, "y": round(top + plot_h - plot_h * t / highest, 1)}
                   for t in ticks],
     }
+
+
+def dgaaccounts_token_max_days(user: Any = None) -> int:
+    """The maximum lifetime, in days, of the API tokens of ``user`` (a user dict or object)."""
+    from . import apitokens
+
+    user_id = user.get("id") if isinstance(user, dict) else getattr(user, "id", None)
+    return apitokens.max_lifetime(model.User.get(user_id) if user_id else None).days

@@ -8,7 +8,7 @@ from ckan.common import CKANConfig
 from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
-from . import account, tokens, views
+from . import account, apitokens_plugin, apiusage, tokens, views
 
 
 @tk.blanket.actions
@@ -23,6 +23,7 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     p.implements(p.ITranslation)
     p.implements(p.IAuthenticator, inherit=True)
     p.implements(p.ISignal)
+    p.implements(p.IApiToken, inherit=True)
 
     # IConfigurer
     def update_config(self, config_: CKANConfig) -> None:
@@ -34,9 +35,18 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
         return {tk.signals.user_logged_in: [account.stamp_session]}
 
     # IAuthenticator
-    def identify(self) -> None:
+    def identify(self) -> Any:
         account.check_session()
+        return apiusage.guard()  # API token refusals and per-key limits
 
     def authenticate(self, identity: dict[str, Any]) -> None:
         # Only explains a refused login; CKAN's own authentication decides.
         views.explain_pending_login(identity)
+
+    # IApiToken: every token expires within the maximum lifetime (apitokens_plugin.py)
+    def create_api_token_schema(self, schema: Any) -> Any:
+        return apitokens_plugin.create_api_token_schema(schema)
+
+    def postprocess_api_token(self, data: dict[str, Any], jti: str,
+                              data_dict: dict[str, Any]) -> dict[str, Any]:
+        return apitokens_plugin.postprocess_api_token(data, jti, data_dict)

@@ -16,6 +16,7 @@ from ckan.types import Context
 
 from . import account, exports, pdf, ratelimit, storage, workflow
 from .model import Document, Request, utcnow
+from .views_tokens import dgaaccounts_tokens  # noqa: F401 - registered by tk.blanket.blueprints
 
 log = logging.getLogger(__name__)
 
