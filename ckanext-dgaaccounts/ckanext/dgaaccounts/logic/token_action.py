@@ -13,6 +13,7 @@ from typing import Any
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
+from sqlalchemy import func
 
 from .. import apitokens, apiusage, config, mail, workflow
 from ..tokenmodel import TokenTier, TokenUsage, UserTier
@@ -170,7 +171,7 @@ def dgaaccounts_token_tier_list(context: Context, data_dict: DataDict) -> list[d
     :returns: list of ``name``, ``hourly_limit``, ``description``, ``updated``, ``users``
     """
     tk.check_access("dgaaccounts_token_tier_list", context, data_dict)
-    counts = dict(model.Session.query(UserTier.tier, model.func.count()).group_by(UserTier.tier))
+    counts = dict(model.Session.query(UserTier.tier, func.count()).group_by(UserTier.tier))
     tiers = [dict(t.as_dict(), users=counts.get(t.name, 0))
              for t in model.Session.query(TokenTier).order_by(TokenTier.hourly_limit)]
     if not any(t["name"] == apiusage.DEFAULT_TIER for t in tiers):
