@@ -486,8 +486,9 @@ def dgaaccounts_token_housekeeping(context: Context, data_dict: DataDict) -> dic
     return result
 
 
-def run_housekeeping_job() -> dict[str, Any]:
-    """The background job: housekeeping as the site user."""
+def run_step_job(action: str = "dgaaccounts_token_housekeeping") -> dict[str, Any]:
+    """The background job (and the CLI): one housekeeping action as the site user."""
+    if action not in __all__:
+        raise ValueError(action)
     site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
-    return tk.get_action("dgaaccounts_token_housekeeping")(
-        {"user": site_user["name"], "ignore_auth": False}, {})
+    return tk.get_action(action)({"user": site_user["name"], "ignore_auth": False}, {})

@@ -343,3 +343,33 @@ class TestRevokeAll:
                               {"user": other["name"], "model": model}, user=owner["id"])
         assert model.Session.query(model.ApiToken).count() == 1
 
+
+
+class TestHousekeepingCommand:
+    """``ckan dgaaccounts tokens ...`` through the CLI and a real RQ worker."""
+
+    @pytest.mark.usefixtures("with_extended_cli", "clean_redis", "with_test_worker")
+    def test_reminder_job_runs_in_the_worker_and_mails(self, cli, clock, smtp, deliver):
+        from ckan.cli.cli import ckan
+        from ckan.lib import jobs
+
+        user = factories.User(email="worker@example.com")
+        _token(user, name="batch", expires_in=20, unit=DAY)
+        deliver()
+        smtp.messages.clear()
+        clock["value"] = utcnow() + datetime.timedelta(days=19, hours=12)
+        result = cli.invoke(ckan, ["dgaaccounts", "tokens", "reminders", "--enqueue"])
+        assert result.exit_code == 0, result.output
+        assert smtp.messages == [], "queued, not run"
+        queue = jobs.get_queue()
+        jobs.Worker(connection=queue.connection).work(burst=True)
+        [msg] = smtp.to("worker@example.com")
+        assert "batch" in smtp.body(msg)
+
+    @pytest.mark.usefixtures("with_extended_cli")
+    def test_housekeeping_command_runs_every_step(self, cli):
+        from ckan.cli.cli import ckan
+
+        result = cli.invoke(ckan, ["dgaaccounts", "tokens", "housekeeping"])
+        assert result.exit_code == 0, result.output
+        assert '"dgaaccounts_token_usage_rollup": {"rows": 0}' in result.output
