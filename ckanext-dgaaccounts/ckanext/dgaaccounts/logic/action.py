@@ -252,8 +252,8 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
             # That plugin requires a lifetime: give the one its operator configured.
             token_request.update(
                 expires_in=tk.config.get("expire_api_token.default_lifetime"), unit=1)
-        token = tk.get_action("api_token_create")(
-            {"user": user.name, "ignore_auth": True}, token_request)
+        token = tk.get_action("api_token_create")(  # the welcome email tells of this one
+            {"user": user.name, "ignore_auth": True, "dgaaccounts_signup": True}, token_request)
         result["api_token"] = token["token"]
         result["api_token_expires"] = token.get("expires_at")
     result["state"] = req.state

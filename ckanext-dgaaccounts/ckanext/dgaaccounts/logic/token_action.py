@@ -85,7 +85,8 @@ def _announce(context: Context, owner: model.User, token: model.ApiToken,
     workflow.audit("api_token_create", _actor_id(context), target_user_id=owner.id, details={
         "token_id": token.id, "name": token.name[:apitokens.NAME_MAX],
         "expires": expires.isoformat()})
-    if owner.email:
+    # The sign-up token is the one the welcome email already announces.
+    if owner.email and not context.get("dgaaccounts_signup"):
         mail.queue(None, "token_created", owner.email,
                    recipient_name=owner.fullname or owner.name, locale=mail.user_locale(owner),
                    params={"token_name": token.name[:apitokens.NAME_MAX],

@@ -85,6 +85,9 @@ class TestEveryTokenExpires:
         claims = api_token.decode(verified["api_token"])
         assert abs(claims["exp"] - claims["iat"] - 365 * DAY) <= 5
         assert verified["api_token_expires"]
+        # Audited; announced by the welcome email rather than a second "new token" email.
+        assert model.Session.query(AuditEvent).filter_by(action="api_token_create").count() == 1
+        assert model.Session.query(OutboxMessage).filter_by(template="token_created").count() == 0
 
     @pytest.mark.ckan_config("ckan.plugins", "dgaaccounts expire_api_token")
     def test_expire_api_token_plugin_request_is_cut_too(self):
