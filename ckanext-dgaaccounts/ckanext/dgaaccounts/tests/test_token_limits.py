@@ -152,6 +152,21 @@ class TestTiers:
         assert 'id="dgaaccounts-tier-errors"' in res.body
         assert model.Session.query(TokenTier).count() == 0
 
+    def test_sysadmin_assigns_a_tier_on_the_users_tokens_tab(self, app):
+        from ckanext.dgaaccounts.tests.security.conftest import csrf_token, sign_in
+        dev = factories.User(name="dev_tab")
+        helpers.call_action("dgaaccounts_token_tier_set", context=_admin(), name="silver",
+                            hourly_limit=77)
+        factories.Sysadmin(name="boss3", password="Passw0rd-long-1")
+        client = sign_in(app, "boss3", "Passw0rd-long-1")
+        page = client.get("/user/dev_tab/api-tokens")
+        assert 'id="dgaaccounts-user-tier-form"' in page.body
+        client.post("/ckan-admin/dgaaccounts/tokens", data={
+            "_csrf_token": csrf_token(page.body), "assign": "1", "user": "dev_tab",
+            "tier": "silver"})
+        assert model.Session.get(UserTier, dev["id"]).tier == "silver"
+        assert "77 calls per hour" in client.get("/user/dev_tab/api-tokens").body
+
 
 class TestUsage:
     def test_calls_errors_and_actions_are_counted_and_rolled_up(self, app):
