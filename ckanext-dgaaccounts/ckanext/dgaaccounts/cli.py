@@ -335,3 +335,9 @@ def _export(make: Any, params: dict[str, Any]) -> Any:
     except tk.ValidationError as e:
         raise click.ClickException("; ".join(
             f"{k}: {' '.join(str(m) for m in v)}" for k, v in e.error_dict.items())) from e
+
+
+# Developer API keys: `ckan dgaaccounts tokens ...` (cli_tokens.py).
+from .cli_tokens import tokens as _tokens  # noqa: E402
+
+dgaaccounts.add_command(_tokens)

@@ -128,3 +128,34 @@ def report_timezone() -> str:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return "UTC"
     return name
+
+
+# -- developer API keys (apitokens.py, apiusage.py) ---------------------------------------
+
+def token_max_days() -> int:
+    return tk.config[PREFIX + "token_max_lifetime_days"]
+
+
+def token_max_days_sysadmin() -> int:
+    return tk.config[PREFIX + "token_max_lifetime_days_sysadmin"]
+
+
+def token_reminder_days() -> list[int]:
+    return sorted({int(d) for d in tk.config[PREFIX + "token_reminder_days"] if str(d).isdigit()},
+                  reverse=True)
+
+
+def token_renewal_overlap() -> datetime.timedelta:
+    return datetime.timedelta(days=tk.config[PREFIX + "token_renewal_overlap_days"])
+
+
+def token_limits_enabled() -> bool:
+    return tk.config[PREFIX + "token_limits_enabled"]
+
+
+def token_default_hourly_limit() -> int:
+    return tk.config[PREFIX + "token_default_hourly_limit"]
+
+
+def token_usage_retention() -> datetime.timedelta:
+    return datetime.timedelta(days=tk.config[PREFIX + "token_usage_retention_days"])

@@ -187,3 +187,24 @@ def dgaaccounts_waiting() -> dict[str, int]:
         func.count(case((Request.due < now, 1))),
     ).filter(Request.state == workflow.SUBMITTED).one()
     return {"waiting": int(waiting or 0), "overdue": int(overdue or 0)}
+
+
+def dgaaccounts_token_max_days(user: Any = None) -> int:
+    """The maximum lifetime, in days, of the API tokens of ``user`` (a user dict or object)."""
+    from . import apitokens
+
+    user_id = user.get("id") if isinstance(user, dict) else getattr(user, "id", None)
+    return apitokens.max_lifetime(model.User.get(user_id) if user_id else None).days
+
+
+def dgaaccounts_user_tier(user: Any = None) -> dict[str, Any]:
+    """The API tier of ``user`` and the tiers a sysadmin may give (for the user's tokens tab)."""
+    from . import apiusage
+    from .tokenmodel import TokenTier, UserTier
+
+    user_id = user.get("id") if isinstance(user, dict) else getattr(user, "id", None)
+    row = model.Session.get(UserTier, user_id) if user_id else None
+    names = [name for (name,) in model.Session.query(TokenTier.name).order_by(TokenTier.name)
+             if name != apiusage.DEFAULT_TIER]
+    return {"tier": row.tier if row else apiusage.DEFAULT_TIER, "tiers": names,
+            "hourly_limit": apiusage.hourly_limit(user_id)}

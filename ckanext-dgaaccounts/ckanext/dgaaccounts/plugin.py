@@ -8,7 +8,7 @@ from ckan.common import CKANConfig
 from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
-from . import account, bodylimit, headers, language, tokens, views
+from . import account, apitokens_plugin, apiusage, bodylimit, headers, language, tokens, views
 
 
 @tk.blanket.actions
@@ -24,6 +24,7 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     p.implements(p.IAuthenticator, inherit=True)
     p.implements(p.ISignal)
     p.implements(p.IMiddleware, inherit=True)
+    p.implements(p.IApiToken, inherit=True)
 
     # IConfigurer
     def update_config(self, config_: CKANConfig) -> None:
@@ -45,12 +46,21 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
         }
 
     # IAuthenticator
-    def identify(self) -> None:
+    def identify(self) -> Any:
         account.check_session()
         language.remember_sysadmin_locale()
+        return apiusage.guard()  # API token refusals and per-key limits
 
     def login(self) -> Any:
         # A closed, pending or suspended account with the right password gets one message
         # that says what to do (and no "bad username or password" after it); CKAN's own login
         # decides everything else.
         return views.explain_refused_login()
+
+    # IApiToken: every token expires within the maximum lifetime (apitokens_plugin.py)
+    def create_api_token_schema(self, schema: Any) -> Any:
+        return apitokens_plugin.create_api_token_schema(schema)
+
+    def postprocess_api_token(self, data: dict[str, Any], jti: str,
+                              data_dict: dict[str, Any]) -> dict[str, Any]:
+        return apitokens_plugin.postprocess_api_token(data, jti, data_dict)

@@ -23,6 +23,7 @@ from ckan.types import Context
 
 from . import account, config, exports, pdf, ratelimit, signatures, storage, timefmt, workflow
 from .model import Document, Request, utcnow
+from .views_tokens import dgaaccounts_tokens  # noqa: F401 - registered by tk.blanket.blueprints
 
 log = logging.getLogger(__name__)
 

@@ -258,9 +258,10 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
             # That plugin requires a lifetime: give the one its operator configured.
             token_request.update(
                 expires_in=tk.config.get("expire_api_token.default_lifetime"), unit=1)
-        token = tk.get_action("api_token_create")(
-            {"user": user.name, "ignore_auth": True}, token_request)
+        token = tk.get_action("api_token_create")(  # the welcome email tells of this one
+            {"user": user.name, "ignore_auth": True, "dgaaccounts_signup": True}, token_request)
         result["api_token"] = token["token"]
+        result["api_token_expires"] = token.get("expires_at")
     result["state"] = req.state
     mail.dispatch()
     return result
@@ -803,3 +804,16 @@ def dgaaccounts_sla_report(context: Context, data_dict: DataDict) -> dict[str, A
         raise tk.ValidationError({"until": [tk._("Choose a range of ten years or less.")]})
     kinds = (data["kind"],) if data.get("kind") else None
     return reports.sla_report(since, until, data["period"], kinds=kinds)
+
+
+# -- developer API keys (logic/token_action.py) ------------------------------------------
+# tk.blanket.actions registers a module's __all__ when it has one (else its own public
+# functions): the list names this module's actions and those of token_action.
+from inspect import isfunction as _isfunction  # noqa: E402
+from . import token_action as _token_action  # noqa: E402
+from .token_action import *  # noqa: E402,F401,F403
+
+__all__ = sorted(
+    {name for name, value in list(globals().items()) if _isfunction(value)
+     and getattr(value, "__module__", None) == __name__ and not name.startswith("_")}
+    | set(_token_action.__all__))

@@ -1,0 +1,378 @@
+"""Every API token expires (issue 17): the cap on every creation path, clear refusals on /api/,
+renewal, reminders and the revoke-all link. Real PostgreSQL, Redis and SMTP; the expiry clock
+is injected (``apitokens.clock``), nothing sleeps."""
+from __future__ import annotations
+
+import datetime
+import re
+
+import pytest
+
+import ckan.model as model
+from ckan.lib import api_token
+from ckan.plugins import toolkit as tk
+from ckan.tests import factories, helpers
+
+from ckanext.dgaaccounts import apitokens
+from ckanext.dgaaccounts.model import AuditEvent, OutboxMessage, utcnow
+
+pytestmark = [
+    pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
+    # No with_request_context: its application context would hold the test's anonymous user
+    # for the HTTP calls (flask-login caches it in g), and the token would never be read.
+    pytest.mark.usefixtures("with_plugins", "clean_db"),
+]
+DAY = 86400
+
+
+def _lifetime(result: dict) -> int:
+    claims = api_token.decode(result["token"])
+    return claims["exp"] - claims["iat"]
+
+
+def _token(user: dict, **extra) -> dict:
+    return helpers.call_action("api_token_create", context={"user": user["name"]},
+                               user=user["name"], name=extra.pop("name", "mine"), **extra)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The policy's clock, set by the test."""
+    now = {"value": utcnow()}
+    monkeypatch.setattr(apitokens, "clock", lambda: now["value"])
+    return now
+
+
+class TestEveryTokenExpires:
+    def test_token_without_expiry_gets_the_maximum_and_the_answer_says_so(self):
+        user = factories.User()
+        result = _token(user)
+        assert abs(_lifetime(result) - 365 * DAY) <= 5
+        assert result["lifetime_capped"] is True
+        assert result["max_lifetime_days"] == 365
+        assert "365" in result["lifetime_note"]
+
+    def test_longer_request_is_cut_to_the_maximum(self):
+        user = factories.User()
+        result = _token(user, expires_in=1000, unit=DAY)
+        assert abs(_lifetime(result) - 365 * DAY) <= 5
+        assert result["lifetime_capped"] is True
+
+    def test_shorter_request_is_kept(self):
+        user = factories.User()
+        result = _token(user, expires_in=30, unit=DAY)
+        assert abs(_lifetime(result) - 30 * DAY) <= 5
+        assert result["lifetime_capped"] is False
+        assert "lifetime_note" not in result
+
+    def test_sysadmin_tokens_have_the_shorter_cap(self):
+        admin = factories.Sysadmin()
+        result = _token(admin, expires_in=365, unit=DAY)
+        assert abs(_lifetime(result) - 180 * DAY) <= 5
+        assert result["max_lifetime_days"] == 180
+
+    @pytest.mark.ckan_config("ckanext.dgaaccounts.token_max_lifetime_days", 10)
+    def test_the_cap_is_configurable(self):
+        result = _token(factories.User())
+        assert abs(_lifetime(result) - 10 * DAY) <= 5
+
+    def test_developer_sign_up_token_expires_too(self, smtp, deliver):
+        helpers.call_action("dgaaccounts_developer_register", name="dev_nok", fullname="Nok",
+                            email="nok@example.com", password="Dev-Passw0rd-42")
+        deliver()
+        verified = helpers.call_action("dgaaccounts_email_verify",
+                                       token=smtp.link("nok@example.com"))
+        claims = api_token.decode(verified["api_token"])
+        assert abs(claims["exp"] - claims["iat"] - 365 * DAY) <= 5
+        assert verified["api_token_expires"]
+        # Audited; announced by the welcome email rather than a second "new token" email.
+        assert model.Session.query(AuditEvent).filter_by(action="api_token_create").count() == 1
+        assert model.Session.query(OutboxMessage).filter_by(template="token_created").count() == 0
+
+    @pytest.mark.ckan_config("ckan.plugins", "dgaaccounts expire_api_token")
+    def test_expire_api_token_plugin_request_is_cut_too(self):
+        result = _token(factories.User(), expires_in=5, unit=365 * DAY)
+        assert abs(_lifetime(result) - 365 * DAY) <= 5
+
+    @pytest.mark.parametrize("bad", [{"expires_in": -5}, {"expires_in": 0},
+                                     {"expires_in": "soon"}, {"expires_in": 5, "unit": -1}])
+    def test_bad_expiry_is_a_validation_error_and_creates_nothing(self, bad):
+        user = factories.User()
+        with pytest.raises(tk.ValidationError) as err:
+            _token(user, **bad)
+        assert set(err.value.error_dict) <= {"expires_in", "unit"}
+        assert model.Session.query(model.ApiToken).count() == 0
+
+    def test_name_of_ten_thousand_characters_is_refused(self):
+        user = factories.User()
+        with pytest.raises(tk.ValidationError) as err:
+            _token(user, name="x" * 10_000)
+        assert "name" in err.value.error_dict
+        assert model.Session.query(model.ApiToken).count() == 0
+
+    def test_creation_is_audited_and_emailed_with_a_revoke_all_link(self, smtp, deliver):
+        user = factories.User(email="owner@example.com")
+        _token(user, name="my-script")
+        deliver()
+        [msg] = smtp.to("owner@example.com")
+        body = smtp.body(msg)
+        assert "my-script" in body
+        assert re.search(r"/dgaaccounts/tokens/revoke-all/\S+/[0-9a-f]{64}", body)
+        assert model.Session.query(AuditEvent).filter_by(action="api_token_create").count() == 1
+
+    def test_api_tokens_tab_caps_the_token_and_says_so(self, app):
+        user = factories.User(password="Passw0rd-long-1")
+        from ckanext.dgaaccounts.tests.security.conftest import csrf_token, sign_in
+        client = sign_in(app, user["name"], "Passw0rd-long-1")
+        page = client.get(f"/user/{user['name']}/api-tokens")
+        assert "at most 365 days" in page.body
+        client.post(f"/user/{user['name']}/api-tokens",
+                 data={"name": "tab", "_csrf_token": csrf_token(page.body)})
+        [token] = model.Session.query(model.ApiToken).all()
+        assert apitokens.expires_at(token) <= utcnow() + datetime.timedelta(days=365, minutes=1)
+
+
+class TestClearRefusals:
+    def _call(self, app, token: str):
+        return app.post("/api/3/action/dgaaccounts_token_list", json={},
+                        headers={"Authorization": token}, status=401)
+
+    def test_malformed_token_is_token_invalid_json(self, app):
+        res = self._call(app, "not-a-token")
+        assert res.headers["Content-Type"].startswith("application/json")
+        assert res.json["error"]["reason"] == "token_invalid"
+        assert res.json["success"] is False
+
+    def test_forged_signature_is_token_invalid(self, app):
+        token = _token(factories.User())["token"]
+        head, payload, _sig = token.split(".")
+        assert self._call(app, f"{head}.{payload}.AAAA").json["error"]["reason"] == \
+            "token_invalid"
+
+    def test_revoked_token_is_token_revoked(self, app):
+        user = factories.User()
+        token = _token(user)["token"]
+        jti = api_token.decode(token)["jti"]
+        helpers.call_action("api_token_revoke", context={"user": user["name"]}, jti=jti)
+        assert self._call(app, token).json["error"]["reason"] == "token_revoked"
+
+    def test_expired_token_is_token_expired(self, app, clock):
+        user = factories.User()
+        clock["value"] = utcnow() - datetime.timedelta(days=400)
+        token = _token(user)["token"]
+        clock["value"] = utcnow()
+        res = self._call(app, token)
+        assert res.json["error"]["reason"] == "token_expired"
+
+    def test_expiry_follows_the_injected_clock(self, app, clock):
+        user = factories.User()
+        token = _token(user, expires_in=2, unit=DAY)["token"]
+        res = app.post("/api/3/action/dgaaccounts_token_list", json={},
+                       headers={"Authorization": token}, status=200)
+        assert res.json["success"] is True, res.json
+        clock["value"] = utcnow() + datetime.timedelta(days=2, seconds=1)
+        assert self._call(app, token).json["error"]["reason"] == "token_expired"
+
+    def test_old_token_without_expiry_expires_after_the_maximum(self, app, clock):
+        user = factories.User()
+        token = _token(user)["token"]
+        row = model.ApiToken.get(api_token.decode(token)["jti"])
+        row.plugin_extras = {}  # as a token from before the policy
+        model.Session.commit()
+        clock["value"] = utcnow() + datetime.timedelta(days=366)
+        assert self._call(app, token).json["error"]["reason"] == "token_expired"
+
+    def test_good_token_still_works(self, app):
+        user = factories.User()
+        token = _token(user)["token"]
+        res = app.post("/api/3/action/dgaaccounts_token_list", json={},
+                       headers={"Authorization": token})
+        assert res.json["result"][0]["name"] == "mine"
+
+
+class TestRenewal:
+    def test_renewal_creates_same_name_and_keeps_old_for_the_overlap(self, clock):
+        user = factories.User()
+        old = _token(user, name="etl")
+        old_id = api_token.decode(old["token"])["jti"]
+        renewed = helpers.call_action("dgaaccounts_token_renew",
+                                      context={"user": user["name"]}, id=old_id)
+        assert renewed["name"] == "etl"
+        assert renewed["id"] != old_id
+        sysadmin = factories.Sysadmin()
+        ctx = {"user": sysadmin["name"], "ignore_auth": False}
+        assert helpers.call_action("dgaaccounts_token_overlap_revoke", context=ctx) == \
+            {"revoked": 0}
+        assert model.ApiToken.get(old_id) is not None
+        clock["value"] = utcnow() + datetime.timedelta(days=7, minutes=1)
+        assert helpers.call_action("dgaaccounts_token_overlap_revoke", context=ctx) == \
+            {"revoked": 1}
+        model.Session.expire_all()
+        assert model.ApiToken.get(old_id) is None
+        assert model.ApiToken.get(renewed["id"]) is not None
+
+    def test_renewing_twice_is_refused(self):
+        user = factories.User()
+        old_id = api_token.decode(_token(user)["token"])["jti"]
+        helpers.call_action("dgaaccounts_token_renew", context={"user": user["name"]}, id=old_id)
+        with pytest.raises(tk.ValidationError):
+            helpers.call_action("dgaaccounts_token_renew", context={"user": user["name"]},
+                                id=old_id)
+        assert model.Session.query(model.ApiToken).count() == 2
+
+    def test_renewing_a_revoked_token_is_not_found(self):
+        user = factories.User()
+        old_id = api_token.decode(_token(user)["token"])["jti"]
+        helpers.call_action("api_token_revoke", context={"user": user["name"]}, jti=old_id)
+        with pytest.raises(tk.ObjectNotFound):
+            helpers.call_action("dgaaccounts_token_renew", context={"user": user["name"]},
+                                id=old_id)
+
+    def test_renewing_someone_elses_token_is_refused(self):
+        owner, other = factories.User(), factories.User()
+        old_id = api_token.decode(_token(owner)["token"])["jti"]
+        with pytest.raises(tk.NotAuthorized):
+            helpers.call_action("dgaaccounts_token_renew", context={"user": other["name"]},
+                                id=old_id)
+        assert model.Session.query(model.ApiToken).count() == 1
+
+    def test_renewal_page_confirms_on_get_and_renews_on_post(self, app):
+        from ckanext.dgaaccounts.tests.security.conftest import csrf_token, sign_in
+        user = factories.User(password="Passw0rd-long-1")
+        old_id = api_token.decode(_token(user, name="cron")["token"])["jti"]
+        client = sign_in(app, user["name"], "Passw0rd-long-1")
+        page = client.get(f"/dgaaccounts/tokens/{old_id}/renew")
+        assert model.Session.query(model.ApiToken).count() == 1  # GET changes nothing
+        done = client.post(f"/dgaaccounts/tokens/{old_id}/renew",
+                        data={"_csrf_token": csrf_token(page.body)})
+        assert 'id="dgaaccounts-new-token"' in done.body
+        assert model.Session.query(model.ApiToken).filter_by(name="cron").count() == 2
+
+
+class TestReminders:
+    def _send(self):
+        admin = factories.Sysadmin()
+        return helpers.call_action("dgaaccounts_token_reminders_send",
+                                   context={"user": admin["name"], "ignore_auth": False})
+
+    def test_reminders_at_30_7_and_1_days_each_once(self, clock, smtp, deliver):
+        user = factories.User(email="dev@example.com")
+        _token(user, name="nightly", expires_in=40, unit=DAY)
+        deliver()
+        smtp.messages.clear()
+        start = utcnow()
+        sent = []
+        for day in (5, 11, 12, 30, 33, 34, 38, 39, 39.5):
+            clock["value"] = start + datetime.timedelta(days=day)
+            sent.append(self._send()["sent"])
+        assert sent == [0, 1, 0, 0, 1, 0, 0, 1, 0]
+        deliver()
+        bodies = [smtp.body(m) for m in smtp.to("dev@example.com")]
+        assert len(bodies) == 3
+        assert all("nightly" in b and "/renew" in b for b in bodies)
+        assert all("not been used yet" in b for b in bodies)
+
+    def test_late_discovery_sends_one_reminder_not_three(self, clock, smtp, deliver):
+        user = factories.User(email="late@example.com")
+        _token(user, expires_in=40, unit=DAY)
+        clock["value"] = utcnow() + datetime.timedelta(days=39, hours=12)
+        assert self._send()["sent"] == 1
+        assert self._send()["sent"] == 0
+
+    def test_reminder_names_the_last_use(self, clock, smtp, deliver):
+        user = factories.User(email="used@example.com")
+        token = _token(user, expires_in=10, unit=DAY)
+        row = model.ApiToken.get(api_token.decode(token["token"])["jti"])
+        row.last_access = datetime.datetime(2026, 11, 30, 8, 15)
+        model.Session.commit()
+        deliver()
+        smtp.messages.clear()
+        clock["value"] = utcnow() + datetime.timedelta(days=9, hours=12)
+        self._send()
+        deliver()
+        [msg] = smtp.to("used@example.com")
+        assert "2026-11-30 08:15" in smtp.body(msg)
+        assert model.Session.query(OutboxMessage).filter_by(template="token_expiry").count() == 1
+
+    def test_only_sysadmins_run_reminders(self):
+        user = factories.User()
+        with pytest.raises(tk.NotAuthorized):
+            helpers.call_action("dgaaccounts_token_reminders_send",
+                                context={"user": user["name"], "ignore_auth": False})
+
+
+class TestRevokeAll:
+    def _link(self, smtp, deliver, address: str) -> str:
+        deliver()
+        body = smtp.body(smtp.to(address)[-1])
+        return re.search(r"https?://[^/\s]+(/dgaaccounts/tokens/revoke-all/\S+)", body).group(1)
+
+    def test_link_revokes_every_token_once(self, app, smtp, deliver):
+        from ckanext.dgaaccounts.tests.security.conftest import csrf_token
+        user = factories.User(email="leak@example.com")
+        _token(user, name="a")
+        _token(user, name="b")
+        path = self._link(smtp, deliver, "leak@example.com")
+        client = app.test_client()
+        page = client.get(path)
+        assert model.Session.query(model.ApiToken).count() == 2  # GET changes nothing
+        done = client.post(path, data={"_csrf_token": csrf_token(page.body)})
+        assert 'id="dgaaccounts-revoke-done"' in done.body
+        assert model.Session.query(model.ApiToken).count() == 0
+        replay = client.post(path, data={"_csrf_token": csrf_token(page.body)})
+        assert replay.status_code == 400
+        assert 'id="dgaaccounts-revoke-invalid"' in replay.body
+        assert model.Session.query(AuditEvent).filter_by(
+            action="api_token_revoke_all").count() == 1
+
+    def test_forged_link_is_refused_and_revokes_nothing(self, app, smtp, deliver):
+        user = factories.User(email="forge@example.com")
+        _token(user)
+        path = self._link(smtp, deliver, "forge@example.com")
+        other = factories.User()
+        forged = path.replace(user["id"], other["id"])
+        app.get(forged, status=400)
+        app.get(path[:-4] + "0000", status=400)
+        with pytest.raises(tk.ValidationError):
+            helpers.call_action("dgaaccounts_token_revoke_all", context={"user": ""},
+                                user=user["id"], signature="0" * 64)
+        assert model.Session.query(model.ApiToken).count() == 1
+
+    def test_signed_in_user_cannot_revoke_another_users_tokens(self):
+        owner, other = factories.User(), factories.User()
+        _token(owner)
+        with pytest.raises(tk.NotAuthorized):
+            helpers.call_auth("dgaaccounts_token_revoke_all",
+                              {"user": other["name"], "model": model}, user=owner["id"])
+        assert model.Session.query(model.ApiToken).count() == 1
+
+
+
+class TestHousekeepingCommand:
+    """``ckan dgaaccounts tokens ...`` through the CLI and a real RQ worker."""
+
+    @pytest.mark.usefixtures("with_extended_cli", "clean_redis", "with_test_worker")
+    def test_reminder_job_runs_in_the_worker_and_mails(self, cli, clock, smtp, deliver):
+        from ckan.cli.cli import ckan
+        from ckan.lib import jobs
+
+        user = factories.User(email="worker@example.com")
+        _token(user, name="batch", expires_in=20, unit=DAY)
+        deliver()
+        smtp.messages.clear()
+        clock["value"] = utcnow() + datetime.timedelta(days=19, hours=12)
+        result = cli.invoke(ckan, ["dgaaccounts", "tokens", "reminders", "--enqueue"])
+        assert result.exit_code == 0, result.output
+        assert smtp.messages == [], "queued, not run"
+        queue = jobs.get_queue()
+        jobs.Worker(connection=queue.connection).work(burst=True)
+        [msg] = smtp.to("worker@example.com")
+        assert "batch" in smtp.body(msg)
+
+    @pytest.mark.usefixtures("with_extended_cli")
+    def test_housekeeping_command_runs_every_step(self, cli):
+        from ckan.cli.cli import ckan
+
+        result = cli.invoke(ckan, ["dgaaccounts", "tokens", "housekeeping"])
+        assert result.exit_code == 0, result.output
+        assert '"dgaaccounts_token_usage_rollup": {"rows": 0}' in result.output
