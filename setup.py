@@ -39,6 +39,8 @@ setup(
         "fontpkg-sarabun>=1.0",
         # parsing uploaded PDFs (active content, object streams): qpdf
         "pikepdf>=8,<11",
+        # sign-in with ThaID / DGA Digital ID: OAuth 2 + OpenID Connect client and JOSE
+        "Authlib>=1.3,<2",
     ],
     entry_points={
         "ckan.plugins": [

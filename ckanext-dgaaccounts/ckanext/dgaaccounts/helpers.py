@@ -127,3 +127,10 @@ def dgaaccounts_sla_chart(periods: list[dict[str, Any]]) -> dict[str, Any]:
         "ticks": [{"value": t, "y": round(top + plot_h - plot_h * t / highest, 1)}
                   for t in ticks],
     }
+
+
+def dgaaccounts_oidc_providers() -> list[dict[str, str]]:
+    """The identity providers offered on the login page: name and title in the user's language."""
+    from . import oidc, views_oidc
+
+    return [{"name": p.name, "title": views_oidc.title(p)} for p in oidc.providers()]

@@ -8,7 +8,7 @@ from ckan.common import CKANConfig
 from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
-from . import account, tokens, views
+from . import account, tokens, views, views_oidc
 
 
 @tk.blanket.actions
@@ -40,3 +40,6 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     def authenticate(self, identity: dict[str, Any]) -> None:
         # Only explains a refused login; CKAN's own authentication decides.
         views.explain_pending_login(identity)
+
+    def logout(self) -> Any:
+        return views_oidc.logout_response()  # sign out at the identity provider too
