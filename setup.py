@@ -40,7 +40,9 @@ setup(
         # parsing uploaded PDFs (active content, object streams): qpdf
         "pikepdf>=8,<11",
         # sign-in with ThaID / DGA Digital ID: OAuth 2 + OpenID Connect client and JOSE
-        "Authlib>=1.3,<2",
+        "Authlib>=1.6,<2",
+        # ... and the ID token check (JOSE): joserfc, which Authlib itself now builds on
+        "joserfc>=1.0,<2",
     ],
     entry_points={
         "ckan.plugins": [

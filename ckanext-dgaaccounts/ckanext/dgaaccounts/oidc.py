@@ -1,10 +1,12 @@
 """Sign-in with a government OpenID Connect provider (ThaID, DGA Digital ID): the client side.
 
 Authorization code flow with PKCE (S256), ``state`` and ``nonce`` kept in the session, each
-``state`` usable once (remembered in Redis). The ID token is checked with Authlib (a
-maintained JOSE + OpenID Connect library; no hand-written JWT code): signature against the
-provider's JWKS with an allow-list of algorithms (never ``none``), issuer, audience, expiry,
-not-before, issued-at and nonce.
+``state`` usable once (remembered in Redis). Authlib's OAuth 2 client builds the authorization
+request (PKCE) and redeems the code; the ID token is checked with joserfc, the JOSE library by
+Authlib's author that Authlib itself moved to (``authlib.jose`` is deprecated): signature
+against the provider's JWKS with an allow-list of algorithms (never ``none``), a key that is
+not in the JWKS refused, issuer, audience (and ``azp``), expiry, not-before, issued-at, nonce.
+No hand-written JWT code.
 
 Providers come from the configuration: ``ckanext.dgaaccounts.oidc.providers`` names them, and
 ``ckanext.dgaaccounts.oidc.<name>.<option>`` configures each (README, "Sign in with ThaID /
@@ -22,9 +24,9 @@ from typing import Any
 import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
-from authlib.jose import JsonWebKey, JsonWebToken
-from authlib.jose.errors import JoseError
-from authlib.oidc.core import CodeIDToken
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 import ckan.model as model
 from ckan.common import session
@@ -234,22 +236,31 @@ def _bad_token() -> SignInError:
 
 def verify_id_token(provider: Provider, meta: dict[str, Any], id_token: Any,
                     nonce: str) -> dict[str, Any]:
-    """The ID token's claims once signature, iss, aud, exp, nbf, iat and nonce hold."""
+    """The ID token's claims once signature, iss, aud, azp, exp, nbf, iat and nonce hold."""
     if not isinstance(id_token, str) or not id_token:
         raise _bad_token()
-    keys = JsonWebKey.import_key_set(_get_json(meta["jwks_uri"]))
     try:
-        claims = JsonWebToken(ALGORITHMS).decode(
-            id_token, keys, claims_cls=CodeIDToken,
-            claims_options={"iss": {"essential": True, "value": meta["issuer"]},
-                            "sub": {"essential": True}},
-            claims_params={"nonce": nonce, "client_id": provider.client_id})
-        claims.validate(leeway=60)
+        keys = KeySet.import_key_set(_get_json(meta["jwks_uri"]))
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise _unavailable() from None
+    try:
+        token = jwt.decode(id_token, keys, algorithms=ALGORITHMS)
+        jwt.JWTClaimsRegistry(
+            leeway=60,
+            iss={"essential": True, "value": meta["issuer"]},
+            aud={"essential": True, "value": provider.client_id},
+            sub={"essential": True}, exp={"essential": True}, iat={"essential": True},
+            nonce={"essential": True, "value": nonce},
+        ).validate(token.claims)
+        claims = dict(token.claims)
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if len(audiences) > 1 and claims.get("azp") != provider.client_id:
+            raise ValueError("azp")
     except (JoseError, ValueError, KeyError, TypeError) as e:
         # The reason (never the token) for the operator.
         log.warning("OIDC %s: ID token refused: %s", provider.name, type(e).__name__)
         raise _bad_token() from None
-    return dict(claims)
+    return claims
 
 
 def map_claims(provider: Provider, claims: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
-from authlib.jose import JsonWebKey
+from joserfc.jwk import ECKey, RSAKey
 
 from ckanext.dgaaccounts.tests.conftest import free_port
 
@@ -99,10 +99,10 @@ def start_provider(node_modules: str, workdir: str, name: str, sites: list[str],
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     alg = "RS256" if name == "thaid" else "ES256"
-    key = (JsonWebKey.generate_key("RSA", 2048, is_private=True) if alg == "RS256"
-           else JsonWebKey.generate_key("EC", "P-256", is_private=True))
-    jwk = dict(key.as_dict(is_private=True), kid=f"{name}-1", alg=alg, use="sig")
-    key = JsonWebKey.import_key(jwk)
+    parameters = {"kid": f"{name}-1", "alg": alg, "use": "sig"}
+    key = (RSAKey.generate_key(2048, parameters=parameters, private=True) if alg == "RS256"
+           else ECKey.generate_key("P-256", parameters=parameters, private=True))
+    jwk = key.as_dict(private=True)
     client = {
         "client_id": f"ckan-{name}", "client_secret": f"secret-{name}-0123456789",
         "redirect_uris": [f"{site}/user/oidc/{name}/callback" for site in sites],
