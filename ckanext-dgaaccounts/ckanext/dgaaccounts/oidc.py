@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import secrets
 import time
 from typing import Any
 
@@ -281,8 +280,7 @@ def end_session_url(provider_name: str, post_logout_redirect_uri: str) -> str | 
     from urllib.parse import urlencode
 
     query = urlencode({"client_id": provider.client_id,
-                       "post_logout_redirect_uri": post_logout_redirect_uri,
-                       "state": secrets.token_urlsafe(16)})
+                       "post_logout_redirect_uri": post_logout_redirect_uri})
     return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from urllib.parse import parse_qs, urlsplit
+import re
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
+import requests
 
 import ckan.model as model
 from ckan.tests import factories, helpers as ckan_helpers
@@ -243,3 +245,55 @@ class TestLinking:
 
     def test_linking_needs_a_signed_in_user(self, app):
         assert app.post("/user/oidc/thaid/link", status=403)
+
+
+# -- sign out everywhere -------------------------------------------------------------------
+
+def _needs_login(http: requests.Session, authorize_url: str) -> bool:
+    """Whether the provider asks for a login (no provider session in ``http``)."""
+    url = authorize_url
+    for _ in range(10):
+        response = http.get(url, allow_redirects=False, timeout=10)
+        if response.status_code not in (302, 303):
+            return 'name="prompt" value="login"' in response.text
+        url = urljoin(url, response.headers["Location"])
+        if url.startswith("http://127.0.0.1:5000/"):
+            return False
+    raise AssertionError("no answer from the provider")
+
+
+class TestSignOut:
+    @pytest.mark.parametrize("provider", PROVIDERS)
+    def test_signing_out_ends_the_provider_session_too(self, app, oidc, provider):
+        _link(_user(), provider, oidc)
+        http = requests.Session()  # the browser, as the provider sees it
+        client = app.test_client()
+        client.get(local(provider_login(start(client, provider), "somchai", http=http)))
+        assert signed_in(client)
+        assert not _needs_login(http, start(app.test_client(), provider))
+
+        response = client.get("/user/_logout", follow_redirects=False)
+        end = urlsplit(response.headers["Location"])
+        assert f"{end.scheme}://{end.netloc}" == oidc[provider].issuer
+        assert end.path == "/session/end"
+        query = parse_qs(end.query)
+        assert query["client_id"] == [oidc[provider].client["client_id"]]
+        assert query["post_logout_redirect_uri"] == [
+            "http://127.0.0.1:5000/user/logged_out_redirect"]
+        assert not signed_in(client)
+
+        # the provider's own confirmation, then back to the portal
+        page = http.get(response.headers["Location"], timeout=10).text
+        action = re.search(r'<form[^>]*action="([^"]+)"', page).group(1)
+        xsrf = re.search(r'name="xsrf" value="([^"]+)"', page).group(1)
+        back = http.post(urljoin(oidc[provider].issuer, action),
+                         data={"xsrf": xsrf, "logout": "yes"}, allow_redirects=False, timeout=10)
+        assert back.headers["Location"] == "http://127.0.0.1:5000/user/logged_out_redirect"
+        assert _needs_login(http, start(app.test_client(), provider))
+
+    def test_password_sessions_sign_out_as_before(self, app):
+        _user()
+        client = password_sign_in(app, "somchai")
+        response = client.get("/user/_logout", follow_redirects=False)
+        assert response.headers["Location"].endswith("/user/logged_out_redirect")
+        assert not signed_in(client)
