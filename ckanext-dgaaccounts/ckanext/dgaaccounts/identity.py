@@ -72,9 +72,10 @@ def of_user(user_id: str) -> list[IdentityLink]:
 
 
 def link(user: model.User, provider: str, issuer: str, sub: str, pid: str | None,
-         actor_id: str | None) -> IdentityLink:
-    """Link ``issuer``/``sub`` to ``user``. Raises ValidationError when the identity is linked
-    to any account already, or the user has another identity of that issuer."""
+         actor_id: str | None, *, digest: str | None = None) -> IdentityLink:
+    """Link ``issuer``/``sub`` to ``user`` (``pid``: the citizen id, or ``digest``: its
+    :func:`pid_hmac`). Raises ValidationError when the identity is linked to any account
+    already, or the user has another identity of that issuer."""
     if find(issuer, sub) is not None:
         raise tk.ValidationError({"identity": [tk._(
             "This identity is already linked to an account on this portal.")]})
@@ -82,7 +83,7 @@ def link(user: model.User, provider: str, issuer: str, sub: str, pid: str | None
         raise tk.ValidationError({"identity": [tk._(
             "Your account is already linked to an identity of this provider. Unlink it first.")]})
     row = IdentityLink(user_id=user.id, provider=provider, issuer=issuer, sub=sub,
-                       pid_hmac=pid_hmac(pid), linked_by=actor_id)
+                       pid_hmac=digest or pid_hmac(pid), linked_by=actor_id)
     model.Session.add(row)
     model.Session.flush()
     _audit("identity_linked", actor_id, user.id, row)

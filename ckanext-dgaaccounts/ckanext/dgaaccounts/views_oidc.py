@@ -115,7 +115,8 @@ def _no_account(verified: oidc.Identity) -> Any:
     model.Session.commit()
     session[_VERIFIED] = {"provider": verified.provider, "issuer": verified.issuer,
                           "sub": verified.sub,
-                          "fields": {k: v for k, v in verified.fields.items() if k != "pid"}}
+                          "fields": {k: v for k, v in verified.fields.items() if k != "pid"},
+                          "pid": identity.pid_hmac(verified.fields.get("pid"))}
     return tk.redirect_to("dgaaccounts_oidc.no_account")
 
 
@@ -190,3 +191,115 @@ def logout_response() -> Any:
     tk.logout_user()
     session.pop(oidc.SESSION_PROVIDER, None)
     return tk.redirect_to(url)
+
+
+# -- registration from a verified identity -------------------------------------------------
+
+ORG_EXTRA = "dgaaccounts_organization_id"  # the organization field sysadmins set
+
+
+def organization_for(organization_id: str | None) -> str | None:
+    """The name of the active organization whose ``dgaaccounts_organization_id`` extra is
+    ``organization_id`` (DGA Digital ID's agency number), or None."""
+    if not organization_id:
+        return None
+    row = model.Session.query(model.Group.name).join(
+        model.GroupExtra, model.GroupExtra.group_id == model.Group.id).filter(
+        model.GroupExtra.key == ORG_EXTRA, model.GroupExtra.value == str(organization_id),
+        model.GroupExtra.state == "active", model.Group.state == "active",
+        model.Group.is_organization.is_(True)).first()
+    return row[0] if row else None
+
+
+def _verified_values(verified: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """The form values that came verified from the provider, and their field names."""
+    fields = verified["fields"]
+    values: dict[str, str] = {}
+    names = [fields.get("name_th"), fields.get("name_en")]
+    fullname = " / ".join(str(n) for n in names if n)
+    if fullname:
+        values["fullname"] = fullname
+    if fields.get("email") and fields.get("email_verified") is True:
+        values["email"] = str(fields["email"]).strip().lower()
+    if fields.get("organization_id_verified") is True:
+        organization = organization_for(fields.get("organization_id"))
+        if organization:
+            values["organization"] = organization
+    return values, sorted(values)
+
+
+def _ial_refusal(provider: oidc.Provider, fields: dict[str, Any]) -> str | None:
+    if provider.min_ial is None:
+        return None
+    try:
+        ial = float(fields.get("ial"))
+    except (TypeError, ValueError):
+        ial = None
+    if ial is not None and ial >= provider.min_ial:
+        return None
+    return tk._("The assurance level of your identity at %(provider)s is below what an agency "
+                "officer registration requires (%(min_ial)s). Verify your identity at a higher "
+                "level with the provider, or register with the form and a signed application.") % {
+        "provider": title(provider), "min_ial": provider.min_ial}
+
+
+@dgaaccounts_oidc.route("/register/agency", methods=["GET", "POST"])
+def register_agency() -> Any:
+    """The agency officer registration, pre-filled and locked with the verified identity."""
+    verified = session.get(_VERIFIED)
+    if not verified:
+        return tk.redirect_to("dgaaccounts.register_agency")
+    provider = _provider(verified["provider"])
+    why = _ial_refusal(provider, verified["fields"])
+    if why:
+        return _refused(provider.name, "ial_too_low", why)
+    values, locked = _verified_values(verified)
+    record = {"provider": provider.name, "issuer": verified["issuer"],
+              "title_th": provider.title_th, "title_en": provider.title_en,
+              "ial": verified["fields"].get("ial"), "verified": locked}
+    if tk.request.method == "GET":
+        return _render_form(values, {}, record)
+    from .views import _FORM_FIELDS
+
+    form = {k: tk.request.form.get(k, "") for k in _FORM_FIELDS}
+    form.update(values)  # locked: the verified values win over whatever was posted
+    data: dict[str, Any] = dict(form)
+    upload = tk.request.files.get("signed_form")
+    if upload is not None and upload.filename:
+        data["signed_form"] = upload
+    if identity.find(verified["issuer"], verified["sub"]) is not None:
+        return _refused(provider.name, "already_linked", tk._(
+            "This identity is already linked to an account on this portal."))
+    try:
+        result = tk.get_action("dgaaccounts_agency_register")(
+            {"user": "", "dgaaccounts_identity": record}, data)
+    except tk.ValidationError as e:
+        form["password"] = ""
+        return _render_form(form, e.error_dict, record)
+    _link_new_applicant(result["request_id"], verified, provider)
+    session.pop(_VERIFIED, None)
+    session["dgaaccounts_registered"] = result["reference"]
+    return tk.redirect_to("dgaaccounts.registered")
+
+
+def _render_form(data: dict[str, Any], errors: dict[str, Any], record: dict[str, Any]) -> str:
+    from .views import _error_summary
+
+    return tk.render("dgaaccounts/register_agency.html", {
+        "data": data, "errors": errors, "error_summary": _error_summary(errors),
+        "form_action": tk.url_for("dgaaccounts_oidc.register_agency"), "verified": record})
+
+
+def _link_new_applicant(request_id: str, verified: dict[str, Any],
+                        provider: oidc.Provider) -> None:
+    """Link the identity to the new (pending) applicant: it signs in with it once approved."""
+    from .model import Request
+
+    req = model.Session.get(Request, request_id)
+    user = model.User.get(req.user_id)
+    try:
+        identity.link(user, provider.name, verified["issuer"], verified["sub"], None, None,
+                      digest=verified.get("pid"))
+        model.Session.commit()
+    except tk.ValidationError:
+        model.Session.rollback()  # linked meanwhile by someone else: the request stands
