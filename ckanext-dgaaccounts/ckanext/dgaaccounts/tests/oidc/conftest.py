@@ -123,7 +123,7 @@ def start_provider(node_modules: str, workdir: str, name: str, sites: list[str],
             stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "DGA_OIDC_NODE_MODULES": node_modules})
     running = RunningProvider(name, process, issuer, client, key, log_path)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # Node starts slowly on a loaded machine
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"the provider {name} exited:\n{running.log_tail()}")
