@@ -97,7 +97,8 @@ class TestSignIn:
         assert response.headers["Location"].endswith("/user/oidc/no-account")
         page = client.get("/user/oidc/no-account").body
         assert "no account on this portal is linked to it" in page
-        assert "/dgaaccounts/register/agency" in page
+        assert "/user/oidc/register/agency" in page  # pre-filled from the identity
+        assert "/dgaaccounts/register/developer" in page
         assert not signed_in(client)
         after = row_counts()
         assert after["users"] == before["users"]
