@@ -42,6 +42,10 @@ setup(
         # verifying digitally signed forms (PAdES): signatures, chains, revocation
         # (brings pyhanko-certvalidator)
         "pyhanko>=0.25,<0.39",
+        # sign-in with ThaID / DGA Digital ID: OAuth 2 + OpenID Connect client and JOSE
+        "Authlib>=1.6,<2",
+        # ... and the ID token check (JOSE): joserfc, which Authlib itself now builds on
+        "joserfc>=1.0,<2",
     ],
     entry_points={
         "ckan.plugins": [

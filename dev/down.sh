@@ -32,6 +32,6 @@ stop() {
     log "$name: stopped (pid $pid)"
 }
 
-for name in ckan worker maildump solr-stub; do
+for name in ckan worker maildump solr-stub oidc-digitalid; do
     stop "$name"
 done

@@ -39,6 +39,9 @@ log() { printf '[test] %s\n' "$*" >&2; }
 
 mkdir -p "$REPO/var/run" "$REPO/var/test-storage"
 
+# The OpenID Provider of the sign-in tests (oidc-provider on Node, npm ci into var/oidc).
+"$REPO/dev/oidc/install.sh" >/dev/null || { log "dev/oidc/install.sh failed"; exit 1; }
+
 # ---------------------------------------------------------------- Solr stand-in
 STUB_PID=""
 cleanup() {

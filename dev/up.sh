@@ -73,6 +73,14 @@ start maildump 1080 "$VENV/bin/maildump" --foreground --no-quit \
 wait_port maildump 1080 30
 wait_port maildump 1025 10
 
+# ---------------------------------------------------------------- demo OpenID Provider
+# A Digital-ID-like issuer (oidc-provider, dev/oidc/demo-digitalid.json) with two demo
+# identities: sign in at it with login "somchai" or "malee" and any password.
+OIDC_MODULES=$("$REPO/dev/oidc/install.sh" | tail -n 1)
+start oidc-digitalid 8765 env DGA_OIDC_NODE_MODULES="$OIDC_MODULES" \
+    node "$REPO/dev/oidc/provider.mjs" "$REPO/dev/oidc/demo-digitalid.json"
+wait_port oidc-digitalid 8765 60
+
 # ---------------------------------------------------------------- database and demo data
 if [ "${DGA_RESET_DEV_DB:-0}" = 1 ]; then
     if running ckan || running worker; then
@@ -130,6 +138,8 @@ CKAN $CKAN_VERSION with ckanext-dgaaccounts is running (all on 127.0.0.1):
   Mail catcher:  http://127.0.0.1:1080   (maildump; SMTP 127.0.0.1:1025;
                  REST API: http://127.0.0.1:1080/messages/ , /messages/<id>.plain)
   Solr:          http://127.0.0.1:8983/solr/ckan  (development stand-in, searches find nothing)
+  Digital ID:    http://127.0.0.1:8765  (demo OpenID Provider; "Sign in with Digital ID",
+                 login somchai or malee, any password)
 
   Sysadmin:      admin / $ADMIN_PASSWORD   (admin@example.go.th)
 

@@ -208,3 +208,10 @@ def dgaaccounts_user_tier(user: Any = None) -> dict[str, Any]:
              if name != apiusage.DEFAULT_TIER]
     return {"tier": row.tier if row else apiusage.DEFAULT_TIER, "tiers": names,
             "hourly_limit": apiusage.hourly_limit(user_id)}
+
+
+def dgaaccounts_oidc_providers() -> list[dict[str, str]]:
+    """The identity providers offered on the login page: name and title in the user's language."""
+    from . import oidc, views_oidc
+
+    return [{"name": p.name, "title": views_oidc.title(p)} for p in oidc.providers()]

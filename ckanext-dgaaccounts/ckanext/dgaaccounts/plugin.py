@@ -8,7 +8,9 @@ from ckan.common import CKANConfig
 from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
-from . import account, apitokens_plugin, apiusage, bodylimit, headers, language, tokens, views
+from . import (
+    account, apitokens_plugin, apiusage, bodylimit, headers, language, tokens, views, views_oidc,
+)
 
 
 @tk.blanket.actions
@@ -64,3 +66,6 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     def postprocess_api_token(self, data: dict[str, Any], jti: str,
                               data_dict: dict[str, Any]) -> dict[str, Any]:
         return apitokens_plugin.postprocess_api_token(data, jti, data_dict)
+
+    def logout(self) -> Any:
+        return views_oidc.logout_response()  # sign out at the identity provider too

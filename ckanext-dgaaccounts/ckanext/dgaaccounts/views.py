@@ -762,3 +762,8 @@ def export_audit() -> Any:
         _flash_errors(e)
         return tk.redirect_to("dgaaccounts_admin.audit", **filters)
     return _csv_response(export)
+
+
+# The provider sign-in (ThaID, DGA Digital ID) has its own module; the plugin's blanket collects
+# the blueprints of this module.
+from .views_oidc import dgaaccounts_oidc  # noqa: E402,F401

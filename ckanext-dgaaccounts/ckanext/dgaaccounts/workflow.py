@@ -235,6 +235,11 @@ def event_label(action: str) -> str:
         "reminder_due_soon": tk._("Sysadmins reminded: due soon"),
         "reminder_overdue": tk._("Sysadmins reminded: overdue"),
         "purge_document": tk._("Scan deleted at the end of its retention period"),
+        "oidc_sign_in": tk._("Signed in with a digital identity"),
+        "oidc_refused": tk._("Digital identity sign-in refused"),
+        "oidc_no_account": tk._("Digital identity without an account"),
+        "identity_linked": tk._("Digital identity linked"),
+        "identity_unlinked": tk._("Digital identity unlinked"),
     }
     return labels.get(action, action)
 

@@ -54,6 +54,8 @@ def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[s
     data = _validate(data_dict, schema.agency_register(), context)
     details = {k: data.get(k) for k in (
         "position", "phone", "superior_name", "superior_position", "agency_name")}
+    # Set only by the provider sign-in view (views_oidc), never from an API call's data.
+    details["identity"] = context.get("dgaaccounts_identity")  # type: ignore[typeddict-item]
     upload = data_dict.get("signed_form")
     if upload not in (None, "") and not _is_upload(upload):
         raise tk.ValidationError({"signed_form": [tk._("Upload the scan as a file.")]})

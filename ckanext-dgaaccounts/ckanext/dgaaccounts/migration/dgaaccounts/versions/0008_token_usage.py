@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0008_token_usage"
-down_revision = "0006_signatures"
+down_revision = "0007_identity_links"
 branch_labels = None
 depends_on = None
 

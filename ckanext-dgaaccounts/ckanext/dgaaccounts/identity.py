@@ -1,0 +1,111 @@
+"""Identity links: which CKAN account a provider's identity (issuer + ``sub``) signs in to.
+
+Never matched by email. The citizen id (ThaID's ``pid``) is kept only as a keyed hash
+(:func:`pid_hmac`). Linking and unlinking are audited; everything joins the caller's
+transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from typing import Any
+
+from sqlalchemy import Column, DateTime, ForeignKey, Text, UniqueConstraint
+
+import ckan.model as model
+from ckan.plugins import toolkit as tk
+
+from .model import utcnow
+
+
+class IdentityLink(tk.BaseModel):
+    """One provider identity linked to one CKAN account (table from migration 0007)."""
+
+    __tablename__ = "dgaaccounts_identity_link"
+
+    id = Column(Text, primary_key=True, default=lambda: str(uuid.uuid4()))
+    user_id = Column(Text, ForeignKey("user.id"), nullable=False, index=True)
+    provider = Column(Text, nullable=False)
+    issuer = Column(Text, nullable=False)
+    sub = Column(Text, nullable=False)
+    pid_hmac = Column(Text, index=True)
+    linked = Column(DateTime, nullable=False, default=utcnow)
+    linked_by = Column(Text)
+    last_used = Column(DateTime)
+
+    __table_args__ = (
+        UniqueConstraint("issuer", "sub", name="dgaaccounts_identity_link_issuer_sub_key"),
+        UniqueConstraint("user_id", "issuer", name="dgaaccounts_identity_link_user_issuer_key"),
+    )
+
+    def as_dict(self) -> dict[str, Any]:
+        def iso(value: Any) -> str | None:
+            return value.isoformat() if value else None
+
+        return {"id": self.id, "user_id": self.user_id, "provider": self.provider,
+                "issuer": self.issuer, "linked": iso(self.linked),
+                "linked_by": self.linked_by, "last_used": iso(self.last_used)}
+
+
+def pid_hmac(pid: str | None) -> str | None:
+    """HMAC-SHA256 of a citizen id with ``ckanext.dgaaccounts.identity_hmac_secret``.
+
+    Without a configured secret nothing is kept (None): an unkeyed hash of a 13-digit number
+    is as good as the number itself.
+    """
+    secret = tk.config.get("ckanext.dgaaccounts.identity_hmac_secret") or ""
+    digits = "".join(ch for ch in str(pid or "") if ch.isdigit())
+    if not secret or not digits:
+        return None
+    return hmac.new(secret.encode("utf-8"), digits.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def find(issuer: str, sub: str) -> IdentityLink | None:
+    return model.Session.query(IdentityLink).filter(
+        IdentityLink.issuer == issuer, IdentityLink.sub == sub).one_or_none()
+
+
+def of_user(user_id: str) -> list[IdentityLink]:
+    return model.Session.query(IdentityLink).filter(
+        IdentityLink.user_id == user_id).order_by(IdentityLink.linked).all()
+
+
+def link(user: model.User, provider: str, issuer: str, sub: str, pid: str | None,
+         actor_id: str | None, *, digest: str | None = None) -> IdentityLink:
+    """Link ``issuer``/``sub`` to ``user`` (``pid``: the citizen id, or ``digest``: its
+    :func:`pid_hmac`). Raises ValidationError when the identity is linked to any account
+    already, or the user has another identity of that issuer."""
+    if find(issuer, sub) is not None:
+        raise tk.ValidationError({"identity": [tk._(
+            "This identity is already linked to an account on this portal.")]})
+    if any(existing.issuer == issuer for existing in of_user(user.id)):
+        raise tk.ValidationError({"identity": [tk._(
+            "Your account is already linked to an identity of this provider. Unlink it first.")]})
+    row = IdentityLink(user_id=user.id, provider=provider, issuer=issuer, sub=sub,
+                       pid_hmac=digest or pid_hmac(pid), linked_by=actor_id)
+    model.Session.add(row)
+    model.Session.flush()
+    _audit("identity_linked", actor_id, user.id, row)
+    return row
+
+
+def unlink(link_id: str, user_id: str, actor_id: str | None) -> None:
+    """Remove one of ``user_id``'s links. NotFound when it is not theirs."""
+    row = model.Session.query(IdentityLink).filter(
+        IdentityLink.id == link_id, IdentityLink.user_id == user_id).one_or_none()
+    if row is None:
+        raise tk.ObjectNotFound(tk._("Linked identity not found."))
+    _audit("identity_unlinked", actor_id, user_id, row)
+    model.Session.delete(row)
+
+
+def touch(row: IdentityLink) -> None:
+    row.last_used = utcnow()
+
+
+def _audit(action: str, actor_id: str | None, user_id: str, row: IdentityLink) -> None:
+    from . import workflow
+
+    workflow.audit(action, actor_id, target_user_id=user_id,
+                   details={"provider": row.provider, "issuer": row.issuer})
