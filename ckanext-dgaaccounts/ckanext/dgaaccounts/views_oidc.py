@@ -203,11 +203,15 @@ def organization_for(organization_id: str | None) -> str | None:
     ``organization_id`` (DGA Digital ID's agency number), or None."""
     if not organization_id:
         return None
-    row = model.Session.query(model.Group.name).join(
-        model.GroupExtra, model.GroupExtra.group_id == model.Group.id).filter(
-        model.GroupExtra.key == ORG_EXTRA, model.GroupExtra.value == str(organization_id),
-        model.GroupExtra.state == "active", model.Group.state == "active",
-        model.Group.is_organization.is_(True)).first()
+    query = model.Session.query(model.Group.name).filter(
+        model.Group.state == "active", model.Group.is_organization.is_(True))
+    extra = getattr(model, "GroupExtra", None)
+    if extra is not None:  # CKAN 2.11: extras are rows of their own table
+        query = query.join(extra, extra.group_id == model.Group.id).filter(
+            extra.key == ORG_EXTRA, extra.value == str(organization_id), extra.state == "active")
+    else:  # CKAN 2.12: extras are a JSONB column of the group
+        query = query.filter(model.Group.extras[ORG_EXTRA].astext == str(organization_id))
+    row = query.first()
     return row[0] if row else None
 
 

@@ -55,6 +55,22 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_sla_report",                   (N,   N,   N,   N,    N,    N,     Y)),
     # Any signed-in user, for their own account; nobody who is not signed in.
     ("dgaaccounts_cancellation_request_create",  (N,   Y,   Y,   N,    N,    Y,     Y)),
+    # Developer API keys: a signed-in user, about their own tokens (no ``user`` given).
+    ("dgaaccounts_token_list",                   (N,   Y,   Y,   N,    N,    Y,     Y)),
+    ("dgaaccounts_token_renew",                  (N,   Y,   Y,   N,    N,    Y,     Y)),
+    ("dgaaccounts_token_usage",                  (N,   Y,   Y,   N,    N,    Y,     Y)),
+    # ... or the signed link from the email (a signature the action checks).
+    ("dgaaccounts_token_revoke_all",             (N,   Y,   Y,   N,    N,    Y,     Y)),
+    # Tiers, everyone's usage and the housekeeping jobs: sysadmins only.
+    ("dgaaccounts_token_tier_set",               (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_token_tier_list",              (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_token_tier_assign",            (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_token_usage_list",             (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_token_reminders_send",         (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_token_overlap_revoke",         (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_token_usage_rollup",           (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_token_usage_purge",            (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_token_housekeeping",           (N,   N,   N,   N,    N,    N,     Y)),
 ]
 EXPECTED = {
     (name, caller): allowed

@@ -30,7 +30,7 @@ import ckan.model as model
 from ckan.plugins import toolkit as tk
 from ckan.tests import factories, helpers
 
-from ckanext.dgaaccounts import storage, workflow
+from ckanext.dgaaccounts import config, pdfcheck, storage, workflow
 from ckanext.dgaaccounts.model import Request
 from ckanext.dgaaccounts.tests.conftest import JPEG, PDF, PNG, Upload, registration, stored_files
 from ckanext.dgaaccounts.tests.security.conftest import (
@@ -381,6 +381,23 @@ def _whole_scan_passes(content: bytes, mimetype: str) -> bool:
     return True
 
 
+def _parses(content: bytes, mimetype: str) -> bool:
+    """The parser's verdict on the whole file (pikepdf for a PDF, Pillow for an image)."""
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(content)
+        f.flush()
+        try:
+            pdfcheck.check_file(f.name, mimetype, max_pixels=config.upload_max_pixels())
+        except pdfcheck.ContentError:
+            return False
+    return True
+
+
+def _is_clean(content: bytes, mimetype: str) -> bool:
+    """What the store must keep: the byte scan and the parser both accept the whole file."""
+    return _whole_scan_passes(content, mimetype) and _parses(content, mimetype)
+
+
 def _content() -> st.SearchStrategy[bytes]:
     """Files: random bytes, or a real magic, filler across the 64 KiB read boundary, a payload
     that may or may not be active content, and more filler."""
@@ -409,12 +426,12 @@ def test_an_upload_is_kept_only_if_it_is_a_clean_pdf_jpeg_or_png(tmp_path_factor
         kept = store.save(io.BytesIO(content), name, max_size=10 * 1024 * 1024)
     except storage.DocumentError:
         assert stored_files(root) == []
-        # Refused: not one of the types, or active content, or empty.
-        assert not content or mimetype is None or not _whole_scan_passes(content, mimetype)
+        # Refused: not one of the types, or active content, or unreadable, or empty.
+        assert not content or mimetype is None or not _is_clean(content, mimetype)
         return
     assert mimetype is not None
     assert kept.mimetype == mimetype
-    assert _whole_scan_passes(content, mimetype)
+    assert _is_clean(content, mimetype)
     assert kept.size == len(content)
     assert kept.sha256 == hashlib.sha256(content).hexdigest()
     with store.open(kept.key) as f:

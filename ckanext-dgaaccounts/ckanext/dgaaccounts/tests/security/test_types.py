@@ -19,7 +19,7 @@ from ckan.plugins import toolkit as tk
 from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts.logic import schema
-from ckanext.dgaaccounts.tests.conftest import Upload, registration
+from ckanext.dgaaccounts.tests.conftest import PDF, Upload, registration
 from ckanext.dgaaccounts.tests.security.conftest import (
     ANONYMOUS, Baseline, agency_request, as_user, reuse, snapshot,
 )
@@ -80,8 +80,7 @@ class World(Baseline):
         factories.User(name="types_plain", email="types.plain@example.com")
         factories.Organization(name="dga")
         self.request = agency_request("types_appl", "types.appl@dga.or.th",
-                                      document=b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n"
-                                               b"trailer << /Root 1 0 R >>\n%%EOF\n")
+                                      document=PDF)
         self.remember()
 
 
