@@ -154,6 +154,13 @@ def _context(msg: OutboxMessage, req: Request | None, secret: str | None) -> dic
         "expires": None,
         "approval": None,
     }
+    owner_id = ctx["params"].pop("revoke_all_for", None)
+    if owner_id:  # "revoke all my tokens": signed now, like every link token
+        from . import apitokens
+
+        owner = model.User.get(owner_id)
+        if owner is not None:
+            ctx["params"]["revoke_all_link"] = apitokens.revoke_all_link(owner)
     if req is not None:
         user = model.User.get(req.user_id)
         ctx["request"] = {

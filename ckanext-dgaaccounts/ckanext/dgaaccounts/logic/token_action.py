@@ -92,7 +92,9 @@ def _announce(context: Context, owner: model.User, token: model.ApiToken,
                    params={"token_name": token.name[:apitokens.NAME_MAX],
                            "created": token.created_at.strftime("%Y-%m-%d %H:%M"),
                            "address": address or "", "expires": _day(expires),
-                           "revoke_all_link": apitokens.revoke_all_link(owner)})
+                           # the signed link is made at delivery (mail.py): no usable
+                           # secret rests in the outbox
+                           "revoke_all_for": owner.id})
     model.Session.commit()
     mail.dispatch()
 

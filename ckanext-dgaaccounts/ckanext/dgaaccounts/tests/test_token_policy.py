@@ -4,6 +4,7 @@ is injected (``apitokens.clock``), nothing sleeps."""
 from __future__ import annotations
 
 import datetime
+import json
 import re
 
 import pytest
@@ -113,6 +114,10 @@ class TestEveryTokenExpires:
     def test_creation_is_audited_and_emailed_with_a_revoke_all_link(self, smtp, deliver):
         user = factories.User(email="owner@example.com")
         _token(user, name="my-script")
+        # No usable secret rests in the outbox: the signed link is made at delivery.
+        [queued] = model.Session.query(OutboxMessage).filter_by(template="token_created").all()
+        assert apitokens.revoke_all_signature(model.User.get(user["id"])) not in json.dumps(
+            queued.params)
         deliver()
         [msg] = smtp.to("owner@example.com")
         body = smtp.body(msg)
