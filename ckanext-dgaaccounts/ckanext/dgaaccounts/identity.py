@@ -109,3 +109,23 @@ def _audit(action: str, actor_id: str | None, user_id: str, row: IdentityLink) -
 
     workflow.audit(action, actor_id, target_user_id=user_id,
                    details={"provider": row.provider, "issuer": row.issuer})
+
+
+ORG_EXTRA = "dgaaccounts_organization_id"  # the organization field sysadmins set
+
+
+def organization_for(organization_id: str | None) -> str | None:
+    """The name of the active organization whose ``dgaaccounts_organization_id`` extra is
+    ``organization_id`` (DGA Digital ID's agency number), or None."""
+    if not organization_id:
+        return None
+    query = model.Session.query(model.Group.name).filter(
+        model.Group.state == "active", model.Group.is_organization.is_(True))
+    extra = getattr(model, "GroupExtra", None)
+    if extra is not None:  # CKAN 2.11: extras are rows of their own table
+        query = query.join(extra, extra.group_id == model.Group.id).filter(
+            extra.key == ORG_EXTRA, extra.value == str(organization_id), extra.state == "active")
+    else:  # CKAN 2.12: extras are a JSONB column of the group
+        query = query.filter(model.Group.extras[ORG_EXTRA].astext == str(organization_id))
+    row = query.first()
+    return row[0] if row else None

@@ -195,26 +195,6 @@ def logout_response() -> Any:
 
 # -- registration from a verified identity -------------------------------------------------
 
-ORG_EXTRA = "dgaaccounts_organization_id"  # the organization field sysadmins set
-
-
-def organization_for(organization_id: str | None) -> str | None:
-    """The name of the active organization whose ``dgaaccounts_organization_id`` extra is
-    ``organization_id`` (DGA Digital ID's agency number), or None."""
-    if not organization_id:
-        return None
-    query = model.Session.query(model.Group.name).filter(
-        model.Group.state == "active", model.Group.is_organization.is_(True))
-    extra = getattr(model, "GroupExtra", None)
-    if extra is not None:  # CKAN 2.11: extras are rows of their own table
-        query = query.join(extra, extra.group_id == model.Group.id).filter(
-            extra.key == ORG_EXTRA, extra.value == str(organization_id), extra.state == "active")
-    else:  # CKAN 2.12: extras are a JSONB column of the group
-        query = query.filter(model.Group.extras[ORG_EXTRA].astext == str(organization_id))
-    row = query.first()
-    return row[0] if row else None
-
-
 def _verified_values(verified: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     """The form values that came verified from the provider, and their field names."""
     fields = verified["fields"]
@@ -226,7 +206,7 @@ def _verified_values(verified: dict[str, Any]) -> tuple[dict[str, str], list[str
     if fields.get("email") and fields.get("email_verified") is True:
         values["email"] = str(fields["email"]).strip().lower()
     if fields.get("organization_id_verified") is True:
-        organization = organization_for(fields.get("organization_id"))
+        organization = identity.organization_for(fields.get("organization_id"))
         if organization:
             values["organization"] = organization
     return values, sorted(values)
