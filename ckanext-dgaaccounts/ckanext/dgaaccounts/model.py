@@ -176,3 +176,17 @@ class OutboxMessage(tk.BaseModel):
     next_attempt = Column(DateTime, nullable=False, default=utcnow)
     last_error = Column(Text)
     sent = Column(DateTime)
+
+
+class Escalation(tk.BaseModel):
+    """A request escalated to the sysadmins (escalation.py): once per request and submission."""
+
+    __tablename__ = "dgaaccounts_escalation"
+
+    request_id = Column(Text, ForeignKey("dgaaccounts_request.id", ondelete="CASCADE"),
+                        primary_key=True)
+    clock_start = Column(DateTime, primary_key=True)  # the submission it belongs to
+    threshold = Column(DateTime, nullable=False)  # when it became due for escalation
+    escalated = Column(DateTime, nullable=False)
+    reason = Column(Text, nullable=False)  # "threshold" or "no_admin"
+    organization_id = Column(Text)

@@ -753,6 +753,16 @@ def export_requests() -> Any:
     return _csv_response(export)
 
 
+@dgaaccounts_admin.route("/export/organizations.csv")
+def export_organizations() -> Any:
+    try:
+        export = exports.organizations_csv(_context(), _args(("since", "until", "kind")))
+    except tk.ValidationError as e:
+        _flash_errors(e)
+        return tk.redirect_to("dgaaccounts_admin.report")
+    return _csv_response(export)
+
+
 @dgaaccounts_admin.route("/export/audit.csv")
 def export_audit() -> Any:
     filters = _args(_AUDIT_FILTERS)

@@ -234,6 +234,7 @@ def event_label(action: str) -> str:
         "scrub": tk._("Personal details erased"),
         "reminder_due_soon": tk._("Sysadmins reminded: due soon"),
         "reminder_overdue": tk._("Sysadmins reminded: overdue"),
+        "escalate": tk._("Escalated to the sysadmins"),
         "purge_document": tk._("Scan deleted at the end of its retention period"),
         "oidc_sign_in": tk._("Signed in with a digital identity"),
         "oidc_refused": tk._("Digital identity sign-in refused"),

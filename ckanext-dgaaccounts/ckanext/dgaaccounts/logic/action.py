@@ -19,7 +19,7 @@ from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
 from .. import (
-    account, auditlog, config, mail, ratelimit, recheck, reports, signature_store, storage, tokens,
+    account, auditlog, config, escalation, mail, ratelimit, recheck, reports, signature_store, storage, tokens,
     workflow,
 )
 from ..model import AuditEvent, Document, Request, utcnow
@@ -501,10 +501,12 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
         )
     results = []
     verified = signature_store.verified_request_ids([req.id for req, _n, _f in rows])
+    escalated = escalation.escalated_at([req.id for req, _n, _f in rows])
     for req, name, fullname in rows:
         item = req.as_dict()
         item.update(user_name=name, user_fullname=fullname,
                     overdue=workflow.is_overdue(req, now), signatures_verified=req.id in verified)
+        item["escalated"] = escalated[req.id].isoformat() if req.id in escalated else None
         results.append(item)
     return {"count": count, "results": results}
 
@@ -758,6 +760,8 @@ def _request_dict(req: Request, with_history: bool = True) -> dict[str, Any]:
         documents=signature_store.with_signatures([d.as_dict() for d in _documents(req)]),
     )
     result["signatures_verified"] = bool(signature_store.verified_request_ids([req.id]))
+    escalated = escalation.escalated_at([req.id]).get(req.id)
+    result["escalated"] = escalated.isoformat() if escalated else None
     if with_history:
         events = (
             model.Session.query(AuditEvent)
@@ -814,8 +818,10 @@ def dgaaccounts_sla_report(context: Context, data_dict: DataDict) -> dict[str, A
 from inspect import isfunction as _isfunction  # noqa: E402
 from . import token_action as _token_action  # noqa: E402
 from .token_action import *  # noqa: E402,F401,F403
+from . import queue_action as _queue_action  # noqa: E402
+from .queue_action import *  # noqa: E402,F401,F403
 
 __all__ = sorted(
     {name for name, value in list(globals().items()) if _isfunction(value)
      and getattr(value, "__module__", None) == __name__ and not name.startswith("_")}
-    | set(_token_action.__all__))
+    | set(_token_action.__all__) | set(_queue_action.__all__))

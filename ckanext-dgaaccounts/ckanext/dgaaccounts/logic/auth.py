@@ -122,8 +122,10 @@ def dgaaccounts_sla_report(context: Context, data_dict: DataDict) -> AuthResult:
 from inspect import isfunction as _isfunction  # noqa: E402
 from . import token_auth as _token_auth  # noqa: E402
 from .token_auth import *  # noqa: E402,F401,F403
+from . import queue_auth as _queue_auth  # noqa: E402
+from .queue_auth import *  # noqa: E402,F401,F403
 
 __all__ = sorted(
     {name for name, value in list(globals().items()) if _isfunction(value)
      and getattr(value, "__module__", None) == __name__ and not name.startswith("_")}
-    | set(_token_auth.__all__))
+    | set(_token_auth.__all__) | set(_queue_auth.__all__))

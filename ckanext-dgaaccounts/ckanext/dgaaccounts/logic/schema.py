@@ -259,3 +259,9 @@ def requests_export(
 def audit_export() -> Schema:
     """The CSV export of the audit log: the audit list's filters, without paging."""
     return _audit_filters()
+
+
+@tk.validator_args
+def requests_escalate(ignore_missing: Validator, dgaaccounts_boolean: Validator) -> Schema:
+    """``dgaaccounts_requests_escalate``: only ``dry_run``."""
+    return {"dry_run": [ignore_missing, dgaaccounts_boolean]}

@@ -53,6 +53,7 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_audit_list",                   (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_user_reactivate",              (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_sla_report",                   (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_requests_escalate",            (N,   N,   N,   N,    N,    N,     Y)),
     # Any signed-in user, for their own account; nobody who is not signed in.
     ("dgaaccounts_cancellation_request_create",  (N,   Y,   Y,   N,    N,    Y,     Y)),
     # Developer API keys: a signed-in user, about their own tokens (no ``user`` given).
@@ -246,6 +247,7 @@ DENIED_STEPS = [
     ("dgaaccounts_request_list", None),
     ("dgaaccounts_audit_list", None),
     ("dgaaccounts_sla_report", None),
+    ("dgaaccounts_requests_escalate", None),
     ("dgaaccounts_request_approve", "submitted"),
     ("dgaaccounts_request_reject", "submitted"),
     ("dgaaccounts_request_return", "submitted"),
