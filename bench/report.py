@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
 
 
 def write_report(path: str, info: dict, server_desc: str, quick: bool, res: dict,

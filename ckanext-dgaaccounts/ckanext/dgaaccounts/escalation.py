@@ -3,8 +3,8 @@
 A submitted request escalates when ``escalation_percent`` (default 80) of its service time has
 passed without a decision (``submitted + share * (due - submitted)``), or at once when its
 organization decides with the portal (mode ``endorse`` or ``delegated``) but has no active
-organization admin (with an email address) to do so. Escalating emails every active sysadmin in their language, flags
-the request in the queue and records ``escalate`` in the audit trail.
+organization admin with an email address to do so. Escalating emails every active sysadmin in
+their language, flags the request in the queue and records ``escalate`` in the audit trail.
 
 Once per request and submission: the row of ``dgaaccounts_escalation`` is keyed by the request
 and the start of its service clock, and written with ``INSERT ... ON CONFLICT DO NOTHING``, so

@@ -19,8 +19,8 @@ from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
 from .. import (
-    account, auditlog, config, escalation, mail, ratelimit, recheck, reports, signature_store, storage, tokens,
-    workflow,
+    account, auditlog, config, escalation, mail, ratelimit, recheck, reports, signature_store,
+    storage, tokens, workflow,
 )
 from ..model import AuditEvent, Document, Request, utcnow
 from . import schema

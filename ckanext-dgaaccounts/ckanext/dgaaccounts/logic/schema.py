@@ -265,3 +265,18 @@ def audit_export() -> Schema:
 def requests_escalate(ignore_missing: Validator, dgaaccounts_boolean: Validator) -> Schema:
     """``dgaaccounts_requests_escalate``: only ``dry_run``."""
     return {"dry_run": [ignore_missing, dgaaccounts_boolean]}
+
+
+@tk.validator_args
+def requests_decide(
+    not_empty: Validator, ignore_missing: Validator, one_of: Validator,
+    dgaaccounts_request_ids: Validator, dgaaccounts_role: Validator,
+    dgaaccounts_max_length: Validator,
+) -> Schema:
+    """``dgaaccounts_requests_decide``: one decision, one reason, several requests."""
+    return {
+        "ids": [not_empty, dgaaccounts_request_ids],
+        "decision": [not_empty, *line(one_of(["approve", "return", "reject"]))],
+        "reason": optional(lines(dgaaccounts_max_length(2000))),
+        "role": [ignore_missing, *line(dgaaccounts_role)],
+    }

@@ -54,6 +54,7 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_user_reactivate",              (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_sla_report",                   (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_requests_escalate",            (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_requests_decide",              (N,   N,   N,   N,    N,    N,     Y)),
     # Any signed-in user, for their own account; nobody who is not signed in.
     ("dgaaccounts_cancellation_request_create",  (N,   Y,   Y,   N,    N,    Y,     Y)),
     # Developer API keys: a signed-in user, about their own tokens (no ``user`` given).
