@@ -70,6 +70,11 @@ def default_role() -> str:
     return tk.config[PREFIX + "default_role"]
 
 
+def approval_mode_default() -> str:
+    """The approval mode of an organization whose sysadmins set none (approval.py)."""
+    return tk.config[PREFIX + "approval_mode_default"]
+
+
 def mail_from() -> str:
     return tk.config.get(PREFIX + "mail_from") or tk.config.get("smtp.mail_from") or ""
 

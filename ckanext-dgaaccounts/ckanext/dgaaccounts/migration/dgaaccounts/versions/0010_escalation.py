@@ -1,14 +1,14 @@
 """Escalation of requests left without a decision: one row per request and service clock.
 
 Revision ID: 0010_escalation
-Revises: 0008_token_usage
+Revises: 0009_approval_modes
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_escalation"
-down_revision = "0008_token_usage"
+down_revision = "0009_approval_modes"
 branch_labels = None
 depends_on = None
 
