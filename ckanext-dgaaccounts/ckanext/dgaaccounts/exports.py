@@ -43,7 +43,8 @@ REQUEST_COLUMNS = (
     "hours_to_decision", "within_target", "decision_note",
 )
 ORGANIZATION_COLUMNS = (
-    "organization", "organization_title", "since", "until", "timezone", "decided",
+    "organization", "organization_title", "approval_mode", "since", "until", "timezone",
+    "decided",
     "within_target", "within_target_percent", "hours_to_first_action_median",
     "hours_to_decision_median", "hours_to_decision_p90", "escalations", "awaiting_decision",
     "overdue",
@@ -98,7 +99,8 @@ def organizations_csv(context: Context, params: dict[str, Any]) -> Export:
         for org in report["organizations"]:
             share = org["within_target_share"]
             writer.writerow([_cell(v) for v in (
-                org["name"] or "", org["title"] or "", report["since"], report["until"],
+                org["name"] or "", org["title"] or "", org["approval_mode"] or "",
+                report["since"], report["until"],
                 report["timezone"], org["decided"], org["within_target"],
                 "" if share is None else f"{share * 100:.1f}",
                 hours(org["first_action_median_seconds"]), hours(org["median_seconds"]),

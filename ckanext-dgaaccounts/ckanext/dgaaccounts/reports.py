@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 import ckan.model as model
 
-from . import config, workflow
+from . import approval, config, workflow
 from .model import AuditEvent, Escalation, Request, utcnow
 
 PERIODS = ("week", "month")
@@ -261,7 +261,8 @@ def organization_figures(start: datetime.datetime, end: datetime.datetime,
     people in ``[start, end)``: ``decided``, ``within_target`` and its share, the median time to
     the first action and the median and 90th percentile time to decision (seconds), the
     ``escalations`` of the range, and ``awaiting_decision`` and ``overdue`` now. Organizations
-    with nothing in any column are left out; the busiest come first."""
+    with nothing in any column are left out; the busiest come first. Each has its
+    ``approval_mode`` (approval.py)."""
     kinds = tuple(k for k in kinds if k in DECIDED_BY_PEOPLE)
     session = model.Session
     org = Request.organization_id
@@ -291,6 +292,7 @@ def organization_figures(start: datetime.datetime, end: datetime.datetime,
     ids = set(decided) | set(waiting) | set(escalations)
     groups = {g.id: g for g in session.query(model.Group).filter(
         model.Group.id.in_([i for i in ids if i]))}
+    modes = approval.modes_for(i for i in ids if i)
     results = []
     for org_id in ids:
         row, now_row, group = decided.get(org_id), waiting.get(org_id), groups.get(org_id)
@@ -304,6 +306,7 @@ def organization_figures(start: datetime.datetime, end: datetime.datetime,
             "organization_id": org_id,
             "name": group.name if group is not None else None,
             "title": (group.title or group.name) if group is not None else None,
+            "approval_mode": modes.get(org_id, approval.CENTRAL) if org_id else None,
             "decided": count,
             "within_target": within,
             "within_target_share": within / count if count else None,

@@ -13,7 +13,7 @@ from ckan.cli.cli import ckan
 from ckan.plugins import toolkit as tk
 from ckan.tests import factories, helpers
 
-from ckanext.dgaaccounts import escalation, workflow
+from ckanext.dgaaccounts import approval, escalation, workflow
 from ckanext.dgaaccounts.model import AuditEvent, Escalation, OutboxMessage, Request, utcnow
 
 pytestmark = [
@@ -93,6 +93,51 @@ class TestThreshold:
         suspension = submitted(20 * HOUR, kind=workflow.SUSPENSION)
         found = escalation.escalate()
         assert [i["id"] for i in found] == [cancellation.id, suspension.id]  # earliest first
+
+
+def organization(mode: str, admins: list[str] = ()) -> str:
+    org = factories.Organization(users=[{"name": n, "capacity": "admin"} for n in admins])
+    approval.set_mode(org["id"], mode, None)
+    model.Session.commit()
+    return org["id"]
+
+
+@pytest.mark.usefixtures("with_request_context")
+class TestNoAdmin:
+    def test_an_organization_that_decides_but_has_no_admin_escalates_at_once(self, admins):
+        for mode in ("delegated", "endorse"):
+            req = submitted(MINUTE, organization_id=organization(mode))
+            [item] = escalation.escalate()
+            assert (item["id"], item["reason"]) == (req.id, "no_admin")
+            assert item["threshold"] == req.submitted
+        assert [e.details["reason"] for e in audited()] == ["no_admin", "no_admin"]
+
+    def test_central_waits_for_the_threshold_whatever_the_admins(self, admins):
+        submitted(MINUTE, organization_id=organization("central"))
+        assert escalation.escalate() == []
+
+    def test_an_active_admin_is_waited_for(self, admins):
+        admin = factories.User(email="org.admin@dga.or.th")
+        req = submitted(MINUTE, organization_id=organization("delegated", [admin["name"]]))
+        assert escalation.escalate() == []
+        assert [i["id"] for i in escalation.escalate(
+            now=escalation.threshold_of(req))] == [req.id]
+
+    def test_an_admin_no_longer_active_counts_as_none(self, admins):
+        admin = factories.User(email="gone@dga.or.th")
+        req = submitted(MINUTE, organization_id=organization("delegated", [admin["name"]]))
+        user = model.User.get(admin["id"])
+        user.state = "deleted"
+        model.Session.commit()
+        assert [(i["id"], i["reason"]) for i in escalation.escalate()] == [(req.id, "no_admin")]
+
+    def test_the_email_says_no_one_can_decide_there(self, admins, smtp, deliver):
+        req = submitted(MINUTE, organization_id=organization("delegated"))
+        escalation.escalate()
+        deliver()
+        [english] = smtp.to("admin.en@dga.or.th")
+        assert "has no active organization admin" in smtp.body(english)
+        assert req.reference in english["Subject"]
 
 
 @pytest.mark.usefixtures("with_request_context")

@@ -128,7 +128,8 @@ def test_csv_export_over_the_web(world, app):
     rows = list(csv.DictReader(io.StringIO(resp.body.lstrip("\ufeff"))))
     a = next(r for r in rows if r["organization"] == "dept-a")
     assert a == {
-        "organization": "dept-a", "organization_title": "กรม ก", "since": "2026-02-01",
+        "organization": "dept-a", "organization_title": "กรม ก", "approval_mode": "central",
+        "since": "2026-02-01",
         "until": "2026-02-28", "timezone": "Asia/Bangkok", "decided": "3",
         "within_target": "2", "within_target_percent": "66.7",
         "hours_to_first_action_median": "4.00", "hours_to_decision_median": "4.00",
