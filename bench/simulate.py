@@ -17,9 +17,10 @@ mode (``central``, ``endorse``, ``delegated``), with its own organizations, peop
   8 h) or never (15%); an answer that falls outside office hours is put off to the next morning
   six times in ten;
 * three sysadmins work Monday to Friday, 08:30 to 16:30 Bangkok time, a decision taking 4 to 8
-  minutes; they take escalated requests first, then the one due first; in ``central`` every
-  request is theirs, in ``endorse`` those the agency answered and the escalated ones, in
-  ``delegated`` the escalated ones;
+  minutes (a smaller run, ``--requests 500``, keeps them as busy as 5,000 would: ``--load-of``
+  makes each decision take 10 times longer); they take escalated requests first, then the one
+  due first; in ``central`` every request is theirs, in ``endorse`` those the agency answered
+  and the escalated ones, in ``delegated`` the escalated ones;
 * ``dgaaccounts_requests_escalate`` runs from cron every minute (the simulation skips the
   minutes in which nothing can be due, which changes nothing).
 
@@ -222,6 +223,7 @@ class Month:
         self.refused: dict[str, int] = {}
         self.calls = 0
         self.site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
+        self.load = 1.0
 
     def at(self, when: datetime.datetime, kind: str, payload: Any = None) -> None:
         heapq.heappush(self.events, (when, next(self.serial), kind, payload))
@@ -308,7 +310,8 @@ class Month:
         if rid is None:
             self.idle.add(who)
             return
-        self.at(when + datetime.timedelta(minutes=self.rng.uniform(4, 8)), "decide", (who, rid))
+        minutes = self.rng.uniform(4, 8) * self.load
+        self.at(when + datetime.timedelta(minutes=minutes), "decide", (who, rid))
 
     def on_decide(self, when: datetime.datetime, payload: tuple[int, str]) -> None:
         who, rid = payload
@@ -410,6 +413,9 @@ def main() -> None:
     parser.add_argument("--organizations", type=int, default=300)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--load-of", type=int, default=5000,
+                        help="a smaller run keeps the sysadmins as busy as with this many "
+                             "requests: each decision takes load-of / requests times longer")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     args = parser.parse_args()
     app = make_app(load_config(args.ini))
@@ -423,7 +429,10 @@ def main() -> None:
     model.meta.engine.dispose()
 
     out: dict[str, Any] = {"requests": args.requests, "organizations": args.organizations,
-                           "days": args.days, "seed": args.seed, "modes": {}}
+                           "days": args.days, "seed": args.seed,
+                           "decision_minutes": [4 * max(args.load_of / args.requests, 1.0),
+                                                8 * max(args.load_of / args.requests, 1.0)],
+                           "modes": {}}
     with app._wsgi_app.test_request_context():
         roots = sysadmins(model)
         for mode in args.modes:
@@ -437,6 +446,7 @@ def main() -> None:
             with freeze_time(START) as freezer:
                 month = Month(tk, model, freezer, mode, data, people, roots,
                               random.Random(f"{args.seed}-{mode}"))
+                month.load = max(args.load_of / args.requests, 1.0)
                 month.run()
             result = figures(model, tag)
             result.update(seconds=time.perf_counter() - started, actions=month.calls,
