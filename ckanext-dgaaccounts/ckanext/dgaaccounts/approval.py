@@ -20,7 +20,7 @@ from typing import Any
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import config
+from . import config, states
 from .model import ApprovalMode, Request, utcnow
 
 CENTRAL = "central"
@@ -87,7 +87,6 @@ DECISIONS = ("approve", "reject", "return")
 ENDORSEMENTS = ("endorse", "decline")
 # The roles an organization admin may grant; ``admin`` is the sysadmins' to give.
 DELEGATED_ROLES = ("member", "editor")
-_ACCOUNT_KINDS = ("cancellation", "suspension")  # workflow.CANCELLATION, SUSPENSION
 
 
 def decider_roles(req: Request, event: str) -> tuple[str, ...]:
@@ -108,7 +107,7 @@ def decider_roles(req: Request, event: str) -> tuple[str, ...]:
 
 def reserved_for_sysadmins(req: Request) -> bool:
     """A cancellation or suspension of a sysadmin, or of an admin of any organization."""
-    if req.kind not in _ACCOUNT_KINDS:
+    if req.kind not in states.ACCOUNT_CHANGES:
         return False
     user = model.Session.get(model.User, req.user_id)
     return user is None or bool(user.sysadmin) or bool(admin_of(req.user_id))
@@ -146,7 +145,7 @@ def delegated_refusal(user: model.User | None, req: Request, event: str,
         return _mode_refusal(req, event)
     if not is_organization_admin(user.id, req.organization_id):
         return tk._("Only the admins of the request's organization can do this.")
-    if event == "approve" and req.kind == "agency_registration":
+    if event == "approve" and req.kind == states.AGENCY:
         return _grant_refusal(req, data or {})
     return None
 

@@ -228,3 +228,15 @@ def dgaaccounts_oidc_providers() -> list[dict[str, str]]:
     from . import oidc, views_oidc
 
     return [{"name": p.name, "title": views_oidc.title(p)} for p in oidc.providers()]
+
+
+def dgaaccounts_approval_mode_label(mode: str) -> str:
+    from . import approval
+
+    return approval.mode_label(mode)
+
+
+def dgaaccounts_endorsement_label(endorsement: str | None) -> str:
+    return {workflow.ENDORSED: tk._("Endorsed by the organization"),
+            workflow.DECLINED: tk._("Declined by the organization")}.get(
+        endorsement or "", endorsement or "")

@@ -814,3 +814,4 @@ def export_audit() -> Any:
 # The provider sign-in (ThaID, DGA Digital ID) has its own module; the plugin's blanket collects
 # the blueprints of this module.
 from .views_oidc import dgaaccounts_oidc  # noqa: E402,F401
+from .views_org import dgaaccounts_org  # noqa: E402,F401
