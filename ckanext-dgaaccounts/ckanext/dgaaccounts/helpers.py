@@ -215,3 +215,14 @@ def dgaaccounts_oidc_providers() -> list[dict[str, str]]:
     from . import oidc, views_oidc
 
     return [{"name": p.name, "title": views_oidc.title(p)} for p in oidc.providers()]
+
+
+def dgaaccounts_field_attrs(verified: Any, field: str,
+                            attrs: dict[str, str] | None = None) -> dict[str, str]:
+    """The HTML attributes of a registration field: read-only when an identity provider
+    verified its value (``verified``: the form's record of the identity). The server keeps
+    the verified value whatever is posted; this only shows it."""
+    found = {"class": "form-control", **(attrs or {})}
+    if isinstance(verified, dict) and field in (verified.get("verified") or ()):
+        found.update({"readonly": "readonly", "aria-readonly": "true"})
+    return found

@@ -259,3 +259,15 @@ def requests_export(
 def audit_export() -> Schema:
     """The CSV export of the audit log: the audit list's filters, without paging."""
     return _audit_filters()
+
+
+# -- identity links (logic/identity_action.py) ---------------------------------------------------
+
+@tk.validator_args
+def identity_link_list(dgaaccounts_max_length: Validator) -> Schema:
+    return {"user": optional(line(dgaaccounts_max_length(200)))}
+
+
+@tk.validator_args
+def identity_unlink(not_empty: Validator, dgaaccounts_max_length: Validator) -> Schema:
+    return {"id": [not_empty, *line(dgaaccounts_max_length(100))]}

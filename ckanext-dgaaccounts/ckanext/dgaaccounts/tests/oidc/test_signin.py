@@ -98,7 +98,7 @@ class TestSignIn:
         page = client.get("/user/oidc/no-account").body
         assert "no account on this portal is linked to it" in page
         assert "/user/oidc/register/agency" in page  # pre-filled from the identity
-        assert "/dgaaccounts/register/developer" in page
+        assert "/user/oidc/register/developer" in page  # pre-filled too
         assert not signed_in(client)
         after = row_counts()
         assert after["users"] == before["users"]
