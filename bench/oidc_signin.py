@@ -158,7 +158,7 @@ def main() -> int:
                     waiting.append(outgoing * 1000)
     finally:
         stop_provider(running)
-    own = [total - wait for total, wait in zip(provider, waiting)]
+    own = [total - wait for total, wait in zip(provider, waiting, strict=True)]
     med_password, med_provider = statistics.median(password), statistics.median(provider)
     med_own, med_wait = statistics.median(own), statistics.median(waiting)
     print(f"password sign-in (login page + POST): median {med_password:.1f} ms "

@@ -45,6 +45,7 @@ def _whose(context: Context, wanted: str | None) -> model.User:
     return user
 
 
+@tk.side_effect_free
 def dgaaccounts_identity_link_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
     """The government identities linked to an account, oldest first.
 

@@ -1,6 +1,7 @@
 """The identity link actions (``dgaaccounts_identity_link_list``, ``_link``, ``_unlink``):
 who may call them, what they change and audit, and the same over HTTP with an API token.
-The provider flow that feeds ``_link`` is in test_signin.py (linking from the profile)."""
+The provider flow that feeds ``_link``, and the actions over HTTP, are in test_signin.py
+(linking from the profile)."""
 from __future__ import annotations
 
 import pytest
@@ -155,19 +156,3 @@ class TestUnlink:
             helpers.call_action("dgaaccounts_identity_unlink", context=_as(""), id=row.id)
         assert model.Session.query(IdentityLink).count() == 1
 
-
-def test_over_http_with_an_api_token(app):
-    _, row = _linked("somchai")
-    token = factories.APIToken(user="somchai")["token"]
-    listed = app.get("/api/3/action/dgaaccounts_identity_link_list",
-                     headers={"Authorization": token})
-    assert listed.json["result"][0]["id"] == row.id
-    refused = app.post("/api/3/action/dgaaccounts_identity_link", headers={"Authorization": token},
-                       json={"issuer": ISSUER, "sub": "sub-other"})
-    assert refused.status_code == 409
-    assert app.post("/api/3/action/dgaaccounts_identity_unlink",
-                    json={"id": row.id}).status_code == 403
-    done = app.post("/api/3/action/dgaaccounts_identity_unlink",
-                    headers={"Authorization": token}, json={"id": row.id})
-    assert done.status_code == 200
-    assert model.Session.query(IdentityLink).count() == 0

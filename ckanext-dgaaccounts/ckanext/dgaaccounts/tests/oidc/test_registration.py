@@ -110,7 +110,7 @@ def test_without_a_verified_identity_the_normal_form_is_used(app):
 
 
 def _readonly(page: str, field_id: str) -> bool:
-    tag = re.search(r'<input[^>]*id="%s"[^>]*>' % re.escape(field_id), page)
+    tag = re.search(rf'<input[^>]*id="{re.escape(field_id)}"[^>]*>', page)
     assert tag, field_id
     return " readonly" in tag.group(0)
 
@@ -164,8 +164,8 @@ def test_developer_sign_up_from_a_verified_identity_opens_at_once(app, oidc):
     assert req.details["identity"]["ial"] == 2.3
     assert req.details["identity"]["verified"] == ["email", "fullname"]
     assert "verify_developer" not in [m.template for m in model.Session.query(OutboxMessage)]
-    assert app.get("/api/3/action/dgaaccounts_token_list",
-                   headers={"Authorization": token}).status_code == 200
+    assert app.post("/api/3/action/dgaaccounts_token_list", json={},
+                    headers={"Authorization": token}).status_code == 200
     [link] = model.Session.query(IdentityLink).all()
     assert link.user_id == user.id
     # the identity signs in to the new account from now on
