@@ -113,7 +113,8 @@ def test_agency_registration_from_a_verified_identity(page, live_server, digital
                          ("superior_position", "ผู้อำนวยการกอง")):
         page.fill(f"[name={field}]", value)
     submit(page, "#dgaaccounts-agency-form button[type=submit]")
-    assert "/dgaaccounts/register/sent" in page.url, page.content()[:2000]
+    # (Digital ID asserted the address verified: the request page, not "check your email")
+    assert "/dgaaccounts/request/" in page.url, page.content()[:2000]
 
     fresh()
     [req] = model.Session.query(Request).all()
