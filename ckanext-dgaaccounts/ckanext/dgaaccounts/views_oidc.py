@@ -276,6 +276,8 @@ def register_agency() -> Any:
         result = tk.get_action("dgaaccounts_agency_register")(
             {"user": "", identity.CONTEXT_KEY: verified}, data)
     except tk.ValidationError as e:
+        if "identity" in e.error_dict:  # linked meanwhile: nothing was made
+            return _refused(provider.name, "already_linked", e.error_dict["identity"][0])
         form["password"] = ""
         return _render_form("agency", form, e.error_dict, verified.record)
     session.pop(_VERIFIED, None)
@@ -308,6 +310,8 @@ def register_developer() -> Any:
         result = tk.get_action("dgaaccounts_developer_register")(
             {"user": "", identity.CONTEXT_KEY: verified}, dict(form))
     except tk.ValidationError as e:
+        if "identity" in e.error_dict:  # linked meanwhile: nothing was made
+            return _refused(provider.name, "already_linked", e.error_dict["identity"][0])
         form["password"] = ""
         return _render_form("developer", form, e.error_dict, verified.record)
     session.pop(_VERIFIED, None)

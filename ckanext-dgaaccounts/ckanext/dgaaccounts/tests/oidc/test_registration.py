@@ -10,6 +10,7 @@ import re
 import pytest
 
 import ckan.model as model
+from ckan.plugins import toolkit as tk
 from ckan.tests import factories, helpers as ckan_helpers
 
 from ckanext.dgaaccounts import identity
@@ -243,3 +244,24 @@ def test_the_identity_passed_in_the_context_is_used_by_the_action(app):
     assert model.User.by_name("ctx_dev").state == "active"
     assert identity.find("https://thaid.example", "s-1").user_id == model.User.by_name(
         "ctx_dev").id
+
+
+def test_the_action_refuses_an_identity_linked_meanwhile_and_makes_nothing(app):
+    """The link is made in the registration's transaction: an identity linked between the
+    page and the action refuses the registration, with nothing half-made."""
+    other = factories.User(name="other", email="other@example.com")
+    identity.link(model.User.get(other["id"]), "thaid", "https://thaid.example", "s-1", None,
+                  None)
+    model.Session.commit()
+    before = row_counts()
+    verified = identity.Verified(provider="thaid", issuer="https://thaid.example", sub="s-1",
+                                 record={"provider": "thaid"}, email="late@example.com")
+    with pytest.raises(tk.ValidationError) as error:
+        ckan_helpers.call_action(
+            "dgaaccounts_developer_register",
+            context={"user": "", identity.CONTEXT_KEY: verified},
+            name="late_dev", fullname="Late Dev", email="late@example.com",
+            password="Correct-Horse-42")
+    assert "identity" in error.value.error_dict
+    assert row_counts() == before
+    assert model.User.by_name("late_dev") is None
