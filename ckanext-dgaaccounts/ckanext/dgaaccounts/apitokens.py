@@ -132,10 +132,22 @@ def decode(raw: str) -> Mapping[str, Any] | None:
         return None
 
 
-def check(raw: str) -> tuple[str | None, model.ApiToken | None]:
-    """(reason, token): reason is ``None`` for a token that may be used."""
+def claims_of(raw: str) -> Mapping[str, Any] | None:
+    """The claims of a presented token that is well formed and well signed, else None."""
     claims = decode(raw) if raw and len(raw) <= 4096 else None
     if not claims or not isinstance(claims.get("jti"), str):
+        return None
+    return claims
+
+
+def check(raw: str) -> tuple[str | None, model.ApiToken | None]:
+    """(reason, token): reason is ``None`` for a token that may be used."""
+    return check_claims(claims_of(raw))
+
+
+def check_claims(claims: Mapping[str, Any] | None) -> tuple[str | None, model.ApiToken | None]:
+    """:func:`check` of claims already decoded by :func:`claims_of`."""
+    if claims is None:
         return TOKEN_INVALID, None
     token = model.ApiToken.get(claims["jti"])
     if token is None:
