@@ -171,9 +171,17 @@ def revoke_all_signature(user: model.User) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def revoke_all_link(user: model.User) -> str:
+def _root(locale: str | None) -> str:
+    """The site's root, in ``locale`` when given (the page opens in the reader's language)."""
+    from . import mail
+
     site = tk.config["ckan.site_url"].rstrip("/")
-    return f"{site}/dgaaccounts/tokens/revoke-all/{user.id}/{revoke_all_signature(user)}"
+    return mail.localized_root(site, locale) if locale else site
+
+
+def revoke_all_link(user: model.User, locale: str | None = None) -> str:
+    return (f"{_root(locale)}/dgaaccounts/tokens/revoke-all/{user.id}/"
+            f"{revoke_all_signature(user)}")
 
 
 def revoke_all_signature_ok(user: model.User, signature: str) -> bool:
@@ -189,6 +197,5 @@ def next_generation(user: model.User) -> None:
     user.plugin_extras = extras
 
 
-def renew_link(token: model.ApiToken) -> str:
-    site = tk.config["ckan.site_url"].rstrip("/")
-    return f"{site}/dgaaccounts/tokens/{token.id}/renew"
+def renew_link(token: model.ApiToken, locale: str | None = None) -> str:
+    return f"{_root(locale)}/dgaaccounts/tokens/{token.id}/renew"

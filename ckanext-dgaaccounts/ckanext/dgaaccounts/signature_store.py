@@ -152,7 +152,8 @@ def _record(req: Request, doc: Document, result: signatures.DocumentResult) -> N
             issuer=sig.issuer, serial=sig.serial, signing_time=sig.signing_time,
             timestamp_time=sig.timestamp_time, timestamp_authority=sig.timestamp_authority,
             timestamp_status=sig.timestamp_status, validity_time=sig.validity_time,
-            time_source=sig.time_source or None, intact=sig.intact, trusted=sig.trusted, valid=sig.valid,
+            time_source=sig.time_source or None, intact=sig.intact, trusted=sig.trusted,
+            valid=sig.valid,
             modification_level=sig.modification_level, matched=sig.matched,
             reason=sig.reason, checked=now))
     model.Session.flush()

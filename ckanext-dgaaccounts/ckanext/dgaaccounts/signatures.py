@@ -437,12 +437,22 @@ def _check_signature(sig: Any, expected: Expected, trust: _Trust) -> SignatureRe
     result.modification_level = level.name.lower() if level is not None else ""
     result.matched = match_person(cert, expected)
     result.reason = _reason(status, result)
+    if result.reason == "untrusted" and not _valid_at(cert, result.validity_time):
+        result.reason = "expired"  # pyHanko calls "not yet valid" a general chain failure
     if result.reason == "untrusted" and trust.hard and _trusted_under_soft_fail(
             sig, expected, trust, claimed, stamped):
         result.reason = "revocation_unknown"
     if result.reason in ("ok", "name_mismatch") and _listed_as_revoked(status, trust, result):
         result.reason = "revoked"
     return result
+
+
+def _valid_at(cert: x509.Certificate, when: datetime.datetime | None) -> bool:
+    if when is None:
+        return True
+    validity = cert["tbs_certificate"]["validity"]
+    moment = _aware(when)
+    return bool(validity["not_before"].native <= moment <= validity["not_after"].native)
 
 
 def _trusted_under_soft_fail(sig: Any, expected: Expected, trust: _Trust,

@@ -427,11 +427,12 @@ def _remind(token: model.ApiToken, expires: datetime.datetime) -> None:
     owner = token.owner
     if owner is None or not owner.email:
         return
+    locale = mail.user_locale(owner)
     mail.queue(None, "token_expiry", owner.email, recipient_name=owner.fullname or owner.name,
-               locale=mail.user_locale(owner), params={
+               locale=locale, params={
                    "token_name": token.name[:apitokens.NAME_MAX], "expires": _day(expires),
                    "last_used": _day(token.last_access) if token.last_access else "",
-                   "renew_link": apitokens.renew_link(token),
+                   "renew_link": apitokens.renew_link(token, locale),
                    "overlap_days": config.token_renewal_overlap().days})
 
 
