@@ -189,8 +189,11 @@ class _RedisCommands:
             if self._conn.can_read(timeout=0.05):
                 line = self._conn.read_response()
                 text = line.decode() if isinstance(line, bytes) else str(line)
-                # '1733551234.123456 [9 127.0.0.1:4242] "EVALSHA" "..." ...'
-                self.commands.append(text.split("] ", 1)[-1])
+                # '1733551234.123456 [9 127.0.0.1:4242] "EVALSHA" "..." ...'; what a script
+                # runs inside Redis shows as '[9 lua] "INCR" ...': no round trip of its own
+                where, _sep, command = text.partition("] ")
+                if not where.endswith(" lua"):
+                    self.commands.append(command)
 
     def __exit__(self, *exc) -> None:
         import time as _time
