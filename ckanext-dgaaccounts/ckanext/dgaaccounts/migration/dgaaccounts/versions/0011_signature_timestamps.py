@@ -1,15 +1,15 @@
 """Digitally signed forms: the signature timestamp (RFC 3161) of each signature and the time
 its certificates were judged at.
 
-Revision ID: 0009_signature_timestamps
-Revises: 0008_token_usage
+Revision ID: 0011_signature_timestamps
+Revises: 0010_escalation
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_signature_timestamps"
-down_revision = "0008_token_usage"
+revision = "0011_signature_timestamps"
+down_revision = "0010_escalation"
 branch_labels = None
 depends_on = None
 
