@@ -1,8 +1,12 @@
-"""The request state machine: every legal transition, in one place.
+"""The request state machine: every legal transition, and everything it does, in one place.
 
-Actions call :func:`transition`; it changes the state with a conditional UPDATE (so two sysadmins
-deciding at once cannot both win), writes the audit event and queues the emails, all in the
-caller's transaction. Nothing else in the extension assigns ``Request.state``.
+``TRANSITIONS`` says, per kind of request and per event, from which states the event may happen,
+the state it leads to, the emails it queues and its effects on the account and the organization
+(``effects.py``). Actions call :func:`transition`; it changes the state with a conditional UPDATE
+(so two sysadmins deciding at once cannot both win), runs the effects, writes the audit event and
+queues the emails, all in the caller's transaction. Nothing else in the extension assigns
+``Request.state``. A new event is a new entry in the table (and, if it changes something new,
+one new function in ``effects.py``).
 """
 from __future__ import annotations
 
@@ -15,27 +19,20 @@ from sqlalchemy import update
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import config, mail
+from . import approval, config, effects, mail
 from .model import AuditEvent, Request, utcnow
 
-AGENCY = "agency_registration"
-DEVELOPER = "developer_registration"
-CANCELLATION = "cancellation"
-SUSPENSION = "suspension"
-KINDS = (AGENCY, DEVELOPER, CANCELLATION, SUSPENSION)
+# The kinds and states (states.py), here too for the modules that read them from the workflow.
+from .states import (  # noqa: E402,F401
+    ACCOUNT_CHANGES, AGENCY, APPROVED, AWAITING_DOCUMENT, AWAITING_VERIFICATION, CANCELLATION,
+    CLOSED_STATES, DECIDED_STATES, DEVELOPER, EXPIRED, KINDS, OPEN_STATES, REGISTRATIONS,
+    REJECTED, RETURNED, STATES, SUBMITTED, SUSPENSION, WITHDRAWN,
+)
 
-AWAITING_VERIFICATION = "awaiting_verification"
-AWAITING_DOCUMENT = "awaiting_document"
-SUBMITTED = "submitted"
-RETURNED = "returned"
-APPROVED = "approved"
-REJECTED = "rejected"
-WITHDRAWN = "withdrawn"
-EXPIRED = "expired"
-OPEN_STATES = (AWAITING_VERIFICATION, AWAITING_DOCUMENT, SUBMITTED, RETURNED)
-STATES = OPEN_STATES + (APPROVED, REJECTED, WITHDRAWN, EXPIRED)
-CLOSED_STATES = (APPROVED, REJECTED, WITHDRAWN, EXPIRED)
-DECIDED_STATES = (APPROVED, REJECTED)
+# The organization's answer in the "endorse" approval mode (Request.endorsement); not a state:
+# the request stays submitted for the sysadmins' decision.
+ENDORSED = "endorsed"
+DECLINED = "declined"
 
 # The service clock of each kind (config.service_time): the state in which it runs and the
 # column it starts from. A developer's target covers the sign-up up to the verified account; the
@@ -52,10 +49,18 @@ CLOCK_START = {AGENCY: "submitted", CANCELLATION: "submitted", SUSPENSION: "subm
 
 @dataclasses.dataclass(frozen=True)
 class Event:
+    """Everything an event does: from which states, to which state, the emails it queues and
+    what else it changes (``effects``: names in ``effects.EFFECTS``, run in this order)."""
+
     sources: tuple[str, ...]
     target: str
-    # Emails: (template, recipient) with recipient "applicant" or "sysadmins".
+    # Emails: (template, recipient) with recipient "applicant", "sysadmins" or "approvers"
+    # (who acts first under the organization's approval mode: approval.first_deciders).
     mails: tuple[tuple[str, str], ...] = ()
+    effects: tuple[str, ...] = ()
+    # An answer of the organization's admins in the "endorse" mode (approval.py): recorded on
+    # the request's row once per submission (the conditional UPDATE's guard), not an effect.
+    endorsement: str | None = None
 
 
 # Agency registrations.
@@ -64,22 +69,35 @@ _DOCUMENT_FLOW = {
         (AWAITING_VERIFICATION,), AWAITING_DOCUMENT, (("verified_agency", "applicant"),)),
     "verify_email_with_document": Event(
         (AWAITING_VERIFICATION,), SUBMITTED,
-        (("submitted", "applicant"), ("new_request", "sysadmins")),
+        (("submitted", "applicant"), ("new_request", "approvers")),
     ),
     "upload_document": Event(
         (AWAITING_DOCUMENT, RETURNED), SUBMITTED,
-        (("submitted", "applicant"), ("new_request", "sysadmins")),
+        (("submitted", "applicant"), ("new_request", "approvers")),
     ),
-    "approve": Event((SUBMITTED,), APPROVED, (("approved", "applicant"),)),
-    "reject": Event((SUBMITTED,), REJECTED, (("rejected", "applicant"),)),
+    # The organization's admins answer first (approval mode "endorse"); sysadmins then decide.
+    "endorse": Event((SUBMITTED,), SUBMITTED, (("endorsed", "sysadmins"),),
+                     endorsement=ENDORSED),
+    "decline": Event((SUBMITTED,), SUBMITTED, (("declined", "sysadmins"),),
+                     endorsement=DECLINED),
+    "approve": Event((SUBMITTED,), APPROVED, (("approved", "applicant"),),
+                     effects=("activate_account", "join_organization")),
+    "reject": Event((SUBMITTED,), REJECTED, (("rejected", "applicant"),),
+                    effects=("close_pending_account",)),
     "return": Event((SUBMITTED,), RETURNED, (("returned", "applicant"),)),
-    "withdraw": Event(OPEN_STATES, WITHDRAWN, (("withdrawn", "applicant"),)),
-    "expire": Event(OPEN_STATES, EXPIRED),
+    "withdraw": Event(OPEN_STATES, WITHDRAWN, (("withdrawn", "applicant"),),
+                      effects=("close_pending_account",)),
+    "expire": Event(OPEN_STATES, EXPIRED, effects=("remove_registration",)),
 }
 
-# Cancellation and suspension: asked by a signed-in user, so there is no email to verify.
+# Cancellation and suspension: asked by a signed-in user, so there is no email to verify, and
+# refusing or dropping the request leaves the account as it is; approving it changes the account.
 _ACCOUNT_FLOW = {
-    **{k: v for k, v in _DOCUMENT_FLOW.items() if not k.startswith("verify_email")},
+    "upload_document": _DOCUMENT_FLOW["upload_document"],
+    "endorse": _DOCUMENT_FLOW["endorse"],
+    "decline": _DOCUMENT_FLOW["decline"],
+    "return": _DOCUMENT_FLOW["return"],
+    "reject": Event((SUBMITTED,), REJECTED, (("rejected", "applicant"),)),
     "withdraw": Event((AWAITING_DOCUMENT, SUBMITTED, RETURNED), WITHDRAWN,
                       (("withdrawn", "applicant"),)),
     "expire": Event((AWAITING_DOCUMENT, SUBMITTED, RETURNED), EXPIRED),
@@ -87,24 +105,25 @@ _ACCOUNT_FLOW = {
 
 TRANSITIONS: dict[str, dict[str, Event]] = {
     AGENCY: _DOCUMENT_FLOW,
-    CANCELLATION: _ACCOUNT_FLOW,
-    SUSPENSION: _ACCOUNT_FLOW,
+    CANCELLATION: {**_ACCOUNT_FLOW, "approve": Event(
+        (SUBMITTED,), APPROVED, (("approved", "applicant"),), effects=("cancel_account",))},
+    SUSPENSION: {**_ACCOUNT_FLOW, "approve": Event(
+        (SUBMITTED,), APPROVED, (("approved", "applicant"),), effects=("suspend_account",))},
     DEVELOPER: {
         "verify_email": Event(
-            (AWAITING_VERIFICATION,), APPROVED, (("developer_welcome", "applicant"),)),
-        "withdraw": Event((AWAITING_VERIFICATION,), WITHDRAWN),
-        "expire": Event((AWAITING_VERIFICATION,), EXPIRED),
+            (AWAITING_VERIFICATION,), APPROVED, (("developer_welcome", "applicant"),),
+            effects=("activate_account",)),
+        "withdraw": Event((AWAITING_VERIFICATION,), WITHDRAWN,
+                          effects=("close_pending_account",)),
+        "expire": Event((AWAITING_VERIFICATION,), EXPIRED, effects=("remove_registration",)),
     },
 }
 
 
 def allowed_events(req: Request) -> list[str]:
     """Events that may happen to the request in its current state."""
-    return [name for name, ev in TRANSITIONS[req.kind].items() if req.state in ev.sources]
-
-
-def is_open(req: Request) -> bool:
-    return req.state in OPEN_STATES
+    return [name for name, ev in TRANSITIONS[req.kind].items()
+            if req.state in ev.sources and not (ev.endorsement and req.endorsement)]
 
 
 def check(req: Request, event: str) -> Event:
@@ -113,6 +132,10 @@ def check(req: Request, event: str) -> Event:
     if ev is None or req.state not in ev.sources:
         model.Session.rollback()
         raise tk.ValidationError({"state": [_not_now_message(req)]})
+    if ev.endorsement and req.endorsement:
+        model.Session.rollback()
+        raise tk.ValidationError({"state": [tk._(
+            "The organization has already answered this request.")]})
     return ev
 
 
@@ -123,24 +146,33 @@ def transition(
     *,
     note: str | None = None,
     details: dict[str, Any] | None = None,
-) -> None:
+) -> effects.Applied:
     """Apply ``event`` to ``req`` or raise ``ValidationError`` (409) if it is not legal now.
 
-    The caller commits. The UPDATE only matches while the row is still in a source state, so a
-    concurrent decision on the same request makes this one fail instead of applying twice.
+    In the caller's transaction, in this order: the request's row (a conditional UPDATE), the
+    event's effects, the audit event (``details`` and what the effects add), the emails. The
+    caller commits, then deletes the returned ``files`` from the store. The UPDATE only matches
+    while the row is still in a source state, so a concurrent decision on the same request makes
+    this one fail instead of applying twice.
     """
     ev = check(req, event)
     now = utcnow()
     values: dict[str, Any] = {"state": ev.target, "updated": now}
-    if ev.target == SUBMITTED:
-        values.update(submitted=now, due=now + config.service_time(req.kind))
+    if ev.target == SUBMITTED and not ev.endorsement:
+        # A new submission: its clock starts again, and the agency looks at it afresh.
+        values.update(submitted=now, due=now + config.service_time(req.kind), endorsement=None,
+                      endorsed=None, endorsed_by=None, endorsement_note=None)
+    if ev.endorsement:
+        values.update(endorsement=ev.endorsement, endorsed=now, endorsed_by=actor_id,
+                      endorsement_note=note)
     if ev.target in (APPROVED, REJECTED) or event == "return":
         values.update(decided=now, decided_by=actor_id, decision_note=note)
     if event.startswith("verify_email"):
         values["verified"] = now
+    guard = [Request.endorsement.is_(None)] if ev.endorsement else []
     result = model.Session.execute(
         update(Request)
-        .where(Request.id == req.id, Request.state.in_(ev.sources))
+        .where(Request.id == req.id, Request.state.in_(ev.sources), *guard)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -150,13 +182,35 @@ def transition(
             {"state": [tk._("This request has just been changed by someone else.")]})
     previous = req.state
     model.Session.expire(req)
-    audit(event, actor_id, req, from_state=previous, to_state=ev.target, details=details,
+    applied = effects.Applied(details=dict(details or {}))
+    for name in ev.effects:
+        effects.EFFECTS[name](req, applied)
+    audit(event, actor_id, req, from_state=previous, to_state=ev.target, details=applied.details,
           note=note)
     for template, recipient in ev.mails:
         if recipient == "applicant":
             mail.queue_to_applicant(req, template, note=note)
+        elif recipient == "approvers":
+            _queue_to_approvers(req, template)
         else:
             mail.queue_to_sysadmins(req, template)
+    return applied
+
+
+def _queue_to_approvers(req: Request, template: str) -> None:
+    """A new request goes to who acts on it first under its organization's approval mode:
+    the organization's admins (``org_`` + template), or the sysadmins as always."""
+    role, admins = approval.first_deciders(req)
+    if role == approval.SYSADMIN:
+        mail.queue_to_sysadmins(req, template)
+        return
+    org = model.Session.get(model.Group, req.organization_id)
+    for admin in admins:
+        mail.queue(req, "org_" + template, admin.email,
+                   recipient_name=admin.fullname or admin.name, locale=mail.user_locale(admin),
+                   params={"mode": approval.mode_for(req.organization_id),
+                           "organization": org.title or org.name,
+                           "review_path": f"/organization/requests/{org.name}/{req.id}"})
 
 
 def audit(
@@ -226,6 +280,9 @@ def event_label(action: str) -> str:
         "upload_document": tk._("Signed form uploaded"),
         "approve": tk._("Approved"),
         "reject": tk._("Rejected"),
+        "endorse": tk._("Endorsed by the organization"),
+        "decline": tk._("Declined by the organization"),
+        "approval_mode_set": tk._("Approval mode changed"),
         "return": tk._("Returned for correction"),
         "withdraw": tk._("Withdrawn by the applicant"),
         "expire": tk._("Expired"),
@@ -234,6 +291,7 @@ def event_label(action: str) -> str:
         "scrub": tk._("Personal details erased"),
         "reminder_due_soon": tk._("Sysadmins reminded: due soon"),
         "reminder_overdue": tk._("Sysadmins reminded: overdue"),
+        "escalate": tk._("Escalated to the sysadmins"),
         "purge_document": tk._("Scan deleted at the end of its retention period"),
         "oidc_sign_in": tk._("Signed in with a digital identity"),
         "oidc_refused": tk._("Digital identity sign-in refused"),
