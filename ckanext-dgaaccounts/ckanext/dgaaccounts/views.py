@@ -592,8 +592,12 @@ def queue() -> str:
         k: args.get(k) for k in ("kind", "state", "q", "signatures") if args.get(k)}
     if args.get("overdue"):
         filters["overdue"] = True
+    params = dict(filters)
+    if params.get("state") == "all":  # the state filter's "every state"
+        del params["state"]
+        params["every_state"] = True
     return tk.render("dgaaccounts/admin/queue.html", dict(
-        _page("dgaaccounts_request_list", filters, 20),
+        _page("dgaaccounts_request_list", filters, 20, params),
         kinds=workflow.KINDS, states=workflow.STATES))
 
 
@@ -606,13 +610,8 @@ def admin_request(id: str) -> str:
     user = model.User.get(req["user_id"])
     return tk.render("dgaaccounts/admin/request.html", {
         "req": req, "organizations": orgs,
-        "events": workflow.allowed_events(_request_row(id)),
         "suspended": user is not None and user.state == "pending" and account.is_suspended(user),
     })
-
-
-def _request_row(id: str) -> Request:
-    return model.Session.get(Request, id)
 
 
 @dgaaccounts_admin.route("/user/<id>/reactivate", methods=["POST"])
@@ -709,13 +708,15 @@ def _decision_confirmed(id: str, decision: str) -> bool:
 _AUDIT_FILTERS = ("request_id", "user_id", "actor", "action", "since", "until")
 
 
-def _page(action: str, filters: dict[str, Any], limit: int) -> dict[str, Any]:
+def _page(action: str, filters: dict[str, Any], limit: int,
+          params: dict[str, Any] | None = None) -> dict[str, Any]:
     """One page (``?page=``) of a list action, for a template with a pager; a filter the
-    action refuses is flashed and shows an empty page."""
+    action refuses is flashed and shows an empty page. ``filters`` are the page's (its links
+    keep them), ``params`` what the action is given if they differ."""
     page = _page_number()
     try:
         result = tk.get_action(action)(
-            _context(), dict(filters, limit=limit, offset=(page - 1) * limit))
+            _context(), dict(params or filters, limit=limit, offset=(page - 1) * limit))
     except tk.ValidationError as e:
         _flash_errors(e)
         result = {"count": 0, "results": []}

@@ -3,14 +3,22 @@
 Every public function here is an action, registered by the plugin's blanket. Each reads the same
 way: check access, validate with a schema, let the workflow module change the state (it audits and
 queues the emails), commit once, then hand the emails to the background worker.
+
+Actions compose: the decisions, withdrawals, account requests, reactivations and resends honour
+``defer_commit`` (the caller commits, and the emails go with the outbox's next sweep or the
+caller's ``mail.dispatch()``), and a refusal raises without rolling back a transaction that the
+caller holds. Without ``defer_commit`` an action that fails rolls its transaction back. Sign-ups,
+verification and uploads keep files or tokens outside the database and always commit.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, or_, orm, select, text, union
+from sqlalchemy import func, or_, text
 from sqlalchemy.exc import IntegrityError
 
 import ckan.model as model
@@ -19,13 +27,40 @@ from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
 from .. import (
-    account, approval, auditlog, config, escalation, mail, ratelimit, recheck, reports,
+    account, approval, auditlog, config, mail, ratelimit, recheck, reports, requests_read,
     signature_store, storage, tokens, workflow,
 )
-from ..model import ApprovalMode, AuditEvent, Document, Request, utcnow
+from ..model import ApprovalMode, Document, Request, utcnow
 from . import schema
+from .schema import validate as _validate
 
 log = logging.getLogger(__name__)
+
+
+Action = Callable[[Context, DataDict], Any]
+
+
+def _rolls_back(action: Action) -> Action:
+    """A writing action: when it fails, its transaction is rolled back (nothing half-done, the
+    row locks released), unless the caller holds the transaction (``defer_commit``) and
+    decides."""
+    @functools.wraps(action)
+    def wrapper(context: Context, data_dict: DataDict) -> Any:
+        try:
+            return action(context, data_dict)
+        except BaseException:
+            if not context.get("defer_commit"):
+                model.Session.rollback()
+            raise
+
+    return wrapper
+
+
+def _commit(context: Context) -> None:
+    """Commit and hand the emails to the worker, unless the caller commits (``defer_commit``)."""
+    if not context.get("defer_commit"):
+        model.Session.commit()
+        mail.dispatch()
 
 
 # -- registration ------------------------------------------------------------------------
@@ -221,6 +256,7 @@ def _current_locale() -> str:
 
 # -- verification ------------------------------------------------------------------------
 
+@_rolls_back
 def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Confirm an email address with the token from the verification email.
 
@@ -242,7 +278,7 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
         raise tk.ValidationError({"token": [tk._("This link is invalid, used or expired.")]})
     req = model.Session.get(Request, row.request_id)
     row.used = utcnow()
-    has_document = bool(_documents(req))
+    has_document = bool(requests_read.documents(req))
     event = "verify_email_with_document" if (
         req.kind == workflow.AGENCY and has_document) else "verify_email"
     workflow.transition(req, event, req.user_id)
@@ -267,6 +303,7 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
     return result
 
 
+@_rolls_back
 def dgaaccounts_verification_resend(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Send the verification email again.
 
@@ -285,14 +322,14 @@ def dgaaccounts_verification_resend(context: Context, data_dict: DataDict) -> di
         template = "verify_developer" if req.kind == workflow.DEVELOPER else "verify_agency"
         mail.queue_to_applicant(req, template)
         workflow.audit("verification_resend", None, req)
-        model.Session.commit()
-        mail.dispatch()
+        _commit(context)
     return {"message": tk._(
         "If this address is waiting for verification, a new link is on its way.")}
 
 
 # -- cancellation and suspension ---------------------------------------------------------
 
+@_rolls_back
 def dgaaccounts_cancellation_request_create(context: Context,
                                             data_dict: DataDict) -> dict[str, Any]:
     """Ask for the cancellation (permanent) or suspension (until reactivated) of one's account.
@@ -324,11 +361,11 @@ def dgaaccounts_cancellation_request_create(context: Context,
     workflow.audit("request_create", user.id, req, to_state=req.state,
                    details={"kind": req.kind})
     mail.queue_to_applicant(req, "account_request_received")
-    model.Session.commit()
-    mail.dispatch()
-    return _request_dict(req)
+    _commit(context)
+    return _shown(req, context, data_dict)
 
 
+@_rolls_back
 def dgaaccounts_user_reactivate(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Open a suspended account again. Sysadmins only.
 
@@ -346,7 +383,6 @@ def dgaaccounts_user_reactivate(context: Context, data_dict: DataDict) -> dict[s
     if user is None:
         raise tk.ObjectNotFound(tk._("User not found."))
     if not account.is_suspended(user) or user.state != "pending":
-        model.Session.rollback()
         raise tk.ValidationError({"id": [tk._("This account is not suspended.")]})
     account.reactivate(user)
     workflow.audit("reactivate", _actor_id(context), target_user_id=user.id,
@@ -354,13 +390,13 @@ def dgaaccounts_user_reactivate(context: Context, data_dict: DataDict) -> dict[s
     if user.email:
         mail.queue(None, "reactivated", user.email, recipient_name=user.fullname or user.name,
                    locale=mail.user_locale(user))
-    model.Session.commit()
-    mail.dispatch()
+    _commit(context)
     return {"id": user.id, "name": user.name, "state": user.state}
 
 
 # -- documents ---------------------------------------------------------------------------
 
+@_rolls_back
 def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Upload the signed form (a scan: PDF, JPEG or PNG) of a request.
 
@@ -373,7 +409,7 @@ def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -
     :returns: the request, as ``dgaaccounts_request_show``
     """
     data = _validate(data_dict, schema.request_id(), context)
-    req = _get_request(data["id"])
+    req = requests_read.get(data["id"])
     context["dgaaccounts_request"] = req
     tk.check_access("dgaaccounts_request_document_upload", context, data_dict)
     ratelimit.hit("upload", req.id)
@@ -394,7 +430,7 @@ def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -
         storage.get_store().delete(stored.key)
         raise
     mail.dispatch()
-    return _request_dict(req, with_history=False)
+    return _shown(req, context, data_dict, with_history=False)
 
 
 def _is_upload(value: Any) -> bool:
@@ -421,15 +457,6 @@ def _add_document(req: Request, stored: storage.StoredDocument, uploaded_by: str
     return doc
 
 
-def _documents(req: Request) -> list[Document]:
-    return (
-        model.Session.query(Document)
-        .filter(Document.request_id == req.id)
-        .order_by(Document.uploaded)
-        .all()
-    )
-
-
 # -- reading -----------------------------------------------------------------------------
 
 @tk.side_effect_free
@@ -441,13 +468,16 @@ def dgaaccounts_request_show(context: Context, data_dict: DataDict) -> dict[str,
     :param id: the request id
     :param token: (optional) the applicant token
     :returns: the request: ``id``, ``reference``, ``kind``, ``state``, ``user_id``, ``created``,
-        ``submitted``, ``due``, ``overdue``, ``documents``, ``history``...
+        ``submitted``, ``due``, ``overdue``, ``documents``, ``history``... and
+        ``allowed_events``: the events the caller may fire now (``upload_document``,
+        ``approve``, ``reject``, ``return``, ``withdraw``), each legal in the request's state
+        and allowed to the caller by the auth function of its action
     """
     data = _validate(data_dict, schema.request_id(), context)
-    req = _get_request(data["id"])
+    req = requests_read.get(data["id"])
     context["dgaaccounts_request"] = req
     tk.check_access("dgaaccounts_request_show", context, data_dict)
-    return _request_dict(req)
+    return _shown(req, context, data_dict)
 
 
 @tk.side_effect_free
@@ -456,6 +486,8 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
 
     :param kind: (optional) one kind of request
     :param state: (optional) one state; by default every open request
+    :param every_state: (optional) true: requests in every state, closed ones too (unless
+        ``state`` is given)
     :param overdue: (optional) only requests past their due time
     :param q: (optional) text found in the reference, username, name, email or agency
     :param signatures: (optional) ``verified``: only requests whose latest document carries
@@ -464,95 +496,11 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
         list these where its approval mode gives them a part
     :param limit: page size (default 20)
     :param offset: (optional)
-    :returns: ``count`` and ``results``
+    :returns: ``count`` and ``results``; with ``q``, also ``other_states``: how many more
+        requests match the search and the other filters in the states not listed
     """
     tk.check_access("dgaaccounts_request_list", context, data_dict)
-    data = _validate(data_dict, schema.request_list(), context)
-    now = utcnow()
-
-    def conditions(entity: Any) -> list[Any]:
-        # Each filter, and the queue's order (due, then created), has an index (migrations
-        # 0001 and 0004), on the request table alone.
-        found: list[Any] = []
-        if data.get("kind"):
-            found.append(entity.kind == data["kind"])
-        if data.get("state"):
-            found.append(entity.state == data["state"])
-        else:
-            found.append(entity.state.in_(workflow.OPEN_STATES))
-        if data.get("overdue"):
-            found += [entity.state == workflow.SUBMITTED, entity.due < now]
-        if data.get("signatures") == "verified":
-            found.append(signature_store.verified_condition(entity))
-        if data.get("organization"):
-            found.append(entity.organization_id == data["organization"])
-        return found
-
-    if data.get("q"):
-        count, rows = _request_search(conditions, data["q"], data["limit"], data["offset"])
-    else:
-        # The count reads an index alone; the page walks an index in the queue's order and
-        # stops after ``limit`` rows, however many requests there are.
-        count = model.Session.query(func.count()).select_from(Request).filter(
-            *conditions(Request)).scalar()
-        rows = (
-            model.Session.query(Request, model.User.name, model.User.fullname)
-            .join(model.User, model.User.id == Request.user_id)
-            .filter(*conditions(Request))
-            .order_by(Request.due.asc().nullslast(), Request.created.asc())
-            .limit(data["limit"]).offset(data["offset"]).all()
-        )
-    results = []
-    verified = signature_store.verified_request_ids([req.id for req, _n, _f in rows])
-    escalated = escalation.escalated_at([req.id for req, _n, _f in rows])
-    for req, name, fullname in rows:
-        item = req.as_dict()
-        item.update(user_name=name, user_fullname=fullname,
-                    overdue=workflow.is_overdue(req, now), signatures_verified=req.id in verified)
-        item["escalated"] = escalated[req.id].isoformat() if req.id in escalated else None
-        results.append(item)
-    return {"count": count, "results": results}
-
-
-def _request_search(conditions: Any, text_: str, limit: int,
-                    offset: int) -> tuple[int, list[Any]]:
-    """The count and the page of the requests matching ``conditions`` whose reference, email
-    or agency name, or whose applicant's username or full name, contain ``text_``.
-
-    One statement: the matches (id, due, created) are found once, as a UNION of two searches
-    that the trigram indexes of migration 0004 answer (an OR across the join with the user
-    table could only be checked row by row), then counted, and only the page's rows are read
-    in full. Its cost follows the number of matches, not of requests.
-    """
-    like = "%" + text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    own, by_user = orm.aliased(Request), orm.aliased(Request)
-    matches = union(
-        select(own.id, own.due, own.created).where(*conditions(own), or_(
-            own.reference.ilike(like, escape="\\"), own.email.ilike(like, escape="\\"),
-            own.details["agency_name"].astext.ilike(like, escape="\\"))),
-        select(by_user.id, by_user.due, by_user.created)
-        .join(model.User, model.User.id == by_user.user_id)
-        .where(*conditions(by_user), or_(model.User.name.ilike(like, escape="\\"),
-                                         model.User.fullname.ilike(like, escape="\\"))),
-    ).cte("dgaaccounts_matches")
-    order = (matches.c.due.asc().nullslast(), matches.c.created.asc())
-    page = (select(matches.c.id, matches.c.due, matches.c.created).order_by(*order)
-            .limit(limit).offset(offset).subquery("dgaaccounts_page"))
-    total = select(func.count()).select_from(matches).scalar_subquery()
-    found = (
-        model.Session.query(Request, model.User.name, model.User.fullname, total)
-        .join(page, page.c.id == Request.id)
-        .join(model.User, model.User.id == Request.user_id)
-        .order_by(page.c.due.asc().nullslast(), page.c.created.asc())
-        .all()
-    )
-    if found:
-        count = found[0][3]
-    elif offset:  # past the last page: the count still has to be told
-        count = model.Session.query(func.count()).select_from(matches).scalar()
-    else:
-        count = 0
-    return count, [(req, name, fullname) for req, name, fullname, _total in found]
+    return requests_read.queue(_validate(data_dict, schema.request_list(), context))
 
 
 @tk.side_effect_free
@@ -581,6 +529,7 @@ def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> dict[str, A
 
 # -- decisions ---------------------------------------------------------------------------
 
+@_rolls_back
 def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Approve a submitted request. Sysadmins; in the ``delegated`` approval mode also the
     admins of the request's organization (never their own request; into their own organization,
@@ -599,7 +548,7 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
     """
     tk.check_access("dgaaccounts_request_approve", context, data_dict)
     data = _validate(data_dict, schema.request_approve(), context)
-    req = _get_request(data["id"], lock=True)
+    req = requests_read.get(data["id"], lock=True)
     workflow.check(req, "approve")
     actor = _actor_id(context)
     _not_own_request(req, actor)
@@ -609,7 +558,6 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
     capacity = recheck.decider(req, actor, "approve", data)
     user = recheck.account_for(req)
     if req.kind in workflow.ACCOUNT_CHANGES and account.is_last_active_sysadmin(user):
-        model.Session.rollback()
         raise tk.ValidationError({"id": [tk._(
             "This is the last active sysadmin: make someone else a sysadmin first.")]})
     if req.kind == workflow.AGENCY:
@@ -618,11 +566,11 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
     details["by"] = capacity  # sysadmin or organization_admin (approval.py)
     # The event's effects (workflow.TRANSITIONS) change the account and the membership.
     workflow.transition(req, "approve", actor, note=data.get("note"), details=details)
-    model.Session.commit()
-    mail.dispatch()
-    return _request_dict(req)
+    _commit(context)
+    return _shown(req, context, data_dict)
 
 
+@_rolls_back
 def dgaaccounts_request_reject(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Reject a submitted request; the reason is sent to the applicant. Sysadmins; in the
     ``delegated`` approval mode also the admins of the request's organization.
@@ -634,6 +582,7 @@ def dgaaccounts_request_reject(context: Context, data_dict: DataDict) -> dict[st
     return _decide_with_reason(context, data_dict, "dgaaccounts_request_reject", "reject")
 
 
+@_rolls_back
 def dgaaccounts_request_return(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Return a submitted request to the applicant for a corrected document. Sysadmins; in the
     ``delegated`` approval mode also the admins of the request's organization.
@@ -649,18 +598,18 @@ def _decide_with_reason(context: Context, data_dict: DataDict, name: str,
                         event: str) -> dict[str, Any]:
     tk.check_access(name, context, data_dict)
     data = _validate(data_dict, schema.request_decision_with_reason(), context)
-    req = _get_request(data["id"], lock=True)
+    req = requests_read.get(data["id"], lock=True)
     workflow.check(req, event)
     _not_own_request(req, _actor_id(context))
     capacity = recheck.decider(req, _actor_id(context), event, data)
     recheck.account_for(req)
     workflow.transition(req, event, _actor_id(context), note=data["reason"],
                         details={"by": capacity})
-    model.Session.commit()
-    mail.dispatch()
-    return _request_dict(req)
+    _commit(context)
+    return _shown(req, context, data)
 
 
+@_rolls_back
 def dgaaccounts_request_endorse(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Endorse a submitted request: the agency confirms the applicant (``endorse`` approval
     mode). The admins of the request's organization, once per submission; the request stays
@@ -675,6 +624,7 @@ def dgaaccounts_request_endorse(context: Context, data_dict: DataDict) -> dict[s
     return _endorsement(context, data, "endorse", data.get("note"))
 
 
+@_rolls_back
 def dgaaccounts_request_decline(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Decline a submitted request: the agency does not confirm the applicant (``endorse``
     approval mode). The admins of the request's organization, once per submission; the request
@@ -691,18 +641,18 @@ def dgaaccounts_request_decline(context: Context, data_dict: DataDict) -> dict[s
 
 def _endorsement(context: Context, data: dict[str, Any], event: str,
                  note: str | None) -> dict[str, Any]:
-    req = _get_request(data["id"], lock=True)
+    req = requests_read.get(data["id"], lock=True)
     workflow.check(req, event)
     actor = _actor_id(context)
     _not_own_request(req, actor)
     capacity = recheck.decider(req, actor, event, data)
     recheck.account_for(req)
     workflow.transition(req, event, actor, note=note, details={"by": capacity})
-    model.Session.commit()
-    mail.dispatch()
-    return _request_dict(req)
+    _commit(context)
+    return _shown(req, context, data)
 
 
+@_rolls_back
 def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Withdraw an open request. The request's applicant only (signed in or with the token).
 
@@ -711,13 +661,12 @@ def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[
     :returns: the request, as ``dgaaccounts_request_show``
     """
     data = _validate(data_dict, schema.request_id(), context)
-    req = _get_request(data["id"], lock=True)
+    req = requests_read.get(data["id"], lock=True)
     context["dgaaccounts_request"] = req
     tk.check_access("dgaaccounts_request_withdraw", context, data_dict)
     workflow.transition(req, "withdraw", _actor_id(context) or req.user_id)
-    model.Session.commit()
-    mail.dispatch()
-    return _request_dict(req)
+    _commit(context)
+    return _shown(req, context, data_dict)
 
 
 # -- approval modes (approval.py) --------------------------------------------------------------
@@ -810,22 +759,34 @@ def _email_key(data_dict: DataDict) -> str:
     return value.strip().lower()
 
 
-def _validate(data_dict: DataDict, sch: dict[str, Any], context: Context) -> dict[str, Any]:
-    data, errors = tk.navl_validate(dict(data_dict), sch, context)
-    if errors:
-        model.Session.rollback()
-        raise tk.ValidationError(errors)
-    return data
+def _shown(req: Request, context: Context, data_dict: DataDict, *,
+           with_history: bool = True) -> dict[str, Any]:
+    """The request as ``dgaaccounts_request_show`` returns it to this caller."""
+    result = requests_read.as_dict(req, with_history=with_history)
+    result["allowed_events"] = _allowed_events(req, context, data_dict.get("token"))
+    return result
 
 
-def _get_request(request_id: str, lock: bool = False) -> Request:
-    query = model.Session.query(Request).filter(Request.id == request_id)
-    if lock:
-        query = query.with_for_update()
-    req = query.one_or_none()
-    if req is None:
-        raise tk.ObjectNotFound(tk._("Request not found."))
-    return req
+def _allowed_events(req: Request, context: Context, token: Any) -> list[str]:
+    """The events of ``req`` that the caller may fire now: legal in its state, fired by an
+    action (``workflow.ACTIONS``) whose auth function lets the caller call it, and, for a
+    decision, not on the caller's own request."""
+    actor = _actor_id(context)
+    allowed = []
+    for event in workflow.allowed_events(req):
+        action = workflow.ACTIONS.get(event)
+        if action is None or (event in workflow.DECISIONS and actor == req.user_id):
+            continue
+        asking: Context = {"user": context.get("user", ""), "dgaaccounts_request": req}
+        for key in ("auth_user_obj", "ignore_auth"):
+            if context.get(key):
+                asking[key] = context[key]  # type: ignore[literal-required]
+        try:
+            tk.check_access(action, asking, {"id": req.id, "token": token})
+        except tk.NotAuthorized:
+            continue
+        allowed.append(event)
+    return allowed
 
 
 def _actor_id(context: Context) -> str | None:
@@ -836,33 +797,7 @@ def _actor_id(context: Context) -> str | None:
 
 def _not_own_request(req: Request, actor_id: str | None) -> None:
     if actor_id is not None and actor_id == req.user_id:
-        model.Session.rollback()
         raise tk.NotAuthorized(tk._("A sysadmin cannot decide their own request."))
-
-
-def _request_dict(req: Request, with_history: bool = True) -> dict[str, Any]:
-    result = req.as_dict()
-    user = model.User.get(req.user_id)
-    org = model.Session.get(model.Group, req.organization_id) if req.organization_id else None
-    result.update(
-        user_name=user.name if user else None,
-        user_fullname=user.fullname if user else None,
-        organization=({"id": org.id, "name": org.name, "title": org.title} if org else None),
-        overdue=workflow.is_overdue(req),
-        documents=signature_store.with_signatures([d.as_dict() for d in _documents(req)]),
-    )
-    result["signatures_verified"] = bool(signature_store.verified_request_ids([req.id]))
-    escalated = escalation.escalated_at([req.id]).get(req.id)
-    result["escalated"] = escalated.isoformat() if escalated else None
-    result["approval_mode"] = approval.mode_for(req.organization_id)
-    if with_history:
-        events = (
-            model.Session.query(AuditEvent)
-            .filter(AuditEvent.request_id == req.id)
-            .order_by(AuditEvent.id)
-        )
-        result["history"] = [e.as_dict() for e in events]
-    return result
 
 
 # -- service report --------------------------------------------------------------------------
