@@ -27,8 +27,8 @@ from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
 from .. import (
-    account, approval, auditlog, config, mail, ratelimit, recheck, reports, requests_read,
-    signature_store, storage, tokens, workflow,
+    account, approval, auditlog, config, identity, mail, ratelimit, recheck,
+    reports, requests_read, signature_store, storage, tokens, workflow,
 )
 from ..model import ApprovalMode, Document, Request, utcnow
 from . import schema
@@ -82,15 +82,18 @@ def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[s
     :param superior_name: name of the superior who approves the application
     :param superior_position: position of that superior
     :param signed_form: (optional) the signed application form, a PDF, JPEG or PNG upload
-    :returns: ``request_id``, ``reference`` and ``state``
+    :returns: ``request_id``, ``reference`` and ``state`` (and ``applicant_token`` when a
+        provider sign-in verified the address: see the README, "Sign in with ThaID")
     """
     tk.check_access("dgaaccounts_agency_register", context, data_dict)
     ratelimit.hit("register", _email_key(data_dict))
     data = _validate(data_dict, schema.agency_register(), context)
     details = {k: data.get(k) for k in (
         "position", "phone", "superior_name", "superior_position", "agency_name")}
-    # Set only by the provider sign-in view (views_oidc), never from an API call's data.
-    details["identity"] = context.get("dgaaccounts_identity")  # type: ignore[typeddict-item]
+    # Set only by the provider sign-in's views (views_oidc), never from an API call's data.
+    verified = identity.verified_from(context)
+    details["identity"] = verified.record if verified else None
+    result: dict[str, Any] = {}
     upload = data_dict.get("signed_form")
     if upload not in (None, "") and not _is_upload(upload):
         raise tk.ValidationError({"signed_form": [tk._("Upload the scan as a file.")]})
@@ -107,7 +110,7 @@ def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[s
                 signature_store.check_upload(req, doc))
         workflow.audit("register", req.user_id, req, to_state=req.state,
                        details={"with_document": stored is not None, **audited})
-        mail.queue_to_applicant(req, "verify_agency")
+        result = _verify_or_send(req, verified, data["email"], "verify_agency")
         model.Session.commit()
     except BaseException:
         model.Session.rollback()
@@ -115,7 +118,7 @@ def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[s
             storage.get_store().delete(stored.key)
         raise
     mail.dispatch()
-    return {"request_id": req.id, "reference": req.reference, "state": req.state}
+    return {**result, "request_id": req.id, "reference": req.reference, "state": req.state}
 
 
 def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dict[str, Any]:
@@ -130,12 +133,17 @@ def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dic
     :param password: password for the account
     :param purpose: (optional) what the developer builds, and for whom
     :returns: ``request_id`` and ``state`` (the same answer for an address already waiting
-        for verification, which gets its link again)
+        for verification, which gets its link again); when a provider sign-in verified the
+        address, the account is active at once and ``api_token`` is there too
     """
     tk.check_access("dgaaccounts_developer_register", context, data_dict)
     ratelimit.hit("register", _email_key(data_dict))
     sch = schema.developer_register()
-    waiting = model.Session.query(Request).filter(
+    # Set only by the provider sign-in's views (views_oidc), never from an API call's data.
+    verified = identity.verified_from(context)
+    # A waiting sign-up is someone's account: a verified identity never takes it over (the
+    # address is then refused as for any account that has it).
+    waiting = None if verified else model.Session.query(Request).filter(
         Request.kind == workflow.DEVELOPER, Request.email == _email_key(data_dict),
         Request.state == workflow.AWAITING_VERIFICATION,
     ).first()
@@ -155,16 +163,19 @@ def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dic
         mail.dispatch()
         return {"request_id": waiting.id, "state": waiting.state}
     try:
-        req = _create_applicant(context, data, workflow.DEVELOPER, {"purpose": data.get("purpose")})
+        req = _create_applicant(context, data, workflow.DEVELOPER, {
+            "purpose": data.get("purpose"), "identity": verified.record if verified else None})
         workflow.audit("register", req.user_id, req, to_state=req.state)
-        mail.queue_to_applicant(req, "verify_developer")
+        result = _verify_or_send(req, verified, data["email"], "verify_developer")
         model.Session.commit()
     except BaseException:
         model.Session.rollback()
         raise
+    if result:
+        result.update(_developer_token(req))
     mail.dispatch()
     # No reference here: it would tell a new address from one already waiting.
-    return {"request_id": req.id, "state": req.state}
+    return {**result, "request_id": req.id, "state": req.state}
 
 
 def _drop_validator(sch: dict[str, Any], field: str, name: str) -> None:
@@ -203,7 +214,22 @@ def _create_applicant(context: Context, data: dict[str, Any], kind: str,
     # Two sign-ups with one address at the same moment: the unique index keeps one.
     _add_unique(req, "dgaaccounts_request_open_email_uq", "email",
                 tk._("This email address cannot be used for a new account."))
+    verified = identity.verified_from(context)
+    if verified is not None:
+        # The identity signs in to this account once it is open (same transaction: an
+        # identity linked meanwhile refuses the registration, nothing is made).
+        identity.link_verified(model.User.get(req.user_id), verified, None)
     return req
+
+
+def _verify_or_send(req: Request, verified: identity.Verified | None, email: str,
+                    template: str) -> dict[str, Any]:
+    """The verification email, or, when the provider sign-in asserted this very address
+    verified, the verification itself at once (what ``dgaaccounts_email_verify`` does)."""
+    if not identity.email_confirmed_by(verified, email):
+        mail.queue_to_applicant(req, template)
+        return {}
+    return _confirm_email(req, {"email_verified_by": verified.provider})
 
 
 def _site_user() -> dict[str, Any]:
@@ -278,29 +304,39 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
         raise tk.ValidationError({"token": [tk._("This link is invalid, used or expired.")]})
     req = model.Session.get(Request, row.request_id)
     row.used = utcnow()
-    has_document = bool(requests_read.documents(req))
-    event = "verify_email_with_document" if (
-        req.kind == workflow.AGENCY and has_document) else "verify_email"
-    workflow.transition(req, event, req.user_id)
-    result: dict[str, Any] = {"request_id": req.id, "kind": req.kind}
-    if req.kind != workflow.DEVELOPER:
-        result["applicant_token"] = tokens.mint(req, tokens.APPLICANT)
+    result = _confirm_email(req)
     model.Session.commit()
     if req.kind == workflow.DEVELOPER:
-        # CKAN's own token API, after the commit: the token shows in the user's API tokens tab.
-        user = model.User.get(req.user_id)
-        token_request: dict[str, Any] = {"user": user.name, "name": "dgaaccounts"}
-        if p.plugin_loaded("expire_api_token"):
-            # That plugin requires a lifetime: give the one its operator configured.
-            token_request.update(
-                expires_in=tk.config.get("expire_api_token.default_lifetime"), unit=1)
-        token = tk.get_action("api_token_create")(  # the welcome email tells of this one
-            {"user": user.name, "ignore_auth": True, "dgaaccounts_signup": True}, token_request)
-        result["api_token"] = token["token"]
-        result["api_token_expires"] = token.get("expires_at")
+        result.update(_developer_token(req))
     result["state"] = req.state
     mail.dispatch()
     return result
+
+
+def _confirm_email(req: Request, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The address of ``req`` is confirmed (in the caller's transaction): the request moves on;
+    a developer's account opens, an agency applicant gets the token of the status page."""
+    event = "verify_email_with_document" if (
+        req.kind == workflow.AGENCY and requests_read.documents(req)) else "verify_email"
+    workflow.transition(req, event, req.user_id, details=details)
+    result: dict[str, Any] = {"request_id": req.id, "kind": req.kind}
+    if req.kind != workflow.DEVELOPER:
+        result["applicant_token"] = tokens.mint(req, tokens.APPLICANT)
+    return result
+
+
+def _developer_token(req: Request) -> dict[str, Any]:
+    """A verified developer's API token. CKAN's own token API, after the commit (it commits):
+    the token shows in the user's API tokens tab; the welcome email tells of this one."""
+    user = model.User.get(req.user_id)
+    token_request: dict[str, Any] = {"user": user.name, "name": "dgaaccounts"}
+    if p.plugin_loaded("expire_api_token"):
+        # That plugin requires a lifetime: give the one its operator configured.
+        token_request.update(
+            expires_in=tk.config.get("expire_api_token.default_lifetime"), unit=1)
+    token = tk.get_action("api_token_create")(
+        {"user": user.name, "ignore_auth": True, "dgaaccounts_signup": True}, token_request)
+    return {"api_token": token["token"], "api_token_expires": token.get("expires_at")}
 
 
 @_rolls_back
@@ -846,11 +882,13 @@ def dgaaccounts_sla_report(context: Context, data_dict: DataDict) -> dict[str, A
     return reports.sla_report(since, until, data["period"], kinds=kinds)
 
 
-# -- developer API keys (logic/token_action.py) ------------------------------------------
+# -- developer API keys (logic/token_action.py), identity links (logic/identity_action.py) --
 # tk.blanket.actions registers a module's __all__ when it has one (else its own public
 # functions): the list names this module's actions and those of token_action.
 from inspect import isfunction as _isfunction  # noqa: E402
+from . import identity_action as _identity_action  # noqa: E402
 from . import token_action as _token_action  # noqa: E402
+from .identity_action import *  # noqa: E402,F401,F403
 from .token_action import *  # noqa: E402,F401,F403
 from . import queue_action as _queue_action  # noqa: E402
 from .queue_action import *  # noqa: E402,F401,F403
@@ -858,4 +896,5 @@ from .queue_action import *  # noqa: E402,F401,F403
 __all__ = sorted(
     {name for name, value in list(globals().items()) if _isfunction(value)
      and getattr(value, "__module__", None) == __name__ and not name.startswith("_")}
-    | set(_token_action.__all__) | set(_queue_action.__all__))
+    | set(_token_action.__all__) | set(_queue_action.__all__)
+    | set(_identity_action.__all__))

@@ -333,3 +333,15 @@ def requests_decide(
         "reason": optional(lines(dgaaccounts_max_length(2000))),
         "role": [ignore_missing, *line(dgaaccounts_role)],
     }
+
+
+# -- identity links (logic/identity_action.py) ---------------------------------------------------
+
+@tk.validator_args
+def identity_link_list(dgaaccounts_max_length: Validator) -> Schema:
+    return {"user": optional(line(dgaaccounts_max_length(200)))}
+
+
+@tk.validator_args
+def identity_unlink(not_empty: Validator, dgaaccounts_max_length: Validator) -> Schema:
+    return {"id": [not_empty, *line(dgaaccounts_max_length(100))]}

@@ -81,6 +81,11 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_token_usage_rollup",           (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_token_usage_purge",            (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_token_housekeeping",           (N,   N,   N,   N,    N,    N,     N,        Y)),
+    # Identity links: a signed-in user, their own links (the unlink action finds no other's;
+    # linking needs the identity a provider sign-in hands over, never a parameter).
+    ("dgaaccounts_identity_link_list",           (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
+    ("dgaaccounts_identity_link",                (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
+    ("dgaaccounts_identity_unlink",              (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
 ]
 EXPECTED = {
     (name, caller): allowed
