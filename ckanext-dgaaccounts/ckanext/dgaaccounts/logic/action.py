@@ -806,12 +806,18 @@ def _shown(req: Request, context: Context, data_dict: DataDict, *,
 def _allowed_events(req: Request, context: Context, token: Any) -> list[str]:
     """The events of ``req`` that the caller may fire now: legal in its state, fired by an
     action (``workflow.ACTIONS``) whose auth function lets the caller call it, and, for a
-    decision, not on the caller's own request."""
+    decision or an endorsement, not on the caller's own request and allowed to them by the
+    request's approval mode (``approval.can_decide``, which sysadmins do not skip)."""
     actor = _actor_id(context)
+    user = model.Session.get(model.User, actor) if actor else None
     allowed = []
     for event in workflow.allowed_events(req):
         action = workflow.ACTIONS.get(event)
-        if action is None or (event in workflow.DECISIONS and actor == req.user_id):
+        if action is None:
+            continue
+        if event in workflow.DECISIONS and (actor == req.user_id or (
+                not context.get("ignore_auth") and not approval.can_decide(
+                    user, req, event, {"role": "member"} if event == "approve" else None))):
             continue
         asking: Context = {"user": context.get("user", ""), "dgaaccounts_request": req}
         for key in ("auth_user_obj", "ignore_auth"):
