@@ -114,6 +114,11 @@ def reminder_due_soon() -> datetime.timedelta:
     return datetime.timedelta(hours=tk.config[PREFIX + "reminder_due_soon_hours"])
 
 
+def escalation_share() -> float:
+    """The share of the service time after which an undecided request escalates (0.01 to 1)."""
+    return min(max(int(tk.config[PREFIX + "escalation_percent"]), 1), 100) / 100
+
+
 def document_retention() -> datetime.timedelta:
     return datetime.timedelta(days=tk.config[PREFIX + "document_retention_days"])
 

@@ -174,6 +174,19 @@ def dgaaccounts_decision_consequence(req: dict[str, Any], decision: str) -> str:
     ) % {"user": user}
 
 
+def dgaaccounts_bulk_consequence(req: dict[str, Any], decision: str) -> str:
+    """What a decision from the queue's bulk form will do to ``req`` (its confirmation page)."""
+    if decision == "return":
+        return tk._("The request goes back to %(user)s to correct; your reason is emailed.") % {
+            "user": req.get("user_name") or ""}
+    if decision == "approve" and req.get("kind") == workflow.AGENCY:
+        org = (req.get("organization") or {}).get("title") or (
+            req.get("details") or {}).get("agency_name") or ""
+        return tk._("The account %(user)s becomes active, a member of %(org)s with the "
+                    "default role.") % {"user": req.get("user_name") or "", "org": org}
+    return dgaaccounts_decision_consequence(req, decision)
+
+
 def dgaaccounts_waiting() -> dict[str, int]:
     """Requests awaiting a sysadmin's decision and how many of them are overdue, for the count
     in the header (one indexed query on state)."""
@@ -227,3 +240,14 @@ def dgaaccounts_endorsement_label(endorsement: str | None) -> str:
     return {workflow.ENDORSED: tk._("Endorsed by the organization"),
             workflow.DECLINED: tk._("Declined by the organization")}.get(
         endorsement or "", endorsement or "")
+
+
+def dgaaccounts_field_attrs(verified: Any, field: str,
+                            attrs: dict[str, str] | None = None) -> dict[str, str]:
+    """The HTML attributes of a registration field: read-only when an identity provider
+    verified its value (``verified``: the form's record of the identity). The server keeps
+    the verified value whatever is posted; this only shows it."""
+    found = {"class": "form-control", **(attrs or {})}
+    if isinstance(verified, dict) and field in (verified.get("verified") or ()):
+        found.update({"readonly": "readonly", "aria-readonly": "true"})
+    return found

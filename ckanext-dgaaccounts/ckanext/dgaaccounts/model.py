@@ -189,6 +189,20 @@ class OutboxMessage(tk.BaseModel):
     sent = Column(DateTime)
 
 
+class Escalation(tk.BaseModel):
+    """A request escalated to the sysadmins (escalation.py): once per request and submission."""
+
+    __tablename__ = "dgaaccounts_escalation"
+
+    request_id = Column(Text, ForeignKey("dgaaccounts_request.id", ondelete="CASCADE"),
+                        primary_key=True)
+    clock_start = Column(DateTime, primary_key=True)  # the submission it belongs to
+    threshold = Column(DateTime, nullable=False)  # when it became due for escalation
+    escalated = Column(DateTime, nullable=False)
+    reason = Column(Text, nullable=False)  # "threshold" or "no_admin"
+    organization_id = Column(Text)
+
+
 class ApprovalMode(tk.BaseModel):
     """The approval mode a sysadmin set for an organization (approval.py); an organization
     without a row follows ``ckanext.dgaaccounts.approval_mode_default``."""

@@ -592,8 +592,12 @@ def queue() -> str:
         k: args.get(k) for k in ("kind", "state", "q", "signatures") if args.get(k)}
     if args.get("overdue"):
         filters["overdue"] = True
+    params = dict(filters)
+    if params.get("state") == "all":  # the state filter's "every state"
+        del params["state"]
+        params["every_state"] = True
     return tk.render("dgaaccounts/admin/queue.html", dict(
-        _page("dgaaccounts_request_list", filters, 20),
+        _page("dgaaccounts_request_list", filters, 20, params),
         kinds=workflow.KINDS, states=workflow.STATES))
 
 
@@ -606,13 +610,8 @@ def admin_request(id: str) -> str:
     user = model.User.get(req["user_id"])
     return tk.render("dgaaccounts/admin/request.html", {
         "req": req, "organizations": orgs,
-        "events": workflow.allowed_events(_request_row(id)),
         "suspended": user is not None and user.state == "pending" and account.is_suspended(user),
     })
-
-
-def _request_row(id: str) -> Request:
-    return model.Session.get(Request, id)
 
 
 @dgaaccounts_admin.route("/user/<id>/reactivate", methods=["POST"])
@@ -655,6 +654,42 @@ def admin_decide(id: str, decision: str) -> Any:
     return tk.redirect_to("dgaaccounts_admin.admin_request", id=id)
 
 
+@dgaaccounts_admin.route("/decide", methods=["POST"])
+def admin_decide_bulk() -> Any:
+    """One decision on the requests ticked in the queue: a confirmation page first (what will
+    happen to which requests), then ``dgaaccounts_requests_decide``, each request on its own."""
+    form = tk.request.form
+    data = {"ids": form.getlist("ids"), "decision": form.get("decision", ""),
+            **{k: form[k] for k in ("reason", "role") if form.get(k)}}
+    if form.get("confirm") != "yes":
+        if data["decision"] not in ("approve", "return", "reject") or not data["ids"]:
+            tk.h.flash_error(tk._("Tick one or more requests and choose a decision."))
+            return tk.redirect_to("dgaaccounts_admin.queue")
+        chosen = []
+        for request_id in data["ids"][:100]:
+            try:
+                chosen.append(tk.get_action("dgaaccounts_request_show")(
+                    _context(), {"id": request_id}))
+            except (tk.ObjectNotFound, tk.ValidationError):
+                continue
+        return tk.render("dgaaccounts/admin/bulk_confirm.html", {"data": data, "chosen": chosen})
+    try:
+        result = tk.get_action("dgaaccounts_requests_decide")(_context(), data)
+    except tk.ValidationError as e:
+        _flash_errors(e)
+        return tk.redirect_to("dgaaccounts_admin.queue")
+    if result["decided"]:
+        tk.h.flash_success(tk.ungettext(
+            "%(num)s request decided. Each applicant will be emailed.",
+            "%(num)s requests decided. Each applicant will be emailed.",
+            result["decided"]) % {"num": result["decided"]})
+    for item in result["results"]:
+        if not item["success"]:
+            tk.h.flash_error(tk._("%(ref)s was not decided: %(error)s") % {
+                "ref": item["reference"] or item["id"], "error": item["error"]})
+    return tk.redirect_to("dgaaccounts_admin.queue")
+
+
 def _decision_confirmed(id: str, decision: str) -> bool:
     """An irreversible decision made on the page needs its confirmation box ticked (the API,
     used by scripts, does not ask). A rejection without a reason goes on to the action, which
@@ -673,13 +708,15 @@ def _decision_confirmed(id: str, decision: str) -> bool:
 _AUDIT_FILTERS = ("request_id", "user_id", "actor", "action", "since", "until")
 
 
-def _page(action: str, filters: dict[str, Any], limit: int) -> dict[str, Any]:
+def _page(action: str, filters: dict[str, Any], limit: int,
+          params: dict[str, Any] | None = None) -> dict[str, Any]:
     """One page (``?page=``) of a list action, for a template with a pager; a filter the
-    action refuses is flashed and shows an empty page."""
+    action refuses is flashed and shows an empty page. ``filters`` are the page's (its links
+    keep them), ``params`` what the action is given if they differ."""
     page = _page_number()
     try:
         result = tk.get_action(action)(
-            _context(), dict(filters, limit=limit, offset=(page - 1) * limit))
+            _context(), dict(params or filters, limit=limit, offset=(page - 1) * limit))
     except tk.ValidationError as e:
         _flash_errors(e)
         result = {"count": 0, "results": []}
@@ -710,7 +747,8 @@ def _flash_errors(error: tk.ValidationError) -> None:
     labels = {"since": tk._("From"), "until": tk._("To"), "period": tk._("Per"),
               "kind": tk._("Kind"), "by": tk._("Dates"), "action": tk._("Event"),
               "request_id": tk._("Request"), "user_id": tk._("About user"), "actor": tk._("By"),
-              "account": tk._("Account"), "organization": tk._("Organization")}
+              "account": tk._("Account"), "organization": tk._("Organization"),
+              "ids": tk._("Requests"), "decision": tk._("Decision"), "reason": tk._("Reason")}
     tk.h.flash_error(" ".join(
         f"{labels.get(k, k)}: {', '.join(str(m) for m in v)}"
         for k, v in error.error_dict.items() if isinstance(v, list)))
@@ -747,6 +785,16 @@ def _csv_response(export: exports.Export) -> Response:
 def export_requests() -> Any:
     try:
         export = exports.requests_csv(_context(), _args(("since", "until", "by", "kind")))
+    except tk.ValidationError as e:
+        _flash_errors(e)
+        return tk.redirect_to("dgaaccounts_admin.report")
+    return _csv_response(export)
+
+
+@dgaaccounts_admin.route("/export/organizations.csv")
+def export_organizations() -> Any:
+    try:
+        export = exports.organizations_csv(_context(), _args(("since", "until", "kind")))
     except tk.ValidationError as e:
         _flash_errors(e)
         return tk.redirect_to("dgaaccounts_admin.report")

@@ -61,6 +61,8 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_audit_list",                   (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_user_reactivate",              (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_sla_report",                   (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_requests_escalate",            (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_requests_decide",              (N,   N,   N,   N,    N,    N,     N,        Y)),
     # Any signed-in user, for their own account; nobody who is not signed in.
     ("dgaaccounts_cancellation_request_create",  (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
     # Developer API keys: a signed-in user, about their own tokens (no ``user`` given).
@@ -79,6 +81,11 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_token_usage_rollup",           (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_token_usage_purge",            (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_token_housekeeping",           (N,   N,   N,   N,    N,    N,     N,        Y)),
+    # Identity links: a signed-in user, their own links (the unlink action finds no other's;
+    # linking needs the identity a provider sign-in hands over, never a parameter).
+    ("dgaaccounts_identity_link_list",           (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
+    ("dgaaccounts_identity_link",                (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
+    ("dgaaccounts_identity_unlink",              (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
 ]
 EXPECTED = {
     (name, caller): allowed
@@ -312,6 +319,7 @@ DENIED_STEPS = [
     ("dgaaccounts_request_list", None),
     ("dgaaccounts_audit_list", None),
     ("dgaaccounts_sla_report", None),
+    ("dgaaccounts_requests_escalate", None),
     ("dgaaccounts_request_approve", "submitted"),
     ("dgaaccounts_request_reject", "submitted"),
     ("dgaaccounts_request_return", "submitted"),
