@@ -72,6 +72,9 @@ _DOCUMENT_FLOW = {
     ),
     "approve": Event((SUBMITTED,), APPROVED, (("approved", "applicant"),)),
     "reject": Event((SUBMITTED,), REJECTED, (("rejected", "applicant"),)),
+    # A sign-up that never confirmed its address, closed by a sysadmin as spam: no email (the
+    # address may not be the sender's), the pending account is removed by the action.
+    "reject_spam": Event((AWAITING_VERIFICATION,), REJECTED),
     "return": Event((SUBMITTED,), RETURNED, (("returned", "applicant"),)),
     "withdraw": Event(OPEN_STATES, WITHDRAWN, (("withdrawn", "applicant"),)),
     "expire": Event(OPEN_STATES, EXPIRED),
@@ -79,7 +82,8 @@ _DOCUMENT_FLOW = {
 
 # Cancellation and suspension: asked by a signed-in user, so there is no email to verify.
 _ACCOUNT_FLOW = {
-    **{k: v for k, v in _DOCUMENT_FLOW.items() if not k.startswith("verify_email")},
+    **{k: v for k, v in _DOCUMENT_FLOW.items()
+       if not k.startswith("verify_email") and k != "reject_spam"},
     "withdraw": Event((AWAITING_DOCUMENT, SUBMITTED, RETURNED), WITHDRAWN,
                       (("withdrawn", "applicant"),)),
     "expire": Event((AWAITING_DOCUMENT, SUBMITTED, RETURNED), EXPIRED),
@@ -94,6 +98,7 @@ TRANSITIONS: dict[str, dict[str, Event]] = {
             (AWAITING_VERIFICATION,), APPROVED, (("developer_welcome", "applicant"),)),
         "withdraw": Event((AWAITING_VERIFICATION,), WITHDRAWN),
         "expire": Event((AWAITING_VERIFICATION,), EXPIRED),
+        "reject_spam": _DOCUMENT_FLOW["reject_spam"],
     },
 }
 
@@ -226,6 +231,7 @@ def event_label(action: str) -> str:
         "upload_document": tk._("Signed form uploaded"),
         "approve": tk._("Approved"),
         "reject": tk._("Rejected"),
+        "reject_spam": tk._("Rejected as spam"),
         "return": tk._("Returned for correction"),
         "withdraw": tk._("Withdrawn by the applicant"),
         "expire": tk._("Expired"),
@@ -262,4 +268,5 @@ def needs_confirmation(kind: str, event: str) -> bool:
     """Decisions that cannot be taken back, which the web page asks to confirm: a rejection,
     and approving a cancellation (the account is deleted) or a suspension (signed out, tokens
     revoked)."""
-    return event == "reject" or (event == "approve" and kind in (CANCELLATION, SUSPENSION))
+    return event in ("reject", "reject_spam") or (
+        event == "approve" and kind in (CANCELLATION, SUSPENSION))

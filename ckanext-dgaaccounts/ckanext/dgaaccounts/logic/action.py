@@ -24,6 +24,7 @@ from .. import (
 )
 from ..model import AuditEvent, Document, Request, utcnow
 from . import schema
+from .messages import plain_errors
 
 log = logging.getLogger(__name__)
 
@@ -655,6 +656,28 @@ def _decide_with_reason(context: Context, data_dict: DataDict, name: str,
     return _request_dict(req)
 
 
+def dgaaccounts_request_reject_spam(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Reject as spam a registration still awaiting email verification. Sysadmins only.
+
+    The request is closed (``rejected``, audited as ``reject_spam``), its pending account is
+    removed and its verification link stops working; nobody is emailed (the address may not be
+    the sender's).
+
+    :param id: the request id
+    :param reason: (optional) a note for the record
+    :returns: the request, as ``dgaaccounts_request_show``
+    """
+    tk.check_access("dgaaccounts_request_reject_spam", context, data_dict)
+    data = _validate(data_dict, schema.request_reject_spam(), context)
+    req = _get_request(data["id"], lock=True)
+    workflow.check(req, "reject_spam")
+    _not_own_request(req, _actor_id(context))
+    workflow.transition(req, "reject_spam", _actor_id(context), note=data.get("reason"))
+    _close_pending_account(req.user_id)
+    model.Session.commit()
+    return _request_dict(req)
+
+
 def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Withdraw an open request. The request's applicant only (signed in or with the token).
 
@@ -690,7 +713,7 @@ def _validate(data_dict: DataDict, sch: dict[str, Any], context: Context) -> dic
     data, errors = tk.navl_validate(dict(data_dict), sch, context)
     if errors:
         model.Session.rollback()
-        raise tk.ValidationError(errors)
+        raise tk.ValidationError(plain_errors(errors))
     return data
 
 

@@ -74,6 +74,10 @@ def dgaaccounts_request_return(context: Context, data_dict: DataDict) -> AuthRes
     return _SYSADMIN_ONLY
 
 
+def dgaaccounts_request_reject_spam(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
 def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> AuthResult:
     return _SYSADMIN_ONLY
 

@@ -172,6 +172,16 @@ def request_decision_with_reason(
 
 
 @tk.validator_args
+def request_reject_spam(
+    not_empty: Validator, dgaaccounts_max_length: Validator,
+) -> Schema:
+    return {
+        "id": [not_empty, *line()],
+        "reason": optional(lines(dgaaccounts_max_length(2000))),
+    }
+
+
+@tk.validator_args
 def cancellation_request_create(
     not_empty: Validator, dgaaccounts_max_length: Validator,
     dgaaccounts_account_request_kind: Validator,
