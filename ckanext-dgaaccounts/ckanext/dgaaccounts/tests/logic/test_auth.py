@@ -50,6 +50,7 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_request_approve",              (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_request_reject",               (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_request_return",               (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_request_reject_spam",          (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_audit_list",                   (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_user_reactivate",              (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_sla_report",                   (N,   N,   N,   N,    N,    N,     Y)),
@@ -80,6 +81,7 @@ REQUEST_SCOPED = {
     "dgaaccounts_request_document_upload", "dgaaccounts_request_show",
     "dgaaccounts_request_withdraw", "dgaaccounts_document_download",
     "dgaaccounts_request_approve", "dgaaccounts_request_reject", "dgaaccounts_request_return",
+    "dgaaccounts_request_reject_spam",
 }
 
 
@@ -185,7 +187,8 @@ def test_sysadmin_is_allowed_through_check_access_not_the_auth_function(shared_w
 # -- the tokens ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(REQUEST_SCOPED - {
-    "dgaaccounts_request_approve", "dgaaccounts_request_reject", "dgaaccounts_request_return"}))
+    "dgaaccounts_request_approve", "dgaaccounts_request_reject", "dgaaccounts_request_return",
+    "dgaaccounts_request_reject_spam"}))
 class TestApplicantToken:
     def test_verification_token_is_not_an_applicant_token(self, world, name):
         req = model.Session.get(Request, world.request_id)
@@ -249,6 +252,7 @@ DENIED_STEPS = [
     ("dgaaccounts_request_approve", "submitted"),
     ("dgaaccounts_request_reject", "submitted"),
     ("dgaaccounts_request_return", "submitted"),
+    ("dgaaccounts_request_reject_spam", None),  # the request still awaits verification
 ]
 
 
