@@ -80,6 +80,11 @@ def _fill(page, **values: str) -> None:
         page.fill(f"[name={field}]", value)
 
 
+def _goto(page, url: str) -> None:
+    # The machine is shared: a first page (its assets not yet cached) may take a while.
+    page.goto(url, wait_until="domcontentloaded", timeout=3 * TIMEOUT_MS)
+
+
 def _body(page) -> str:
     return page.inner_text("body")
 
@@ -104,7 +109,7 @@ CASES = {
 def test_an_officer_registers_the_thai_way(page_at, live_server, orgs, smtp, deliver, lang):
     typed_agency, typed_phone, kept_phone, rule_words = CASES[lang]
     page = page_at()
-    page.goto(live_server(_prefix(lang) + "/dgaaccounts/register/agency"))
+    _goto(page, live_server(_prefix(lang) + "/dgaaccounts/register/agency"))
 
     # The username rules are on the page before anything is typed, in its language.
     rules = page.inner_text("#dgaaccounts-username-rules")
@@ -170,7 +175,7 @@ def test_an_officer_registers_the_thai_way(page_at, live_server, orgs, smtp, del
 
 def test_an_agency_not_listed_is_an_explicit_choice(page_at, live_server, orgs):
     page = page_at()
-    page.goto(live_server("/th/dgaaccounts/register/agency"))
+    _goto(page, live_server("/th/dgaaccounts/register/agency"))
     _fill(page, fullname="สมชาย ใจดี", name="somchai", email="somchai@dga.or.th",
           password="Correct-Horse-42", organization="สำนักงาน", position="นักวิชาการ",
           phone="026126000 #1234", superior_name="นายใหญ่ ใจดี",
@@ -206,8 +211,8 @@ def test_the_phone_is_printed_as_typed_on_the_pages_and_in_the_form(
     fresh()
     page = page_at()
     login(page, live_server, "portal-admin", ADMIN_PASSWORD)
-    page.goto(live_server(_prefix(lang) + f"/ckan-admin/dgaaccounts/request/"
-                                          f"{result['request_id']}"))
+    _goto(page, live_server(_prefix(lang) + f"/ckan-admin/dgaaccounts/request/"
+                                            f"{result['request_id']}"))
     assert phone in _body(page)
     # The agency is shown by its title on the sysadmin's page, never by its URL name.
     assert DGA_TH in _body(page)
@@ -231,7 +236,7 @@ def test_account_and_upload_pages_speak_the_pages_language(page_at, live_server,
     model.Session.commit()
     page = page_at()
     login(page, live_server, "closer", "Closer-Pass-42")
-    page.goto(live_server(_prefix(lang) + "/dgaaccounts/account/close?kind=suspension"))
+    _goto(page, live_server(_prefix(lang) + "/dgaaccounts/account/close?kind=suspension"))
     # A link that says what is wanted preselects it; labels are words without punctuation.
     assert page.is_checked("#field-kind-suspension")
     assert not page.is_checked("#field-kind-cancellation")
@@ -241,7 +246,7 @@ def test_account_and_upload_pages_speak_the_pages_language(page_at, live_server,
         assert not re.search(r"[—–:;,.\-]\s*$|^\s*[—–:;,.\-]", label), label
         assert page.get_attribute(f"#field-kind-{value}", "aria-describedby")
     # Sent without a reason: the error is in the page's language, with no raw field name.
-    page.goto(live_server(_prefix(lang) + "/dgaaccounts/account/close"))
+    _goto(page, live_server(_prefix(lang) + "/dgaaccounts/account/close"))
     page.check("#field-kind-cancellation")
     page.evaluate("document.getElementById('field-reason').removeAttribute('required')")
     submit(page, "#dgaaccounts-account-close-submit")
@@ -256,7 +261,7 @@ def test_account_and_upload_pages_speak_the_pages_language(page_at, live_server,
     submit(page, "#dgaaccounts-account-close-submit")
     assert "/dgaaccounts/request/" in page.url
     request_path = page.url.split(live_server.url, 1)[1].split("/dgaaccounts/", 1)[1]
-    page.goto(live_server(_prefix(lang) + "/dgaaccounts/" + request_path))
+    _goto(page, live_server(_prefix(lang) + "/dgaaccounts/" + request_path))
     page.evaluate("document.getElementById('field-signed-form').removeAttribute('required')")
     submit(page, "#dgaaccounts-upload-submit")
     body = _body(page)
@@ -282,21 +287,21 @@ def test_sysadmin_reactivates_from_the_profile_and_rejects_spam(page_at, live_se
     page = page_at()
     login(page, live_server, "portal-admin", ADMIN_PASSWORD)
 
-    page.goto(live_server(_prefix(lang) + "/user/paused"))
+    _goto(page, live_server(_prefix(lang) + "/user/paused"))
     status = page.inner_text("#dgaaccounts-user-state")
     assert status.strip() == ("ถูกระงับการใช้งาน" if lang == "th" else "suspended")
     assert "pending" not in page.inner_text("aside")
     requests = page.inner_text("#dgaaccounts-user-requests")
     assert "DGA-2026-004242" in requests
     submit(page, "#dgaaccounts-reactivate")
-    assert "/user/paused" in page.url
+    assert page.url.endswith(f"/user/{paused['id']}")  # back on the profile
     fresh()
     assert model.User.by_name("paused").state == "active"
     assert not page.locator("#dgaaccounts-user-state").count()
 
     # A sign-up that never confirmed its address: rejected as spam, with the box ticked.
     url = _prefix(lang) + f"/ckan-admin/dgaaccounts/request/{spam['request_id']}"
-    page.goto(live_server(url))
+    _goto(page, live_server(url))
     assert state(page) == "awaiting_verification"
     assert page.inner_text("#dgaaccounts-consequence-reject_spam").strip()
     page.check("#field-confirm-reject_spam")
@@ -355,7 +360,7 @@ def test_errors_focus_chart_and_audit_read_well(page_at, live_server, orgs, smtp
     page = page_at(WIDTHS[width])
 
     # Error text under a field: at least 4.5:1.
-    page.goto(live_server(prefix + "/dgaaccounts/register/developer"))
+    _goto(page, live_server(prefix + "/dgaaccounts/register/developer"))
     page.evaluate("document.querySelectorAll('[required]').forEach(e => "
                   "e.removeAttribute('required'))")
     submit(page, "form#dgaaccounts-developer-form button[type=submit]")
@@ -379,14 +384,15 @@ def test_errors_focus_chart_and_audit_read_well(page_at, live_server, orgs, smtp
 
     login(page, live_server, "portal-admin", ADMIN_PASSWORD)
     # The report's chart over two years of weeks: its labels never overlap, at any width.
-    page.goto(live_server(prefix + "/ckan-admin/dgaaccounts/report?since=2025-01-01&period=week"))
+    _goto(page, live_server(prefix + "/ckan-admin/dgaaccounts/report?since=2025-01-01"
+                                     "&period=week"))
     for svg in page.locator("figure.dgaaccounts-chart svg").all():
         found = svg.evaluate(_OVERLAPS)
         assert found["labels"] >= 2
         assert found["overlaps"] == 0, found
 
     # The audit log: the scan's sha256 wraps inside its cell.
-    page.goto(live_server(prefix + "/ckan-admin/dgaaccounts/audit"))
+    _goto(page, live_server(prefix + "/ckan-admin/dgaaccounts/audit"))
     cells = page.locator("#dgaaccounts-audit td:last-child")
     widest = max(cells.nth(i).evaluate("td => td.scrollWidth - td.clientWidth")
                  for i in range(cells.count()))
