@@ -188,6 +188,19 @@ def dgaaccounts_decision_consequence(req: dict[str, Any], decision: str) -> str:
     ) % {"user": user}
 
 
+def dgaaccounts_bulk_consequence(req: dict[str, Any], decision: str) -> str:
+    """What a decision from the queue's bulk form will do to ``req`` (its confirmation page)."""
+    if decision == "return":
+        return tk._("The request goes back to %(user)s to correct; your reason is emailed.") % {
+            "user": req.get("user_name") or ""}
+    if decision == "approve" and req.get("kind") == workflow.AGENCY:
+        org = (req.get("organization") or {}).get("title") or (
+            req.get("details") or {}).get("agency_name") or ""
+        return tk._("The account %(user)s becomes active, a member of %(org)s with the "
+                    "default role.") % {"user": req.get("user_name") or "", "org": org}
+    return dgaaccounts_decision_consequence(req, decision)
+
+
 def dgaaccounts_waiting() -> dict[str, int]:
     """Requests awaiting a sysadmin's decision and how many of them are overdue, for the count
     in the header (one indexed query on state)."""
@@ -263,3 +276,15 @@ def dgaaccounts_user_requests(user: Any = None) -> list[dict[str, Any]]:
         Request.created.desc()).limit(USER_REQUESTS_SHOWN)
     return [{"id": r.id, "reference": r.reference, "kind": r.kind, "state": r.state,
              "created": r.created.isoformat()} for r in rows]
+
+
+def dgaaccounts_approval_mode_label(mode: str) -> str:
+    from . import approval
+
+    return approval.mode_label(mode)
+
+
+def dgaaccounts_endorsement_label(endorsement: str | None) -> str:
+    return {workflow.ENDORSED: tk._("Endorsed by the organization"),
+            workflow.DECLINED: tk._("Declined by the organization")}.get(
+        endorsement or "", endorsement or "")

@@ -664,6 +664,42 @@ def admin_decide(id: str, decision: str) -> Any:
     return tk.redirect_to("dgaaccounts_admin.admin_request", id=id)
 
 
+@dgaaccounts_admin.route("/decide", methods=["POST"])
+def admin_decide_bulk() -> Any:
+    """One decision on the requests ticked in the queue: a confirmation page first (what will
+    happen to which requests), then ``dgaaccounts_requests_decide``, each request on its own."""
+    form = tk.request.form
+    data = {"ids": form.getlist("ids"), "decision": form.get("decision", ""),
+            **{k: form[k] for k in ("reason", "role") if form.get(k)}}
+    if form.get("confirm") != "yes":
+        if data["decision"] not in ("approve", "return", "reject") or not data["ids"]:
+            tk.h.flash_error(tk._("Tick one or more requests and choose a decision."))
+            return tk.redirect_to("dgaaccounts_admin.queue")
+        chosen = []
+        for request_id in data["ids"][:100]:
+            try:
+                chosen.append(tk.get_action("dgaaccounts_request_show")(
+                    _context(), {"id": request_id}))
+            except (tk.ObjectNotFound, tk.ValidationError):
+                continue
+        return tk.render("dgaaccounts/admin/bulk_confirm.html", {"data": data, "chosen": chosen})
+    try:
+        result = tk.get_action("dgaaccounts_requests_decide")(_context(), data)
+    except tk.ValidationError as e:
+        _flash_errors(e)
+        return tk.redirect_to("dgaaccounts_admin.queue")
+    if result["decided"]:
+        tk.h.flash_success(tk.ungettext(
+            "%(num)s request decided. Each applicant will be emailed.",
+            "%(num)s requests decided. Each applicant will be emailed.",
+            result["decided"]) % {"num": result["decided"]})
+    for item in result["results"]:
+        if not item["success"]:
+            tk.h.flash_error(tk._("%(ref)s was not decided: %(error)s") % {
+                "ref": item["reference"] or item["id"], "error": item["error"]})
+    return tk.redirect_to("dgaaccounts_admin.queue")
+
+
 def _decision_confirmed(id: str, decision: str) -> bool:
     """An irreversible decision made on the page needs its confirmation box ticked (the API,
     used by scripts, does not ask). A rejection without a reason goes on to the action, which
@@ -721,7 +757,8 @@ def _flash_errors(error: tk.ValidationError) -> None:
               "since": tk._("From"), "until": tk._("To"), "period": tk._("Per"),
               "kind": tk._("Kind"), "by": tk._("Dates"), "action": tk._("Event"),
               "request_id": tk._("Request"), "user_id": tk._("About user"), "actor": tk._("By"),
-              "account": tk._("Account"), "organization": tk._("Organization")}
+              "account": tk._("Account"), "organization": tk._("Organization"),
+              "ids": tk._("Requests"), "decision": tk._("Decision"), "reason": tk._("Reason")}
     tk.h.flash_error(" ".join(
         f"{labels.get(k, k)}: {', '.join(str(m) for m in v)}"
         for k, v in error.error_dict.items() if isinstance(v, list)))
@@ -764,6 +801,16 @@ def export_requests() -> Any:
     return _csv_response(export)
 
 
+@dgaaccounts_admin.route("/export/organizations.csv")
+def export_organizations() -> Any:
+    try:
+        export = exports.organizations_csv(_context(), _args(("since", "until", "kind")))
+    except tk.ValidationError as e:
+        _flash_errors(e)
+        return tk.redirect_to("dgaaccounts_admin.report")
+    return _csv_response(export)
+
+
 @dgaaccounts_admin.route("/export/audit.csv")
 def export_audit() -> Any:
     filters = _args(_AUDIT_FILTERS)
@@ -778,3 +825,4 @@ def export_audit() -> Any:
 # The provider sign-in (ThaID, DGA Digital ID) has its own module; the plugin's blanket collects
 # the blueprints of this module.
 from .views_oidc import dgaaccounts_oidc  # noqa: E402,F401
+from .views_org import dgaaccounts_org  # noqa: E402,F401
