@@ -135,6 +135,7 @@ ACTIONS = {
     "withdraw": "dgaaccounts_request_withdraw",
     "endorse": "dgaaccounts_request_endorse",
     "decline": "dgaaccounts_request_decline",
+    "reject_spam": "dgaaccounts_request_reject_spam",
 }
 # Decisions (and the organization's answers): never on one's own request.
 DECISIONS = ("approve", "reject", "return", "endorse", "decline")

@@ -123,8 +123,12 @@ def _decider(context: Context, data_dict: DataDict, event: str) -> AuthResult:
 
 
 def _user(context: Context) -> model.User | None:
-    return context.get("auth_user_obj") or (
-        model.User.get(context["user"]) if context.get("user") else None)
+    """The caller's user, or None for an anonymous caller (CKAN 2.10+ may give an anonymous
+    ``auth_user_obj``: flask-login's AnonymousUser, which is not a ``model.User``)."""
+    user = context.get("auth_user_obj")
+    if isinstance(user, model.User):
+        return user
+    return model.User.get(context["user"]) if context.get("user") else None
 
 
 def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> AuthResult:

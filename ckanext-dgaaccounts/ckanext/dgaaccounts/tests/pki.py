@@ -11,6 +11,8 @@ certificate the CA issued.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
 import datetime
 import functools
@@ -193,6 +195,20 @@ def make_pki(officer_name: str = "นาย สมชาย  ใจดี",
     )
 
 
+def off_the_loop(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, in a thread of its own when this thread runs an event loop.
+
+    pyHanko's synchronous API (signing, timestamping) runs its own event loop, which cannot nest
+    in a running one; a test process can have one running (the session's Playwright browser),
+    as an asynchronous server worker can (signatures.verify does the same)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args, **kwargs)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
 def sign(data: bytes, who: Identity, field: str,
          extra_certs: list[x509.Certificate] | None = None, *,
          signing_time: datetime.datetime | None = None, timestamper: Any = None) -> bytes:
@@ -208,7 +224,7 @@ def sign(data: bytes, who: Identity, field: str,
     meta = signers.PdfSignatureMetadata(field_name=field)
     pdf_signer = _clocked_pdf_signer_class()(meta, signer=who.signer(extra_certs),
                                              timestamper=timestamper, clock=signing_time)
-    return pdf_signer.sign_pdf(writer).getvalue()
+    return off_the_loop(pdf_signer.sign_pdf, writer).getvalue()
 
 
 @functools.cache

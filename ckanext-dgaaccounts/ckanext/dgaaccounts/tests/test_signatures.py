@@ -171,7 +171,8 @@ class TestVerify:
         async def in_the_loop() -> signatures.DocumentResult:
             return signatures.verify(signed, _expected())
 
-        assert asyncio.run(in_the_loop()).verified
+        # (asyncio.run in a thread with no loop of its own: this process may be running one)
+        assert pki.off_the_loop(asyncio.run, in_the_loop()).verified
 
     def test_nothing_is_trusted_without_trust_roots(self, ca, ckan_config, monkeypatch):
         monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_trust_roots", [])

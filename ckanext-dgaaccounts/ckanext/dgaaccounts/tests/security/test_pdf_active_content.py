@@ -24,6 +24,7 @@ from ckan.tests import helpers
 from ckanext.dgaaccounts import pdf as forms
 from ckanext.dgaaccounts.storage import DocumentError, LocalDocumentStore
 from ckanext.dgaaccounts.tests.conftest import registration, row_counts, stored_files
+from ckanext.dgaaccounts.tests.pki import off_the_loop
 
 ACTIVE = "The file contains scripts or other active content."
 UNREADABLE = "The PDF file is damaged or cannot be read."
@@ -281,8 +282,8 @@ def sign(data: bytes, signer: Any) -> bytes:
     from pyhanko.sign import signers
 
     writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    out = signers.sign_pdf(writer, signers.PdfSignatureMetadata(field_name="Signature1"),
-                           signer=signer)
+    out = off_the_loop(signers.sign_pdf, writer,
+                       signers.PdfSignatureMetadata(field_name="Signature1"), signer=signer)
     return out.getvalue()
 
 

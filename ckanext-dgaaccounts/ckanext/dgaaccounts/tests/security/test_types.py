@@ -30,8 +30,10 @@ PRESENCE = {"not_empty", "ignore_missing", "ignore_empty", "default"}
 TYPE_CHECKS = {"dgaaccounts_text", "dgaaccounts_natural_number", "dgaaccounts_date",
                "dgaaccounts_date_or_time", "dgaaccounts_boolean", "ignore",
                # the applicant token: not text is no token (NotAuthorized, see below)
-               "dgaaccounts_optional_credential"}
-HELPERS = {"line", "lines", "optional", "raw_text"}
+               "dgaaccounts_optional_credential",
+               # several request ids: a list of text lines (or one), checked item by item
+               "dgaaccounts_request_ids"}
+HELPERS = {"line", "lines", "optional", "raw_text", "validate"}  # not schemas
 
 
 def _schemas() -> dict[str, dict[str, Any]]:
