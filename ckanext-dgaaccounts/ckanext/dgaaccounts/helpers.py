@@ -25,10 +25,7 @@ def dgaaccounts_default_role() -> str:
 
 def dgaaccounts_organizations() -> list[dict[str, str]]:
     """Active organizations for the registration form's type-ahead (one query)."""
-    rows = model.Session.query(model.Group.name, model.Group.title).filter(
-        model.Group.is_organization.is_(True), model.Group.state == "active"
-    ).order_by(model.Group.title)
-    return [{"name": name, "title": title or name} for name, title in rows]
+    return tk.get_action("dgaaccounts_organization_list")({"user": ""}, {})
 
 
 def dgaaccounts_state_label(state: str) -> str:

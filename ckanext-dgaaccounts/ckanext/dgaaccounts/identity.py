@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import uuid
 from typing import Any
 
 from sqlalchemy import Column, DateTime, ForeignKey, Text, UniqueConstraint
+from sqlalchemy.exc import IntegrityError
 
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
 from .model import utcnow
+
+log = logging.getLogger(__name__)
 
 
 class IdentityLink(tk.BaseModel):
@@ -88,6 +92,22 @@ def link(user: model.User, provider: str, issuer: str, sub: str, pid: str | None
     model.Session.flush()
     _audit("identity_linked", actor_id, user.id, row)
     return row
+
+
+def link_applicant(user_id: str, verified: dict[str, Any]) -> None:
+    """Link a verified identity (``provider``, ``issuer``, ``sub`` and ``pid``, the citizen
+    id's :func:`pid_hmac`) to a new pending applicant, who signs in with it once approved.
+
+    In a savepoint of the registration's transaction: an identity linked meanwhile to another
+    account leaves the registration standing, unlinked."""
+    user = model.Session.get(model.User, user_id)
+    try:
+        with model.Session.begin_nested():
+            link(user, verified["provider"], verified["issuer"], verified["sub"], None, None,
+                 digest=verified.get("pid"))
+    except (tk.ValidationError, IntegrityError):
+        log.info("identity of %s linked meanwhile: registration kept unlinked",
+                 verified["provider"])
 
 
 def unlink(link_id: str, user_id: str, actor_id: str | None) -> None:

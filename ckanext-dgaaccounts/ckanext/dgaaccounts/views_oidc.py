@@ -13,6 +13,7 @@ from ckan.common import current_user
 from ckan.plugins import toolkit as tk
 
 from . import identity, oidc, workflow
+from .views_common import FORM_FIELDS, error_summary
 
 log = logging.getLogger(__name__)
 
@@ -243,9 +244,7 @@ def register_agency() -> Any:
               "ial": verified["fields"].get("ial"), "verified": locked}
     if tk.request.method == "GET":
         return _render_form(values, {}, record)
-    from .views import _FORM_FIELDS
-
-    form = {k: tk.request.form.get(k, "") for k in _FORM_FIELDS}
+    form = {k: tk.request.form.get(k, "") for k in FORM_FIELDS}
     form.update(values)  # locked: the verified values win over whatever was posted
     data: dict[str, Any] = dict(form)
     upload = tk.request.files.get("signed_form")
@@ -254,36 +253,23 @@ def register_agency() -> Any:
     if identity.find(verified["issuer"], verified["sub"]) is not None:
         return _refused(provider.name, "already_linked", tk._(
             "This identity is already linked to an account on this portal."))
+    # The action links the identity to the new (pending) applicant, who signs in with it
+    # once approved; both context keys are set here only, never from an API call's data.
+    link = {"provider": provider.name, "issuer": verified["issuer"], "sub": verified["sub"],
+            "pid": verified.get("pid")}
     try:
         result = tk.get_action("dgaaccounts_agency_register")(
-            {"user": "", "dgaaccounts_identity": record}, data)
+            {"user": "", "dgaaccounts_identity": record, "dgaaccounts_identity_link": link},
+            data)
     except tk.ValidationError as e:
         form["password"] = ""
         return _render_form(form, e.error_dict, record)
-    _link_new_applicant(result["request_id"], verified, provider)
     session.pop(_VERIFIED, None)
     session["dgaaccounts_registered"] = result["reference"]
     return tk.redirect_to("dgaaccounts.registered")
 
 
 def _render_form(data: dict[str, Any], errors: dict[str, Any], record: dict[str, Any]) -> str:
-    from .views import _error_summary
-
     return tk.render("dgaaccounts/register_agency.html", {
-        "data": data, "errors": errors, "error_summary": _error_summary(errors),
+        "data": data, "errors": errors, "error_summary": error_summary(errors),
         "form_action": tk.url_for("dgaaccounts_oidc.register_agency"), "verified": record})
-
-
-def _link_new_applicant(request_id: str, verified: dict[str, Any],
-                        provider: oidc.Provider) -> None:
-    """Link the identity to the new (pending) applicant: it signs in with it once approved."""
-    from .model import Request
-
-    req = model.Session.get(Request, request_id)
-    user = model.User.get(req.user_id)
-    try:
-        identity.link(user, provider.name, verified["issuer"], verified["sub"], None, None,
-                      digest=verified.get("pid"))
-        model.Session.commit()
-    except tk.ValidationError:
-        model.Session.rollback()  # linked meanwhile by someone else: the request stands

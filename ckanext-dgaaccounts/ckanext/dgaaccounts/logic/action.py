@@ -72,6 +72,10 @@ def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[s
                 signature_store.check_upload(req, doc))
         workflow.audit("register", req.user_id, req, to_state=req.state,
                        details={"with_document": stored is not None, **audited})
+        if context.get("dgaaccounts_identity_link"):  # set by views_oidc only, like identity
+            from ..identity import link_applicant
+
+            link_applicant(req.user_id, context["dgaaccounts_identity_link"])  # type: ignore
         mail.queue_to_applicant(req, "verify_agency")
         model.Session.commit()
     except BaseException:
@@ -231,7 +235,8 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
     only this once.
 
     :param token: the token from the email link
-    :returns: ``request_id``, ``kind``, ``state`` and ``applicant_token`` or ``api_token``
+    :returns: ``request_id``, ``kind``, ``state`` and ``applicant_token``, or ``api_token``
+        and the developer's ``user_name``
     """
     tk.check_access("dgaaccounts_email_verify", context, data_dict)
     ratelimit.hit("verify")
@@ -264,6 +269,7 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
             {"user": user.name, "ignore_auth": True, "dgaaccounts_signup": True}, token_request)
         result["api_token"] = token["token"]
         result["api_token_expires"] = token.get("expires_at")
+        result["user_name"] = user.name  # the page signs the developer in
     result["state"] = req.state
     mail.dispatch()
     return result
@@ -814,8 +820,12 @@ def dgaaccounts_sla_report(context: Context, data_dict: DataDict) -> dict[str, A
 from inspect import isfunction as _isfunction  # noqa: E402
 from . import token_action as _token_action  # noqa: E402
 from .token_action import *  # noqa: E402,F401,F403
+from . import housekeeping as _housekeeping  # noqa: E402
+from .housekeeping import *  # noqa: E402,F401,F403
+from . import account_action as _account_action  # noqa: E402
+from .account_action import *  # noqa: E402,F401,F403
 
 __all__ = sorted(
     {name for name, value in list(globals().items()) if _isfunction(value)
      and getattr(value, "__module__", None) == __name__ and not name.startswith("_")}
-    | set(_token_action.__all__))
+    | set(_token_action.__all__) | set(_housekeeping.__all__) | set(_account_action.__all__))

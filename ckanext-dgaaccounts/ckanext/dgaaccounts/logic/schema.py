@@ -259,3 +259,24 @@ def requests_export(
 def audit_export() -> Schema:
     """The CSV export of the audit log: the audit list's filters, without paging."""
     return _audit_filters()
+
+
+@tk.validator_args
+def housekeeping(default: Validator, dgaaccounts_boolean: Validator) -> Schema:
+    """The housekeeping actions that can only list what they would do (purge, remind)."""
+    return {"dry_run": [default(False), dgaaccounts_boolean]}
+
+
+@tk.validator_args
+def account_show(ignore_missing: Validator) -> Schema:
+    return {"id": [ignore_missing, *line()]}
+
+
+@tk.validator_args
+def document_show(not_empty: Validator, ignore_missing: Validator,
+                  dgaaccounts_optional_credential: Validator) -> Schema:
+    return {
+        "id": [not_empty, *line()],
+        "document_id": [not_empty, *line()],
+        "token": [ignore_missing, dgaaccounts_optional_credential],
+    }

@@ -71,6 +71,21 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_token_usage_rollup",           (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_token_usage_purge",            (N,   N,   N,   N,    N,    N,     Y)),
     ("dgaaccounts_token_housekeeping",           (N,   N,   N,   N,    N,    N,     Y)),
+    # What the pages read: a request's form and scans (its applicant), one's own account,
+    # a verification link's use (its holder) and the organizations; the "forgot password" form.
+    ("dgaaccounts_request_form_show",            (N,   N,   Y,   Y,    N,    N,     Y)),
+    ("dgaaccounts_document_show",                (N,   N,   Y,   Y,    N,    N,     Y)),
+    ("dgaaccounts_account_show",                 (N,   Y,   Y,   N,    N,    Y,     Y)),
+    ("dgaaccounts_verification_show",            (Y,   Y,   Y,   Y,    Y,    Y,     Y)),
+    ("dgaaccounts_organization_list",            (Y,   Y,   Y,   Y,    Y,    Y,     Y)),
+    ("dgaaccounts_password_reset_request",       (Y,   Y,   Y,   Y,    Y,    Y,     Y)),
+    # The workflows' housekeeping (cron and the CLI) and the CSV exports: sysadmins only.
+    ("dgaaccounts_registrations_expire",         (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_accounts_scrub",               (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_documents_purge",              (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_reminders_send",               (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_requests_export",              (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_audit_export",                 (N,   N,   N,   N,    N,    N,     Y)),
 ]
 EXPECTED = {
     (name, caller): allowed
@@ -79,6 +94,7 @@ EXPECTED = {
 REQUEST_SCOPED = {
     "dgaaccounts_request_document_upload", "dgaaccounts_request_show",
     "dgaaccounts_request_withdraw", "dgaaccounts_document_download",
+    "dgaaccounts_request_form_show", "dgaaccounts_document_show",
     "dgaaccounts_request_approve", "dgaaccounts_request_reject", "dgaaccounts_request_return",
 }
 
@@ -249,6 +265,15 @@ DENIED_STEPS = [
     ("dgaaccounts_request_approve", "submitted"),
     ("dgaaccounts_request_reject", "submitted"),
     ("dgaaccounts_request_return", "submitted"),
+    ("dgaaccounts_request_form_show", None),
+    ("dgaaccounts_document_show", None),
+    ("dgaaccounts_account_show", None),
+    ("dgaaccounts_registrations_expire", None),
+    ("dgaaccounts_accounts_scrub", None),
+    ("dgaaccounts_documents_purge", None),
+    ("dgaaccounts_reminders_send", None),
+    ("dgaaccounts_requests_export", None),
+    ("dgaaccounts_audit_export", None),
 ]
 
 
@@ -259,6 +284,8 @@ def _extra(action: str) -> dict[str, Any]:
         return {"note": "ok", "role": "admin"}
     if action in ("dgaaccounts_request_reject", "dgaaccounts_request_return"):
         return {"reason": "because"}
+    if action == "dgaaccounts_document_show":
+        return {"document_id": "any"}
     return {}
 
 
