@@ -20,14 +20,16 @@ from ckanext.dgaaccounts.tests.conftest import registration
 
 pytestmark = [
     pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
-    pytest.mark.usefixtures("with_plugins", "clean_db", "with_request_context"),
+    pytest.mark.usefixtures("with_plugins", "clean_db"),
 ]
+in_request = pytest.mark.usefixtures("with_request_context")
 
 
 def as_sysadmin() -> dict[str, object]:
     return {"user": factories.Sysadmin()["name"], "ignore_auth": False}
 
 
+@in_request
 def test_expire_counts_and_removes_the_stale_registration():
     helpers.call_action("dgaaccounts_agency_register", **registration())
     context = as_sysadmin()
@@ -42,6 +44,7 @@ def test_expire_counts_and_removes_the_stale_registration():
         "scrubbed": 0}
 
 
+@in_request
 def test_purge_and_remind_results_are_json_and_dry_run_is_checked():
     context = as_sysadmin()
     for action in ("dgaaccounts_documents_purge", "dgaaccounts_reminders_send"):
@@ -58,6 +61,7 @@ def test_purge_and_remind_results_are_json_and_dry_run_is_checked():
 
 
 class TestExports:
+    @in_request
     def test_the_api_gets_the_text_the_pages_stream(self):
         result = helpers.call_action("dgaaccounts_agency_register", **registration())
         reference = model.Session.get(Request, result["request_id"]).reference
@@ -76,6 +80,7 @@ class TestExports:
         rows = list(csv.DictReader(io.StringIO(audit["csv"].lstrip("\ufeff"))))
         assert [r["action"] for r in rows] == ["register"]
 
+    @in_request
     def test_bad_filters_are_field_errors(self):
         with pytest.raises(tk.ValidationError) as e:
             helpers.call_action("dgaaccounts_requests_export", context=as_sysadmin(),
@@ -83,6 +88,7 @@ class TestExports:
         assert "since" in e.value.error_dict
 
     def test_over_http_a_sysadmin_gets_json_and_others_403(self, app):
+        # No request context here: the HTTP calls must read the token (test_token_policy.py).
         admin = factories.Sysadmin()
         token = factories.APIToken(user=admin["name"])["token"]
         res = app.post("/api/3/action/dgaaccounts_audit_export", json={},
