@@ -6,9 +6,9 @@ import os
 
 from ckan.plugins import toolkit as tk
 
+from .states import DEVELOPER
+
 PREFIX = "ckanext.dgaaccounts."
-# workflow.DEVELOPER; workflow imports this module, so the name is repeated here.
-DEVELOPER = "developer_registration"
 
 
 def agency_email_domains() -> list[str]:

@@ -10,7 +10,7 @@ import ckan.model as model
 
 from . import account, config, storage, workflow
 from . import signature_store
-from .model import Document, OutboxMessage, Request, Token, utcnow
+from .model import Document, Request, utcnow
 
 def expire_unverified(now: datetime.datetime | None = None) -> int:
     """Expire registrations whose email was never confirmed in time, and remove their pending
@@ -24,27 +24,12 @@ def expire_unverified(now: datetime.datetime | None = None) -> int:
     ).all()
     store = storage.get_store()
     for req in stale:
-        workflow.transition(req, "expire", None, details={"reference": req.reference})
-        keys = _remove_request(req)
+        # The event's effect removes the request and its pending account (workflow.TRANSITIONS).
+        applied = workflow.transition(req, "expire", None)
         model.Session.commit()
-        for key in keys:  # only once no row points to them
+        for key in applied.files:  # only once no row points to them
             store.delete(key)
     return len(stale)
-
-
-def _remove_request(req: Request) -> list[str]:
-    keys = [d.storage_key for d in model.Session.query(Document).filter(
-        Document.request_id == req.id)]
-    for table in (Token, Document, OutboxMessage):
-        model.Session.query(table).filter(table.request_id == req.id).delete(
-            synchronize_session=False)
-    user = model.Session.get(model.User, req.user_id)
-    model.Session.delete(req)
-    model.Session.flush()
-    if user is not None and user.state == "pending":
-        model.Session.delete(user)
-    model.Session.flush()
-    return keys
 
 
 def scrub_cancelled(now: datetime.datetime | None = None) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, select
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import signatures, storage, workflow
+from . import signatures, states, storage
 from .model import Document, Request, utcnow
 
 
@@ -77,12 +77,12 @@ def expected_for(req: Request) -> signatures.Expected:
     """Who must sign the form of ``req``: the applicant, and the superior named on it."""
     user = model.User.get(req.user_id)
     details = dict(req.details or {})
-    if req.kind == workflow.AGENCY:
+    if req.kind == states.AGENCY:
         superior = details.get("superior_name")
     else:
         officer = model.Session.query(Request).filter(
-            Request.user_id == req.user_id, Request.kind == workflow.AGENCY,
-            Request.state == workflow.APPROVED).order_by(Request.decided.desc()).first()
+            Request.user_id == req.user_id, Request.kind == states.AGENCY,
+            Request.state == states.APPROVED).order_by(Request.decided.desc()).first()
         superior = (officer.details or {}).get("superior_name") if officer else None
     return signatures.Expected(
         request_id=req.id,

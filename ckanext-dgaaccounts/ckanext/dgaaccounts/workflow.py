@@ -1,8 +1,12 @@
-"""The request state machine: every legal transition, in one place.
+"""The request state machine: every legal transition, and everything it does, in one place.
 
-Actions call :func:`transition`; it changes the state with a conditional UPDATE (so two sysadmins
-deciding at once cannot both win), writes the audit event and queues the emails, all in the
-caller's transaction. Nothing else in the extension assigns ``Request.state``.
+``TRANSITIONS`` says, per kind of request and per event, from which states the event may happen,
+the state it leads to, the emails it queues and its effects on the account and the organization
+(``effects.py``). Actions call :func:`transition`; it changes the state with a conditional UPDATE
+(so two sysadmins deciding at once cannot both win), runs the effects, writes the audit event and
+queues the emails, all in the caller's transaction. Nothing else in the extension assigns
+``Request.state``. A new event is a new entry in the table (and, if it changes something new,
+one new function in ``effects.py``).
 """
 from __future__ import annotations
 
@@ -15,27 +19,15 @@ from sqlalchemy import update
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import config, mail
+from . import config, effects, mail
 from .model import AuditEvent, Request, utcnow
 
-AGENCY = "agency_registration"
-DEVELOPER = "developer_registration"
-CANCELLATION = "cancellation"
-SUSPENSION = "suspension"
-KINDS = (AGENCY, DEVELOPER, CANCELLATION, SUSPENSION)
-
-AWAITING_VERIFICATION = "awaiting_verification"
-AWAITING_DOCUMENT = "awaiting_document"
-SUBMITTED = "submitted"
-RETURNED = "returned"
-APPROVED = "approved"
-REJECTED = "rejected"
-WITHDRAWN = "withdrawn"
-EXPIRED = "expired"
-OPEN_STATES = (AWAITING_VERIFICATION, AWAITING_DOCUMENT, SUBMITTED, RETURNED)
-STATES = OPEN_STATES + (APPROVED, REJECTED, WITHDRAWN, EXPIRED)
-CLOSED_STATES = (APPROVED, REJECTED, WITHDRAWN, EXPIRED)
-DECIDED_STATES = (APPROVED, REJECTED)
+# The kinds and states (states.py), here too for the modules that read them from the workflow.
+from .states import (  # noqa: E402,F401
+    ACCOUNT_CHANGES, AGENCY, APPROVED, AWAITING_DOCUMENT, AWAITING_VERIFICATION, CANCELLATION,
+    CLOSED_STATES, DECIDED_STATES, DEVELOPER, EXPIRED, KINDS, OPEN_STATES, REGISTRATIONS,
+    REJECTED, RETURNED, STATES, SUBMITTED, SUSPENSION, WITHDRAWN,
+)
 
 # The service clock of each kind (config.service_time): the state in which it runs and the
 # column it starts from. A developer's target covers the sign-up up to the verified account; the
@@ -52,10 +44,14 @@ CLOCK_START = {AGENCY: "submitted", CANCELLATION: "submitted", SUSPENSION: "subm
 
 @dataclasses.dataclass(frozen=True)
 class Event:
+    """Everything an event does: from which states, to which state, the emails it queues and
+    what else it changes (``effects``: names in ``effects.EFFECTS``, run in this order)."""
+
     sources: tuple[str, ...]
     target: str
     # Emails: (template, recipient) with recipient "applicant" or "sysadmins".
     mails: tuple[tuple[str, str], ...] = ()
+    effects: tuple[str, ...] = ()
 
 
 # Agency registrations.
@@ -70,16 +66,22 @@ _DOCUMENT_FLOW = {
         (AWAITING_DOCUMENT, RETURNED), SUBMITTED,
         (("submitted", "applicant"), ("new_request", "sysadmins")),
     ),
-    "approve": Event((SUBMITTED,), APPROVED, (("approved", "applicant"),)),
-    "reject": Event((SUBMITTED,), REJECTED, (("rejected", "applicant"),)),
+    "approve": Event((SUBMITTED,), APPROVED, (("approved", "applicant"),),
+                     effects=("activate_account", "join_organization")),
+    "reject": Event((SUBMITTED,), REJECTED, (("rejected", "applicant"),),
+                    effects=("close_pending_account",)),
     "return": Event((SUBMITTED,), RETURNED, (("returned", "applicant"),)),
-    "withdraw": Event(OPEN_STATES, WITHDRAWN, (("withdrawn", "applicant"),)),
-    "expire": Event(OPEN_STATES, EXPIRED),
+    "withdraw": Event(OPEN_STATES, WITHDRAWN, (("withdrawn", "applicant"),),
+                      effects=("close_pending_account",)),
+    "expire": Event(OPEN_STATES, EXPIRED, effects=("remove_registration",)),
 }
 
-# Cancellation and suspension: asked by a signed-in user, so there is no email to verify.
+# Cancellation and suspension: asked by a signed-in user, so there is no email to verify, and
+# refusing or dropping the request leaves the account as it is; approving it changes the account.
 _ACCOUNT_FLOW = {
-    **{k: v for k, v in _DOCUMENT_FLOW.items() if not k.startswith("verify_email")},
+    "upload_document": _DOCUMENT_FLOW["upload_document"],
+    "return": _DOCUMENT_FLOW["return"],
+    "reject": Event((SUBMITTED,), REJECTED, (("rejected", "applicant"),)),
     "withdraw": Event((AWAITING_DOCUMENT, SUBMITTED, RETURNED), WITHDRAWN,
                       (("withdrawn", "applicant"),)),
     "expire": Event((AWAITING_DOCUMENT, SUBMITTED, RETURNED), EXPIRED),
@@ -87,13 +89,17 @@ _ACCOUNT_FLOW = {
 
 TRANSITIONS: dict[str, dict[str, Event]] = {
     AGENCY: _DOCUMENT_FLOW,
-    CANCELLATION: _ACCOUNT_FLOW,
-    SUSPENSION: _ACCOUNT_FLOW,
+    CANCELLATION: {**_ACCOUNT_FLOW, "approve": Event(
+        (SUBMITTED,), APPROVED, (("approved", "applicant"),), effects=("cancel_account",))},
+    SUSPENSION: {**_ACCOUNT_FLOW, "approve": Event(
+        (SUBMITTED,), APPROVED, (("approved", "applicant"),), effects=("suspend_account",))},
     DEVELOPER: {
         "verify_email": Event(
-            (AWAITING_VERIFICATION,), APPROVED, (("developer_welcome", "applicant"),)),
-        "withdraw": Event((AWAITING_VERIFICATION,), WITHDRAWN),
-        "expire": Event((AWAITING_VERIFICATION,), EXPIRED),
+            (AWAITING_VERIFICATION,), APPROVED, (("developer_welcome", "applicant"),),
+            effects=("activate_account",)),
+        "withdraw": Event((AWAITING_VERIFICATION,), WITHDRAWN,
+                          effects=("close_pending_account",)),
+        "expire": Event((AWAITING_VERIFICATION,), EXPIRED, effects=("remove_registration",)),
     },
 }
 
@@ -101,10 +107,6 @@ TRANSITIONS: dict[str, dict[str, Event]] = {
 def allowed_events(req: Request) -> list[str]:
     """Events that may happen to the request in its current state."""
     return [name for name, ev in TRANSITIONS[req.kind].items() if req.state in ev.sources]
-
-
-def is_open(req: Request) -> bool:
-    return req.state in OPEN_STATES
 
 
 def check(req: Request, event: str) -> Event:
@@ -123,11 +125,14 @@ def transition(
     *,
     note: str | None = None,
     details: dict[str, Any] | None = None,
-) -> None:
+) -> effects.Applied:
     """Apply ``event`` to ``req`` or raise ``ValidationError`` (409) if it is not legal now.
 
-    The caller commits. The UPDATE only matches while the row is still in a source state, so a
-    concurrent decision on the same request makes this one fail instead of applying twice.
+    In the caller's transaction, in this order: the request's row (a conditional UPDATE), the
+    event's effects, the audit event (``details`` and what the effects add), the emails. The
+    caller commits, then deletes the returned ``files`` from the store. The UPDATE only matches
+    while the row is still in a source state, so a concurrent decision on the same request makes
+    this one fail instead of applying twice.
     """
     ev = check(req, event)
     now = utcnow()
@@ -150,13 +155,17 @@ def transition(
             {"state": [tk._("This request has just been changed by someone else.")]})
     previous = req.state
     model.Session.expire(req)
-    audit(event, actor_id, req, from_state=previous, to_state=ev.target, details=details,
+    applied = effects.Applied(details=dict(details or {}))
+    for name in ev.effects:
+        effects.EFFECTS[name](req, applied)
+    audit(event, actor_id, req, from_state=previous, to_state=ev.target, details=applied.details,
           note=note)
     for template, recipient in ev.mails:
         if recipient == "applicant":
             mail.queue_to_applicant(req, template, note=note)
         else:
             mail.queue_to_sysadmins(req, template)
+    return applied
 
 
 def audit(

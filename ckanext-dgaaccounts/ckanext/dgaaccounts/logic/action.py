@@ -252,9 +252,7 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
         req.kind == workflow.AGENCY and has_document) else "verify_email"
     workflow.transition(req, event, req.user_id)
     result: dict[str, Any] = {"request_id": req.id, "kind": req.kind}
-    if req.kind == workflow.DEVELOPER:
-        _activate(req.user_id)
-    else:
+    if req.kind != workflow.DEVELOPER:
         result["applicant_token"] = tokens.mint(req, tokens.APPLICANT)
     model.Session.commit()
     if req.kind == workflow.DEVELOPER:
@@ -585,8 +583,9 @@ def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> dict[str, A
 def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Approve a submitted request. Sysadmins only.
 
-    For an agency registration the account becomes active and a member of the organization, in
-    the same transaction.
+    In the same transaction, an agency registration's account becomes active and a member of
+    the organization; a cancelled account is deleted, a suspended one blocked (both signed out,
+    without API tokens).
 
     :param id: the request id
     :param note: (optional) a note for the record
@@ -602,24 +601,18 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
     actor = _actor_id(context)
     _not_own_request(req, actor)
     details: dict[str, Any] = {}
-    if req.kind in (workflow.CANCELLATION, workflow.SUSPENSION):
+    if req.kind in workflow.ACCOUNT_CHANGES:
         recheck.lock_sysadmins()  # before the count, and before any row lock
     user = recheck.account_for(req)
-    if req.kind in (workflow.CANCELLATION, workflow.SUSPENSION):
-        if account.is_last_active_sysadmin(user):
-            model.Session.rollback()
-            raise tk.ValidationError({"id": [tk._(
-                "This is the last active sysadmin: make someone else a sysadmin first.")]})
-        details = (account.cancel(user) if req.kind == workflow.CANCELLATION
-                   else account.suspend(user))
+    if req.kind in workflow.ACCOUNT_CHANGES and account.is_last_active_sysadmin(user):
+        model.Session.rollback()
+        raise tk.ValidationError({"id": [tk._(
+            "This is the last active sysadmin: make someone else a sysadmin first.")]})
     if req.kind == workflow.AGENCY:
         org_id = recheck.organization(data.get("organization") or req.organization_id).id
         details = {"organization_id": org_id, "role": data["role"]}
+    # The event's effects (workflow.TRANSITIONS) change the account and the membership.
     workflow.transition(req, "approve", actor, note=data.get("note"), details=details)
-    if req.kind == workflow.AGENCY:
-        req.organization_id = details["organization_id"]
-        _activate(req.user_id)
-        _add_membership(details["organization_id"], req.user_id, details["role"])
     model.Session.commit()
     mail.dispatch()
     return _request_dict(req)
@@ -654,8 +647,6 @@ def _decide_with_reason(context: Context, data_dict: DataDict, name: str,
     _not_own_request(req, _actor_id(context))
     recheck.account_for(req)
     workflow.transition(req, event, _actor_id(context), note=data["reason"])
-    if event == "reject" and req.kind in (workflow.AGENCY, workflow.DEVELOPER):
-        _close_pending_account(req.user_id)
     model.Session.commit()
     mail.dispatch()
     return _request_dict(req)
@@ -673,8 +664,6 @@ def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[
     context["dgaaccounts_request"] = req
     tk.check_access("dgaaccounts_request_withdraw", context, data_dict)
     workflow.transition(req, "withdraw", _actor_id(context) or req.user_id)
-    if req.kind in (workflow.AGENCY, workflow.DEVELOPER):
-        _close_pending_account(req.user_id)
     model.Session.commit()
     mail.dispatch()
     return _request_dict(req)
@@ -720,36 +709,6 @@ def _not_own_request(req: Request, actor_id: str | None) -> None:
     if actor_id is not None and actor_id == req.user_id:
         model.Session.rollback()
         raise tk.NotAuthorized(tk._("A sysadmin cannot decide their own request."))
-
-
-def _user_id(id_or_name: str) -> str:
-    user = model.User.get(id_or_name)
-    return user.id if user else id_or_name
-
-
-def _activate(user_id: str) -> None:
-    user = model.Session.get(model.User, user_id)
-    user.state = "active"
-
-
-def _close_pending_account(user_id: str) -> None:
-    # A refused or withdrawn applicant keeps no account; the email can be used again.
-    user = model.Session.get(model.User, user_id)
-    if user is not None and user.state == "pending":
-        user.state = "deleted"
-
-
-def _add_membership(org_id: str, user_id: str, role: str) -> None:
-    # Written directly, in the decision's transaction: member_create would commit on its own.
-    member = model.Session.query(model.Member).filter(
-        model.Member.group_id == org_id, model.Member.table_name == "user",
-        model.Member.table_id == user_id, model.Member.state == "active",
-    ).one_or_none()
-    if member is None:
-        member = model.Member(group=model.Session.get(model.Group, org_id), table_name="user",
-                              table_id=user_id, state="active")
-        model.Session.add(member)
-    member.capacity = role
 
 
 def _request_dict(req: Request, with_history: bool = True) -> dict[str, Any]:

@@ -310,6 +310,26 @@ def test_expire_and_scrub_run(cli):
     assert run(cli, "scrub") == "scrubbed: 0\n"
 
 
+def test_expire_removes_a_registration_sent_with_its_signed_form(cli, storage_root):
+    """The form sent with a registration that was never verified goes with it: the file, its
+    row and its signature check, and the pending account; the audit trail keeps both events."""
+    result = helpers.call_action("dgaaccounts_agency_register", **registration(
+        signed_form=Upload(PDF, "form.pdf")))
+    assert len(stored_files(storage_root)) == 1
+    model.Session.query(Request).update({"created": utcnow() - 3 * DAY})
+    model.Session.commit()
+    assert run(cli, "expire") == "expired: 1\n"
+    model.Session.remove()
+    assert stored_files(storage_root) == []
+    assert model.Session.get(Request, result["request_id"]) is None
+    assert model.Session.query(Document).count() == 0
+    assert model.User.by_name("somchai") is None
+    events = model.Session.query(AuditEvent).filter(
+        AuditEvent.request_id == result["request_id"]).order_by(AuditEvent.id)
+    assert [(e.action, e.details.get("reference")) for e in events] == [
+        ("register", None), ("expire", result["reference"])]
+
+
 # -- exports ---------------------------------------------------------------------------------
 
 class TestExport:

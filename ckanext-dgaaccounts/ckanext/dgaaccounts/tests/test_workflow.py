@@ -1,9 +1,10 @@
-"""The request state machine: every (kind, event, source state), and concurrent decisions.
+"""The request state machine: every (kind, event, source state), what each event does to the
+account, and concurrent decisions.
 
-The legal transitions below are written out from the states the README documents (its "The agency
-officer workflow", "Developer sign-up" and "Closing or suspending an account" sections), not read
-from ``workflow.TRANSITIONS``, so a change to the table that the design does not call for makes a
-test fail.
+The legal transitions and their effects below are written out from the states the README
+documents (its "The agency officer workflow", "Developer sign-up" and "Closing or suspending an
+account" sections), not read from ``workflow.TRANSITIONS``, so a change to the table that the
+design does not call for makes a test fail.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import ckan.model as model
 from ckan.plugins import toolkit as tk
 from ckan.tests import factories
 
-from ckanext.dgaaccounts import workflow
+from ckanext.dgaaccounts import effects, workflow
 from ckanext.dgaaccounts.model import AuditEvent, OutboxMessage, Request, utcnow
 from ckanext.dgaaccounts.tests.conftest import reuse
 
@@ -68,6 +69,22 @@ LEGAL = {
     },
 }
 
+# What each event does beyond the request, to the applicant's account (and membership); any
+# other event leaves the account as it was.
+EFFECTS = {
+    (AGENCY, "approve"): "officer",  # active, a member of the chosen organization with its role
+    (DEVELOPER, "verify_email"): "active",  # the verified email is the approval
+    (CANCELLATION, "approve"): "cancelled",  # deleted, signed out, no API tokens, no memberships
+    (SUSPENSION, "approve"): "suspended",  # blocked, signed out, no API tokens, memberships kept
+    # A refused or withdrawn applicant keeps no account (the email can be used again).
+    (AGENCY, "reject"): "closed",
+    (AGENCY, "withdraw"): "closed",
+    (DEVELOPER, "withdraw"): "closed",
+    # A registration never finished goes, with its pending account (the audit trail keeps it).
+    (AGENCY, "expire"): "removed",
+    (DEVELOPER, "expire"): "removed",
+}
+
 ALL = [(kind, event, state) for kind in KINDS for event in EVENTS for state in STATES]
 LEGAL_CASES = [c for c in ALL if c[2] in LEGAL[c[0]].get(c[1], ((),))[0]]
 ILLEGAL_CASES = [c for c in ALL if c not in LEGAL_CASES]
@@ -91,6 +108,8 @@ class People:
         self.applicant = factories.User(email="applicant@dga.or.th")
         self.admin = factories.Sysadmin(email="admin1@dga.or.th")
         self.other_admin = factories.Sysadmin(email="admin2@dga.or.th")
+        self.org = factories.Organization()
+        self.other_org = factories.Organization()
 
 
 @pytest.fixture
@@ -105,8 +124,10 @@ def people(request, world_cache) -> People:
                  lambda found: model.User.get(found.applicant["id"]) is not None)
 
 
-def make_request(people: People, kind: str, state: str) -> Request:
-    """A request row in ``state``, with earlier timestamps set as a real one would have them."""
+def make_request(people: People, kind: str, state: str, applicant: str | None = None) -> Request:
+    """A request row in ``state``, with earlier timestamps set as a real one would have them
+    (an agency registration names the organization the applicant chose), of the shared
+    applicant or of ``applicant`` (a user id)."""
     now = utcnow()
     earlier = now - datetime.timedelta(hours=3)
     submitted = now - datetime.timedelta(hours=2)
@@ -121,7 +142,8 @@ def make_request(people: People, kind: str, state: str) -> Request:
         reference=f"T-{uuid.uuid4().hex}",
         kind=kind,
         state=state,
-        user_id=people.applicant["id"],
+        user_id=applicant or people.applicant["id"],
+        organization_id=people.org["id"] if kind == AGENCY else None,
         email=f"{uuid.uuid4().hex}@dga.or.th",
         details={},
         locale="en",
@@ -139,9 +161,68 @@ def make_request(people: People, kind: str, state: str) -> Request:
     return req
 
 
-def _row(request_id: str) -> dict[str, Any]:
+def _row(request_id: str) -> dict[str, Any] | None:
     model.Session.expire_all()
-    return model.Session.get(Request, request_id).as_dict()
+    req = model.Session.get(Request, request_id)
+    return req.as_dict() if req is not None else None
+
+
+def make_applicant(people: People, kind: str) -> str:
+    """A new applicant as a request of ``kind`` finds it: a registration's account pending; an
+    account that asks for its cancellation or suspension active, with an API token and a
+    membership. Returns the user id."""
+    user = factories.User(email=f"{uuid.uuid4().hex}@dga.or.th")
+    row = model.Session.get(model.User, user["id"])
+    if kind in (AGENCY, DEVELOPER):
+        row.state = "pending"
+    else:
+        model.Session.add(model.ApiToken(user_id=row.id, name="a script"))
+        model.Session.add(model.Member(
+            group=model.Session.get(model.Group, people.other_org["id"]), table_name="user",
+            table_id=row.id, capacity="editor", state="active"))
+    model.Session.commit()
+    return row.id
+
+
+def _account(user_id: str) -> dict[str, Any] | None:
+    """What the effects may change of an account; None once it is gone."""
+    model.Session.expire_all()
+    user = model.Session.get(model.User, user_id)
+    if user is None:
+        return None
+    extras = (user.plugin_extras or {}).get("dgaaccounts") or {}
+    return {
+        "state": user.state,
+        "suspended": bool(extras.get("suspended")),
+        "epoch": int(extras.get("epoch", 0)),
+        "api_tokens": model.Session.query(model.ApiToken).filter(
+            model.ApiToken.user_id == user_id).count(),
+        "memberships": sorted(
+            (m.group_id, m.capacity) for m in model.Session.query(model.Member).filter(
+                model.Member.table_name == "user", model.Member.table_id == user_id,
+                model.Member.state == "active")),
+    }
+
+
+def _expected_account(people: People, effect: str | None,
+                      before: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The account after an event with ``effect`` (EFFECTS), and what the event's audit records
+    beside the note."""
+    after = dict(before)
+    if effect == "officer":
+        after.update(state="active", memberships=[(people.org["id"], "editor")])
+        return after, {"organization_id": people.org["id"], "role": "editor"}
+    if effect == "active":
+        after["state"] = "active"
+    elif effect == "cancelled":
+        after.update(state="deleted", epoch=before["epoch"] + 1, api_tokens=0, memberships=[])
+        return after, {"api_tokens_revoked": 1, "memberships_removed": 1}
+    elif effect == "suspended":
+        after.update(state="pending", suspended=True, epoch=before["epoch"] + 1, api_tokens=0)
+        return after, {"api_tokens_revoked": 1}
+    elif effect == "closed":
+        after["state"] = "deleted"
+    return after, {}
 
 
 def _audit(request_id: str) -> list[AuditEvent]:
@@ -179,15 +260,33 @@ def test_the_case_lists_cover_every_combination():
 def test_legal_transition_applies_with_timestamps_audit_and_mail(people, case):
     kind, event, source = case
     _sources, target, mails = LEGAL[kind][event]
-    req = make_request(people, kind, source)
+    applicant = make_applicant(people, kind)
+    req = make_request(people, kind, source, applicant)
+    request_id, reference = req.id, req.reference
     before = _row(req.id)
+    account_before = _account(applicant)
     actor = people.admin["id"]
     start = utcnow()
 
-    workflow.transition(req, event, actor, note="a note")
+    applied = workflow.transition(req, event, actor, note="a note")
     model.Session.commit()
 
     end = utcnow()
+    effect = EFFECTS.get((kind, event))
+    if effect == "removed":
+        assert _row(request_id) is None
+        assert _account(applicant) is None
+        [audit] = _audit(request_id)
+        assert (audit.action, audit.actor_id, audit.from_state, audit.to_state) == (
+            event, actor, source, target)
+        assert audit.target_user_id == applicant
+        assert audit.details == {"note": "a note", "reference": reference}
+        assert applied.files == []
+        assert _outbox(request_id) == []
+        return
+    account_after, effect_details = _expected_account(people, effect, account_before)
+    assert _account(applicant) == account_after
+    assert applied.details == effect_details
     after = _row(req.id)
     assert after["state"] == target
     assert start <= _at(after["updated"]) <= end
@@ -213,17 +312,20 @@ def test_legal_transition_applies_with_timestamps_audit_and_mail(people, case):
     else:
         assert after["verified"] == before["verified"]
 
+    if effect == "officer":
+        assert after["organization_id"] == people.org["id"]
+
     [audit] = _audit(req.id)
     assert (audit.action, audit.actor_id, audit.from_state, audit.to_state) == (
         event, actor, source, target)
-    assert audit.target_user_id == people.applicant["id"]
-    assert audit.details.get("note") == "a note"
+    assert audit.target_user_id == applicant
+    assert audit.details == {"note": "a note", **effect_details}
 
     sent = sorted((m.template, m.recipient) for m in _outbox(req.id))
     expected = []
     for template, recipient in mails:
         if recipient == "applicant":
-            expected.append((template, people.applicant["email"]))
+            expected.append((template, model.Session.get(model.User, applicant).email))
         else:
             expected.extend((template, email) for email in _sysadmin_emails())
     assert sent == sorted(expected)
@@ -237,12 +339,14 @@ def test_illegal_transition_is_refused_and_changes_nothing(people, case):
     request_id = req.id
     before = _row(request_id)
 
+    account_before = _account(people.applicant["id"])
     with pytest.raises(tk.ValidationError) as error:
         workflow.transition(req, event, people.admin["id"], note="a note")
     assert list(error.value.error_dict) == ["state"]
 
     model.Session.commit()  # whatever the failed call left in the session would land now
     assert _row(request_id) == before
+    assert _account(people.applicant["id"]) == account_before
     assert _audit(request_id) == []
     assert _outbox(request_id) == []
 
@@ -253,6 +357,48 @@ def test_unknown_event_is_refused(people):
         workflow.transition(req, "activate", people.admin["id"])
     assert "state" in error.value.error_dict
     assert _row(req.id)["state"] == SUB
+
+
+def test_every_effect_of_the_table_has_its_function():
+    named = {name for events in workflow.TRANSITIONS.values() for ev in events.values()
+             for name in ev.effects}
+    assert named <= set(effects.EFFECTS)
+    # Each (kind, event) with an effect in EFFECTS above has one in the table, and no other.
+    assert {(kind, name) for kind, events in workflow.TRANSITIONS.items()
+            for name, ev in events.items() if ev.effects} == set(EFFECTS)
+
+
+def test_an_approval_records_the_organization_and_role_the_sysadmin_chose(people):
+    applicant = make_applicant(people, AGENCY)
+    req = make_request(people, AGENCY, SUB, applicant)
+    workflow.transition(req, "approve", people.admin["id"], details={
+        "organization_id": people.other_org["id"], "role": "admin"})
+    model.Session.commit()
+    assert _account(applicant)["memberships"] == [(people.other_org["id"], "admin")]
+    assert _row(req.id)["organization_id"] == people.other_org["id"]
+    [audit] = _audit(req.id)
+    assert audit.details == {"organization_id": people.other_org["id"], "role": "admin"}
+
+
+def test_an_effect_that_fails_leaves_nothing_of_the_event(people, monkeypatch):
+    """The effects run inside the transition: one failing (here, after the account changed)
+    and the caller's rollback undo the state, the other effects, the audit and the emails."""
+    applicant = make_applicant(people, AGENCY)
+    req = make_request(people, AGENCY, SUB, applicant)
+    request_id = req.id
+    before, account_before = _row(request_id), _account(applicant)
+
+    def broken(req: Request, applied: effects.Applied) -> None:
+        raise RuntimeError("the membership could not be written")
+
+    monkeypatch.setitem(effects.EFFECTS, "join_organization", broken)
+    with pytest.raises(RuntimeError):
+        workflow.transition(req, "approve", people.admin["id"])
+    model.Session.rollback()
+    assert _row(request_id) == before
+    assert _account(applicant) == account_before
+    assert _audit(request_id) == []
+    assert _outbox(request_id) == []
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -303,7 +449,8 @@ def _race(request_id: str, decisions: list[tuple[str, str]]) -> list[Any]:
 
 @pytest.mark.parametrize("round_", range(10))
 def test_two_concurrent_approvals_apply_exactly_once(people, round_):
-    req = make_request(people, AGENCY, SUB)
+    applicant = make_applicant(people, AGENCY)
+    req = make_request(people, AGENCY, SUB, applicant)
     request_id = req.id
     model.Session.remove()  # the main thread holds no connection or snapshot during the race
 
@@ -322,11 +469,15 @@ def test_two_concurrent_approvals_apply_exactly_once(people, round_):
     assert row["decision_note"] == f"by {winner_id}"
     assert [e.action for e in _audit(request_id)] == ["approve"]
     assert [m.template for m in _outbox(request_id)] == ["approved"]
+    # The effects applied once too: one membership, the account active.
+    assert _account(applicant)["state"] == "active"
+    assert _account(applicant)["memberships"] == [(people.org["id"], "editor")]
 
 
 def test_concurrent_approve_and_reject_apply_exactly_one(people):
     for _ in range(5):
-        req = make_request(people, AGENCY, SUB)
+        applicant = make_applicant(people, AGENCY)
+        req = make_request(people, AGENCY, SUB, applicant)
         request_id = req.id
         model.Session.remove()
 
@@ -342,3 +493,5 @@ def test_concurrent_approve_and_reject_apply_exactly_one(people):
         assert [e.action for e in _audit(request_id)] == [won]
         assert [m.template for m in _outbox(request_id)] == [
             {"approve": "approved", "reject": "rejected"}[won]]
+        # Only the winner's effect: an active officer, or no account left.
+        assert _account(applicant)["state"] == {"approve": "active", "reject": "deleted"}[won]
