@@ -45,7 +45,7 @@ def dgaaccounts_account_show(context: Context, data_dict: DataDict) -> dict[str,
         raise tk.ObjectNotFound(tk._("User not found."))
     open_request = model.Session.query(Request).filter(
         Request.user_id == user.id,
-        Request.kind.in_((workflow.CANCELLATION, workflow.SUSPENSION)),
+        Request.kind.in_(workflow.ACCOUNT_CHANGES),
         Request.state.in_(workflow.OPEN_STATES)).first()
     return {
         "id": user.id, "name": user.name, "state": user.state,
@@ -91,7 +91,7 @@ def dgaaccounts_request_form_show(context: Context, data_dict: DataDict) -> dict
             agency=(org.title if org is not None else None) or details.get("agency_name"),
             superior_name=details.get("superior_name"),
             superior_position=details.get("superior_position"))
-    elif req.kind in (workflow.CANCELLATION, workflow.SUSPENSION):
+    elif req.kind in workflow.ACCOUNT_CHANGES:
         officer = _officer_details(user.id)
         fields.update(
             kind=req.kind, email=user.email, reason=details.get("reason"),
