@@ -10,8 +10,8 @@ import ckan.model as model
 from ckan.plugins import toolkit as tk
 from ckan.tests import factories, helpers
 
-from ckanext.dgaaccounts import storage, tokens
-from ckanext.dgaaccounts.model import Document, OutboxMessage, Request, utcnow
+from ckanext.dgaaccounts import identity, storage, tokens
+from ckanext.dgaaccounts.model import AuditEvent, Document, OutboxMessage, Request, utcnow
 from ckanext.dgaaccounts.tests.conftest import PDF, Upload, registration
 
 pytestmark = [
@@ -244,3 +244,34 @@ class TestPasswordResetRequest:
             self._ask(who)
         assert list(e.value.error_dict) == ["user"]
         assert model.Session.query(OutboxMessage).count() == 0
+
+
+class TestRegistrationFromAVerifiedIdentity:
+    """The provider sign-in's registration page hands the verified identity to the register
+    action in its context (never in the data): the action links it in the same transaction."""
+
+    LINK = {"provider": "thaid", "issuer": "https://idp.example", "sub": "sub-1", "pid": None}
+
+    def _register(self) -> str:
+        return helpers.call_action(
+            "dgaaccounts_agency_register",
+            context={"user": "", "dgaaccounts_identity_link": dict(self.LINK)},
+            **registration())["request_id"]
+
+    def test_the_identity_is_linked_to_the_new_applicant_after_the_registration(self):
+        request_id = self._register()
+        row = identity.find(self.LINK["issuer"], self.LINK["sub"])
+        assert row.user_id == model.Session.get(Request, request_id).user_id
+        assert row.linked_by is None
+        actions = [e.action for e in model.Session.query(AuditEvent).order_by(AuditEvent.id)]
+        assert actions == ["register", "identity_linked"]
+
+    def test_an_identity_linked_meanwhile_leaves_the_registration_standing_unlinked(self):
+        other = factories.User()
+        identity.link(model.User.get(other["id"]), "thaid", self.LINK["issuer"],
+                      self.LINK["sub"], None, None)
+        model.Session.commit()
+        request_id = self._register()
+        assert model.Session.get(Request, request_id).state == "awaiting_verification"
+        assert identity.find(self.LINK["issuer"], self.LINK["sub"]).user_id == other["id"]
+        assert model.Session.query(identity.IdentityLink).count() == 1
