@@ -24,7 +24,7 @@ from ckan.config.middleware import make_app  # noqa: E402
 
 
 def multipart(fields: dict[str, str], size: int, seed: int) -> tuple[str, object, int]:
-    from driver import padded_pdf
+    from scenario.uploads import padded_pdf
 
     boundary = "bench" + uuid.uuid4().hex
     body = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed with it

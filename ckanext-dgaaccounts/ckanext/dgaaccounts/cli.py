@@ -262,6 +262,21 @@ def remind(dry_run: bool) -> None:
                f"emails={result['emails']}")
 
 
+@dgaaccounts.command("escalate")
+@click.option("--dry-run", is_flag=True, help="List what would be escalated; send nothing.")
+def escalate(dry_run: bool) -> None:
+    """Escalate to the sysadmins the requests left without a decision for too long (for cron,
+    every minute; once per request and submission)."""
+    site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
+    data = {"dry_run": True} if dry_run else {}
+    result = _call("dgaaccounts_requests_escalate",
+                   {"user": site_user["name"], "ignore_auth": False}, data)
+    for item in result["escalated"]:
+        click.echo(f"{item['reference']} {item['kind']} {item['reason']} "
+                   f"threshold {item['threshold'][:19]}")
+    click.echo(f"{'would escalate' if dry_run else 'escalated'}: {result['count']}")
+
+
 @dgaaccounts.command("purge")
 @click.option("--dry-run", is_flag=True, help="List the scans that would be deleted.")
 def purge(dry_run: bool) -> None:
@@ -299,6 +314,25 @@ def export_requests(since: str | None, until: str | None, by: str, kind: str | N
     params = {k: v for k, v in (("since", since), ("until", until), ("by", by),
                                 ("kind", kind)) if v}
     _write(_export("dgaaccounts_requests_export", params), output)
+
+
+@export.command("organizations")
+@click.option("--since", metavar="YYYY-MM-DD", help="First day (default: twelve weeks ago).")
+@click.option("--until", metavar="YYYY-MM-DD", help="Last day, included (default: today).")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-",
+              help="File to write (default: standard output).")
+def export_organizations(since: str | None, until: str | None, output: Any) -> None:
+    """The service report's figures per organization as CSV (decided, within target, time to
+    first action and to decision, escalations)."""
+    from . import exports
+
+    params = {k: v for k, v in (("since", since), ("until", until)) if v}
+    try:
+        made = exports.organizations_csv(_site_context(), params)
+    except tk.ValidationError as e:
+        raise click.ClickException("; ".join(
+            f"{k}: {' '.join(str(m) for m in v)}" for k, v in e.error_dict.items())) from e
+    _write(made, output)
 
 
 @export.command("audit")

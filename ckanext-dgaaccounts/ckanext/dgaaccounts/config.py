@@ -70,6 +70,11 @@ def default_role() -> str:
     return tk.config[PREFIX + "default_role"]
 
 
+def approval_mode_default() -> str:
+    """The approval mode of an organization whose sysadmins set none (approval.py)."""
+    return tk.config[PREFIX + "approval_mode_default"]
+
+
 def mail_from() -> str:
     return tk.config.get(PREFIX + "mail_from") or tk.config.get("smtp.mail_from") or ""
 
@@ -107,6 +112,11 @@ def cancelled_retention() -> datetime.timedelta:
 
 def reminder_due_soon() -> datetime.timedelta:
     return datetime.timedelta(hours=tk.config[PREFIX + "reminder_due_soon_hours"])
+
+
+def escalation_share() -> float:
+    """The share of the service time after which an undecided request escalates (0.01 to 1)."""
+    return min(max(int(tk.config[PREFIX + "escalation_percent"]), 1), 100) / 100
 
 
 def document_retention() -> datetime.timedelta:

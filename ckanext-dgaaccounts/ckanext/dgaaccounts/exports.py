@@ -42,6 +42,13 @@ REQUEST_COLUMNS = (
     "agency_name", "created_utc", "submitted_utc", "due_utc", "decided_utc", "decided_by",
     "hours_to_decision", "within_target", "decision_note",
 )
+ORGANIZATION_COLUMNS = (
+    "organization", "organization_title", "approval_mode", "since", "until", "timezone",
+    "decided",
+    "within_target", "within_target_percent", "hours_to_first_action_median",
+    "hours_to_decision_median", "hours_to_decision_p90", "escalations", "awaiting_decision",
+    "overdue",
+)
 AUDIT_COLUMNS = (
     "id", "created_utc", "action", "actor", "request_reference", "request_id", "target_user",
     "from_state", "to_state", "client_addr", "details",
@@ -72,6 +79,37 @@ def audit_csv(context: Context, params: dict[str, Any]) -> Export:
     data = _validate(params, schema.audit_export(), context)
     return Export(filename("audit", data),
                   _stream(AUDIT_COLUMNS, _audit_statement(data), _audit_cells))
+
+
+def organizations_csv(context: Context, params: dict[str, Any]) -> Export:
+    """The per-organization figures of the service report (``dgaaccounts_sla_report``'s
+    ``organizations``) for its range (``since``, ``until``: days in the portal's time zone, as
+    the report takes them), one row per organization; the row without an organization holds
+    cancellations and suspensions. Sysadmins only (the report's auth function)."""
+    report = tk.get_action("dgaaccounts_sla_report")(
+        context, {k: v for k, v in params.items() if k in ("since", "until", "kind")})
+
+    def hours(seconds: float | None) -> str:
+        return "" if seconds is None else f"{seconds / 3600:.2f}"
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(ORGANIZATION_COLUMNS)
+        for org in report["organizations"]:
+            share = org["within_target_share"]
+            writer.writerow([_cell(v) for v in (
+                org["name"] or "", org["title"] or "", org["approval_mode"] or "",
+                report["since"], report["until"],
+                report["timezone"], org["decided"], org["within_target"],
+                "" if share is None else f"{share * 100:.1f}",
+                hours(org["first_action_median_seconds"]), hours(org["median_seconds"]),
+                hours(org["p90_seconds"]), org["escalations"], org["awaiting_decision"],
+                org["overdue"])])
+        yield BOM + buffer.getvalue()
+
+    name = f"dgaaccounts-organizations-{report['since']}-{report['until']}.csv"
+    return Export(name, rows())
 
 
 def _validate(params: dict[str, Any], sch: dict[str, Any], context: Context) -> dict[str, Any]:

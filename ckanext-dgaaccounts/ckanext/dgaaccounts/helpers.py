@@ -171,6 +171,19 @@ def dgaaccounts_decision_consequence(req: dict[str, Any], decision: str) -> str:
     ) % {"user": user}
 
 
+def dgaaccounts_bulk_consequence(req: dict[str, Any], decision: str) -> str:
+    """What a decision from the queue's bulk form will do to ``req`` (its confirmation page)."""
+    if decision == "return":
+        return tk._("The request goes back to %(user)s to correct; your reason is emailed.") % {
+            "user": req.get("user_name") or ""}
+    if decision == "approve" and req.get("kind") == workflow.AGENCY:
+        org = (req.get("organization") or {}).get("title") or (
+            req.get("details") or {}).get("agency_name") or ""
+        return tk._("The account %(user)s becomes active, a member of %(org)s with the "
+                    "default role.") % {"user": req.get("user_name") or "", "org": org}
+    return dgaaccounts_decision_consequence(req, decision)
+
+
 def dgaaccounts_waiting() -> dict[str, int]:
     """Requests awaiting a sysadmin's decision and how many of them are overdue, for the count
     in the header (one indexed query on state)."""
@@ -212,3 +225,15 @@ def dgaaccounts_oidc_providers() -> list[dict[str, str]]:
     from . import oidc, views_oidc
 
     return [{"name": p.name, "title": views_oidc.title(p)} for p in oidc.providers()]
+
+
+def dgaaccounts_approval_mode_label(mode: str) -> str:
+    from . import approval
+
+    return approval.mode_label(mode)
+
+
+def dgaaccounts_endorsement_label(endorsement: str | None) -> str:
+    return {workflow.ENDORSED: tk._("Endorsed by the organization"),
+            workflow.DECLINED: tk._("Declined by the organization")}.get(
+        endorsement or "", endorsement or "")

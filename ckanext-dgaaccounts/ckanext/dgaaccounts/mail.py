@@ -80,14 +80,15 @@ def queue_to_applicant(req: Request, template: str, *, note: str | None = None) 
           locale=req.locale, params={"note": note} if note else None)
 
 
-def queue_to_sysadmins(req: Request, template: str) -> None:
+def queue_to_sysadmins(req: Request, template: str,
+                       params: dict[str, Any] | None = None) -> None:
     admins = model.Session.query(model.User).filter(
         model.User.sysadmin.is_(True), model.User.state == "active", model.User.email != ""
     )
     for admin in admins:
         if admin.email:
             queue(req, template, admin.email, recipient_name=admin.fullname or admin.name,
-                  locale=user_locale(admin))
+                  locale=user_locale(admin), params=params)
 
 
 def user_locale(user: model.User) -> str:

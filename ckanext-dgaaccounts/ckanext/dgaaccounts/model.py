@@ -44,6 +44,11 @@ class Request(tk.BaseModel):
     decided = Column(DateTime)
     decided_by = Column(Text, ForeignKey("user.id"))
     decision_note = Column(Text)
+    # The agency's answer in the "endorse" approval mode (approval.py, migration 0009).
+    endorsement = Column(Text)  # endorsed, declined or None
+    endorsed = Column(DateTime)
+    endorsed_by = Column(Text, ForeignKey("user.id"))
+    endorsement_note = Column(Text)
 
     __table_args__ = (
         Index("dgaaccounts_request_queue_idx", "due", "created"),
@@ -53,6 +58,8 @@ class Request(tk.BaseModel):
         Index("dgaaccounts_request_created_idx", "created"),
         Index("dgaaccounts_request_submitted_idx", "submitted"),
         Index("dgaaccounts_request_decided_idx", "decided"),
+        # An organization's queue (migration 0009).
+        Index("dgaaccounts_request_org_queue_idx", "organization_id", "due", "created"),
     )
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,6 +84,10 @@ class Request(tk.BaseModel):
             "decided": iso(self.decided),
             "decided_by": self.decided_by,
             "decision_note": self.decision_note,
+            "endorsement": self.endorsement,
+            "endorsed": iso(self.endorsed),
+            "endorsed_by": self.endorsed_by,
+            "endorsement_note": self.endorsement_note,
         }
 
 
@@ -176,3 +187,29 @@ class OutboxMessage(tk.BaseModel):
     next_attempt = Column(DateTime, nullable=False, default=utcnow)
     last_error = Column(Text)
     sent = Column(DateTime)
+
+
+class Escalation(tk.BaseModel):
+    """A request escalated to the sysadmins (escalation.py): once per request and submission."""
+
+    __tablename__ = "dgaaccounts_escalation"
+
+    request_id = Column(Text, ForeignKey("dgaaccounts_request.id", ondelete="CASCADE"),
+                        primary_key=True)
+    clock_start = Column(DateTime, primary_key=True)  # the submission it belongs to
+    threshold = Column(DateTime, nullable=False)  # when it became due for escalation
+    escalated = Column(DateTime, nullable=False)
+    reason = Column(Text, nullable=False)  # "threshold" or "no_admin"
+    organization_id = Column(Text)
+
+
+class ApprovalMode(tk.BaseModel):
+    """The approval mode a sysadmin set for an organization (approval.py); an organization
+    without a row follows ``ckanext.dgaaccounts.approval_mode_default``."""
+
+    __tablename__ = "dgaaccounts_approval_mode"
+
+    organization_id = Column(Text, ForeignKey("group.id", ondelete="CASCADE"), primary_key=True)
+    mode = Column(Text, nullable=False)  # central, endorse or delegated
+    updated = Column(DateTime, nullable=False, default=utcnow)
+    updated_by = Column(Text, ForeignKey("user.id"))

@@ -12,12 +12,14 @@ counts after the first has committed, and is refused.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import text
 
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import account, workflow
+from . import account, approval, workflow
 from .model import Request
 
 # pg_advisory_xact_lock key of the last-sysadmin guard ("dgaaccounts sysadmins", as an int8).
@@ -76,3 +78,32 @@ def lock_sysadmins() -> None:
     """Serialize every change that may leave the portal without an active sysadmin (held until
     the transaction ends)."""
     model.Session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SYSADMINS_LOCK})
+
+
+def decider(req: Request, actor_id: str | None, event: str,
+            data: dict[str, Any] | None = None) -> str:
+    """The actor may still fire ``event`` on ``req`` (approval.py), checked under locks held
+    until the decision commits; returns the capacity they act in (``sysadmin`` or
+    ``organization_admin``), for the audit trail. Otherwise NotAuthorized, nothing changed.
+
+    An organization admin's power can change while the request waits, or while they decide: the
+    organization's row is locked (shared), so a change of approval mode (which locks it for
+    update) waits for this decision or comes before it; the memberships of the actor and of the
+    applicant are locked (shared), so a demotion or promotion does the same.
+    """
+    actor = model.Session.get(model.User, actor_id) if actor_id else None
+    if (actor is not None and actor.sysadmin and actor.state == "active"
+            and approval.SYSADMIN in approval.decider_roles(req, event)):
+        return approval.SYSADMIN
+    if req.organization_id:
+        model.Session.query(model.Group.id).filter(
+            model.Group.id == req.organization_id).with_for_update(read=True).all()
+    for user_id in {actor_id, req.user_id} - {None}:
+        model.Session.query(model.Member.id).filter(
+            model.Member.table_name == "user", model.Member.table_id == user_id,
+        ).with_for_update(read=True).all()
+    refused = approval.delegated_refusal(actor, req, event, data)
+    if refused:
+        model.Session.rollback()
+        raise tk.NotAuthorized(refused)
+    return approval.ORGANIZATION_ADMIN

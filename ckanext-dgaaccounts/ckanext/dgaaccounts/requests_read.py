@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, orm, select, union
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import signature_store, states, workflow
+from . import approval, signature_store, states, workflow
 from .model import AuditEvent, Document, Request, utcnow
 
 
@@ -53,6 +53,7 @@ def as_dict(req: Request, *, with_history: bool = True) -> dict[str, Any]:
         documents=signature_store.with_signatures([d.as_dict() for d in documents(req)]),
     )
     result["signatures_verified"] = bool(signature_store.verified_request_ids([req.id]))
+    result["approval_mode"] = approval.mode_for(req.organization_id)
     if with_history:
         events = (
             model.Session.query(AuditEvent)
@@ -118,6 +119,8 @@ def _conditions(data: dict[str, Any], now: datetime.datetime) -> Conditions:
             found += [entity.state == states.SUBMITTED, entity.due < now]
         if data.get("signatures") == "verified":
             found.append(signature_store.verified_condition(entity))
+        if data.get("organization"):  # an organization's queue (approval.py, migration 0009)
+            found.append(entity.organization_id == data["organization"])
         return found
 
     return conditions

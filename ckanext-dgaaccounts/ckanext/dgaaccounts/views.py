@@ -6,6 +6,8 @@ before CKAN's own).
   "forgot password" takeover (blueprint ``dgaaccounts``);
 - views_admin: the sysadmins' queue, decisions, report, audit log and exports
   (``dgaaccounts_admin``);
+- views_org: the organization admins' queue and review page, the sysadmins' page of approval
+  modes (``dgaaccounts_org``, and routes on ``dgaaccounts_admin``);
 - views_oidc: the provider sign-in (``dgaaccounts_oidc``);
 - views_tokens: developer API keys (``dgaaccounts_tokens``).
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 from .views_admin import dgaaccounts_admin
 from .views_applicant import dgaaccounts
 from .views_oidc import dgaaccounts_oidc
+from .views_org import dgaaccounts_org
 from .views_tokens import dgaaccounts_tokens
 
-__all__ = ["dgaaccounts", "dgaaccounts_admin", "dgaaccounts_oidc", "dgaaccounts_tokens"]
+__all__ = ["dgaaccounts", "dgaaccounts_admin", "dgaaccounts_oidc", "dgaaccounts_org",
+           "dgaaccounts_tokens"]

@@ -10,7 +10,7 @@ from flask import Blueprint, Response
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import workflow
+from . import exports, workflow
 from .logic import housekeeping
 from .model import Request
 from .views_common import check_csrf, context, flash_errors, run, server_error, show_request
@@ -89,6 +89,40 @@ def admin_decide(id: str, decision: str) -> Any:
     return tk.redirect_to("dgaaccounts_admin.admin_request", id=id)
 
 
+@dgaaccounts_admin.route("/decide", methods=["POST"])
+def admin_decide_bulk() -> Any:
+    """One decision on the requests ticked in the queue: a confirmation page first (what will
+    happen to which requests), then ``dgaaccounts_requests_decide``, each request on its own."""
+    form = tk.request.form
+    data = {"ids": form.getlist("ids"), "decision": form.get("decision", ""),
+            **{k: form[k] for k in ("reason", "role") if form.get(k)}}
+    if form.get("confirm") != "yes":
+        if data["decision"] not in ("approve", "return", "reject") or not data["ids"]:
+            tk.h.flash_error(tk._("Tick one or more requests and choose a decision."))
+            return tk.redirect_to("dgaaccounts_admin.queue")
+        chosen = []
+        for request_id in data["ids"][:100]:
+            try:
+                chosen.append(tk.get_action("dgaaccounts_request_show")(
+                    context(), {"id": request_id}))
+            except (tk.ObjectNotFound, tk.ValidationError):
+                continue
+        return tk.render("dgaaccounts/admin/bulk_confirm.html", {"data": data, "chosen": chosen})
+    result = run("dgaaccounts_requests_decide", data)
+    if result is None:
+        return tk.redirect_to("dgaaccounts_admin.queue")
+    if result["decided"]:
+        tk.h.flash_success(tk.ungettext(
+            "%(num)s request decided. Each applicant will be emailed.",
+            "%(num)s requests decided. Each applicant will be emailed.",
+            result["decided"]) % {"num": result["decided"]})
+    for item in result["results"]:
+        if not item["success"]:
+            tk.h.flash_error(tk._("%(ref)s was not decided: %(error)s") % {
+                "ref": item["reference"] or item["id"], "error": item["error"]})
+    return tk.redirect_to("dgaaccounts_admin.queue")
+
+
 def _decision_confirmed(id: str, decision: str) -> bool:
     """An irreversible decision made on the page needs its confirmation box ticked (the API,
     used by scripts, does not ask). A rejection without a reason goes on to the action, which
@@ -165,8 +199,12 @@ def _csv(action: str, filters: dict[str, str]) -> Response | None:
     except tk.ValidationError as e:
         flash_errors(e)
         return None
-    response = Response(export["chunks"], mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{export["filename"]}"'
+    return _csv_response(export["filename"], export["chunks"])
+
+
+def _csv_response(filename: str, chunks: Any) -> Response:
+    response = Response(chunks, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -178,6 +216,16 @@ def export_requests() -> Any:
     if response is None:
         return tk.redirect_to("dgaaccounts_admin.report")
     return response
+
+
+@dgaaccounts_admin.route("/export/organizations.csv")
+def export_organizations() -> Any:
+    try:
+        export = exports.organizations_csv(context(), _args(("since", "until", "kind")))
+    except tk.ValidationError as e:
+        flash_errors(e)
+        return tk.redirect_to("dgaaccounts_admin.report")
+    return _csv_response(export.filename, export.chunks)
 
 
 @dgaaccounts_admin.route("/export/audit.csv")

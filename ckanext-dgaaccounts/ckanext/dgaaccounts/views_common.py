@@ -97,6 +97,7 @@ def _flash_labels() -> dict[str, str]:
             "kind": tk._("Kind"), "by": tk._("Dates"), "action": tk._("Event"),
             "request_id": tk._("Request"), "user_id": tk._("About user"), "actor": tk._("By"),
             "account": tk._("Account"), "organization": tk._("Organization"),
+            "ids": tk._("Requests"), "decision": tk._("Decision"), "reason": tk._("Reason"),
             # Messages that say what they are about: shown alone.
             "rate_limit": "", "user": ""}
 

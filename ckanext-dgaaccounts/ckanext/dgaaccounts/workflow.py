@@ -19,7 +19,7 @@ from sqlalchemy import update
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import config, effects, mail
+from . import approval, config, effects, mail
 from .model import AuditEvent, Request, utcnow
 
 # The kinds and states (states.py), here too for the modules that read them from the workflow.
@@ -28,6 +28,11 @@ from .states import (  # noqa: E402,F401
     CLOSED_STATES, DECIDED_STATES, DEVELOPER, EXPIRED, KINDS, OPEN_STATES, REGISTRATIONS,
     REJECTED, RETURNED, STATES, SUBMITTED, SUSPENSION, WITHDRAWN,
 )
+
+# The organization's answer in the "endorse" approval mode (Request.endorsement); not a state:
+# the request stays submitted for the sysadmins' decision.
+ENDORSED = "endorsed"
+DECLINED = "declined"
 
 # The service clock of each kind (config.service_time): the state in which it runs and the
 # column it starts from. A developer's target covers the sign-up up to the verified account; the
@@ -49,9 +54,13 @@ class Event:
 
     sources: tuple[str, ...]
     target: str
-    # Emails: (template, recipient) with recipient "applicant" or "sysadmins".
+    # Emails: (template, recipient) with recipient "applicant", "sysadmins" or "approvers"
+    # (who acts first under the organization's approval mode: approval.first_deciders).
     mails: tuple[tuple[str, str], ...] = ()
     effects: tuple[str, ...] = ()
+    # An answer of the organization's admins in the "endorse" mode (approval.py): recorded on
+    # the request's row once per submission (the conditional UPDATE's guard), not an effect.
+    endorsement: str | None = None
 
 
 # Agency registrations.
@@ -60,12 +69,17 @@ _DOCUMENT_FLOW = {
         (AWAITING_VERIFICATION,), AWAITING_DOCUMENT, (("verified_agency", "applicant"),)),
     "verify_email_with_document": Event(
         (AWAITING_VERIFICATION,), SUBMITTED,
-        (("submitted", "applicant"), ("new_request", "sysadmins")),
+        (("submitted", "applicant"), ("new_request", "approvers")),
     ),
     "upload_document": Event(
         (AWAITING_DOCUMENT, RETURNED), SUBMITTED,
-        (("submitted", "applicant"), ("new_request", "sysadmins")),
+        (("submitted", "applicant"), ("new_request", "approvers")),
     ),
+    # The organization's admins answer first (approval mode "endorse"); sysadmins then decide.
+    "endorse": Event((SUBMITTED,), SUBMITTED, (("endorsed", "sysadmins"),),
+                     endorsement=ENDORSED),
+    "decline": Event((SUBMITTED,), SUBMITTED, (("declined", "sysadmins"),),
+                     endorsement=DECLINED),
     "approve": Event((SUBMITTED,), APPROVED, (("approved", "applicant"),),
                      effects=("activate_account", "join_organization")),
     "reject": Event((SUBMITTED,), REJECTED, (("rejected", "applicant"),),
@@ -80,6 +94,8 @@ _DOCUMENT_FLOW = {
 # refusing or dropping the request leaves the account as it is; approving it changes the account.
 _ACCOUNT_FLOW = {
     "upload_document": _DOCUMENT_FLOW["upload_document"],
+    "endorse": _DOCUMENT_FLOW["endorse"],
+    "decline": _DOCUMENT_FLOW["decline"],
     "return": _DOCUMENT_FLOW["return"],
     "reject": Event((SUBMITTED,), REJECTED, (("rejected", "applicant"),)),
     "withdraw": Event((AWAITING_DOCUMENT, SUBMITTED, RETURNED), WITHDRAWN,
@@ -106,7 +122,8 @@ TRANSITIONS: dict[str, dict[str, Event]] = {
 
 def allowed_events(req: Request) -> list[str]:
     """Events that may happen to the request in its current state."""
-    return [name for name, ev in TRANSITIONS[req.kind].items() if req.state in ev.sources]
+    return [name for name, ev in TRANSITIONS[req.kind].items()
+            if req.state in ev.sources and not (ev.endorsement and req.endorsement)]
 
 
 def check(req: Request, event: str) -> Event:
@@ -115,6 +132,10 @@ def check(req: Request, event: str) -> Event:
     if ev is None or req.state not in ev.sources:
         model.Session.rollback()
         raise tk.ValidationError({"state": [_not_now_message(req)]})
+    if ev.endorsement and req.endorsement:
+        model.Session.rollback()
+        raise tk.ValidationError({"state": [tk._(
+            "The organization has already answered this request.")]})
     return ev
 
 
@@ -137,15 +158,21 @@ def transition(
     ev = check(req, event)
     now = utcnow()
     values: dict[str, Any] = {"state": ev.target, "updated": now}
-    if ev.target == SUBMITTED:
-        values.update(submitted=now, due=now + config.service_time(req.kind))
+    if ev.target == SUBMITTED and not ev.endorsement:
+        # A new submission: its clock starts again, and the agency looks at it afresh.
+        values.update(submitted=now, due=now + config.service_time(req.kind), endorsement=None,
+                      endorsed=None, endorsed_by=None, endorsement_note=None)
+    if ev.endorsement:
+        values.update(endorsement=ev.endorsement, endorsed=now, endorsed_by=actor_id,
+                      endorsement_note=note)
     if ev.target in (APPROVED, REJECTED) or event == "return":
         values.update(decided=now, decided_by=actor_id, decision_note=note)
     if event.startswith("verify_email"):
         values["verified"] = now
+    guard = [Request.endorsement.is_(None)] if ev.endorsement else []
     result = model.Session.execute(
         update(Request)
-        .where(Request.id == req.id, Request.state.in_(ev.sources))
+        .where(Request.id == req.id, Request.state.in_(ev.sources), *guard)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -163,9 +190,27 @@ def transition(
     for template, recipient in ev.mails:
         if recipient == "applicant":
             mail.queue_to_applicant(req, template, note=note)
+        elif recipient == "approvers":
+            _queue_to_approvers(req, template)
         else:
             mail.queue_to_sysadmins(req, template)
     return applied
+
+
+def _queue_to_approvers(req: Request, template: str) -> None:
+    """A new request goes to who acts on it first under its organization's approval mode:
+    the organization's admins (``org_`` + template), or the sysadmins as always."""
+    role, admins = approval.first_deciders(req)
+    if role == approval.SYSADMIN:
+        mail.queue_to_sysadmins(req, template)
+        return
+    org = model.Session.get(model.Group, req.organization_id)
+    for admin in admins:
+        mail.queue(req, "org_" + template, admin.email,
+                   recipient_name=admin.fullname or admin.name, locale=mail.user_locale(admin),
+                   params={"mode": approval.mode_for(req.organization_id),
+                           "organization": org.title or org.name,
+                           "review_path": f"/organization/requests/{org.name}/{req.id}"})
 
 
 def audit(
@@ -235,6 +280,9 @@ def event_label(action: str) -> str:
         "upload_document": tk._("Signed form uploaded"),
         "approve": tk._("Approved"),
         "reject": tk._("Rejected"),
+        "endorse": tk._("Endorsed by the organization"),
+        "decline": tk._("Declined by the organization"),
+        "approval_mode_set": tk._("Approval mode changed"),
         "return": tk._("Returned for correction"),
         "withdraw": tk._("Withdrawn by the applicant"),
         "expire": tk._("Expired"),
@@ -243,6 +291,7 @@ def event_label(action: str) -> str:
         "scrub": tk._("Personal details erased"),
         "reminder_due_soon": tk._("Sysadmins reminded: due soon"),
         "reminder_overdue": tk._("Sysadmins reminded: overdue"),
+        "escalate": tk._("Escalated to the sysadmins"),
         "purge_document": tk._("Scan deleted at the end of its retention period"),
         "oidc_sign_in": tk._("Signed in with a digital identity"),
         "oidc_refused": tk._("Digital identity sign-in refused"),

@@ -19,10 +19,10 @@ from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
 from .. import (
-    account, auditlog, config, mail, ratelimit, recheck, reports, signature_store, storage, tokens,
-    workflow,
+    account, approval, auditlog, config, escalation, mail, ratelimit, recheck, reports,
+    signature_store, storage, tokens, workflow,
 )
-from ..model import AuditEvent, Document, Request, utcnow
+from ..model import ApprovalMode, AuditEvent, Document, Request, utcnow
 from . import schema
 
 log = logging.getLogger(__name__)
@@ -321,6 +321,7 @@ def dgaaccounts_cancellation_request_create(context: Context,
     req = Request(
         reference=_next_reference(), kind=data["kind"], state=workflow.AWAITING_DOCUMENT,
         user_id=user.id, email=(user.email or "").strip().lower(), locale=_current_locale(),
+        organization_id=approval.organization_for_account(user),
         details={"reason": data["reason"],
                  "memberships": [list(m) for m in account.memberships(user)]},
     )
@@ -465,6 +466,8 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
     :param q: (optional) text found in the reference, username, name, email or agency
     :param signatures: (optional) ``verified``: only requests whose latest document carries
         valid, matched digital signatures of everyone who must sign
+    :param organization: (optional) one organization's requests (id or name); its admins may
+        list these where its approval mode gives them a part
     :param limit: page size (default 20)
     :param offset: (optional)
     :returns: ``count`` and ``results``
@@ -487,6 +490,8 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
             found += [entity.state == workflow.SUBMITTED, entity.due < now]
         if data.get("signatures") == "verified":
             found.append(signature_store.verified_condition(entity))
+        if data.get("organization"):
+            found.append(entity.organization_id == data["organization"])
         return found
 
     if data.get("q"):
@@ -505,10 +510,12 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
         )
     results = []
     verified = signature_store.verified_request_ids([req.id for req, _n, _f in rows])
+    escalated = escalation.escalated_at([req.id for req, _n, _f in rows])
     for req, name, fullname in rows:
         item = req.as_dict()
         item.update(user_name=name, user_fullname=fullname,
                     overdue=workflow.is_overdue(req, now), signatures_verified=req.id in verified)
+        item["escalated"] = escalated[req.id].isoformat() if req.id in escalated else None
         results.append(item)
     return {"count": count, "results": results}
 
@@ -581,7 +588,9 @@ def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> dict[str, A
 # -- decisions ---------------------------------------------------------------------------
 
 def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[str, Any]:
-    """Approve a submitted request. Sysadmins only.
+    """Approve a submitted request. Sysadmins; in the ``delegated`` approval mode also the
+    admins of the request's organization (never their own request; into their own organization,
+    as ``member`` or ``editor``; not the cancellation or suspension of an organization admin).
 
     In the same transaction, an agency registration's account becomes active and a member of
     the organization; a cancelled account is deleted, a suspended one blocked (both signed out,
@@ -603,6 +612,7 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
     details: dict[str, Any] = {}
     if req.kind in workflow.ACCOUNT_CHANGES:
         recheck.lock_sysadmins()  # before the count, and before any row lock
+    capacity = recheck.decider(req, actor, "approve", data)
     user = recheck.account_for(req)
     if req.kind in workflow.ACCOUNT_CHANGES and account.is_last_active_sysadmin(user):
         model.Session.rollback()
@@ -611,6 +621,7 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
     if req.kind == workflow.AGENCY:
         org_id = recheck.organization(data.get("organization") or req.organization_id).id
         details = {"organization_id": org_id, "role": data["role"]}
+    details["by"] = capacity  # sysadmin or organization_admin (approval.py)
     # The event's effects (workflow.TRANSITIONS) change the account and the membership.
     workflow.transition(req, "approve", actor, note=data.get("note"), details=details)
     model.Session.commit()
@@ -619,7 +630,8 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
 
 
 def dgaaccounts_request_reject(context: Context, data_dict: DataDict) -> dict[str, Any]:
-    """Reject a submitted request; the reason is sent to the applicant. Sysadmins only.
+    """Reject a submitted request; the reason is sent to the applicant. Sysadmins; in the
+    ``delegated`` approval mode also the admins of the request's organization.
 
     :param id: the request id
     :param reason: why (required)
@@ -629,7 +641,8 @@ def dgaaccounts_request_reject(context: Context, data_dict: DataDict) -> dict[st
 
 
 def dgaaccounts_request_return(context: Context, data_dict: DataDict) -> dict[str, Any]:
-    """Return a submitted request to the applicant for a corrected document. Sysadmins only.
+    """Return a submitted request to the applicant for a corrected document. Sysadmins; in the
+    ``delegated`` approval mode also the admins of the request's organization.
 
     :param id: the request id
     :param reason: what to correct (required)
@@ -645,8 +658,52 @@ def _decide_with_reason(context: Context, data_dict: DataDict, name: str,
     req = _get_request(data["id"], lock=True)
     workflow.check(req, event)
     _not_own_request(req, _actor_id(context))
+    capacity = recheck.decider(req, _actor_id(context), event, data)
     recheck.account_for(req)
-    workflow.transition(req, event, _actor_id(context), note=data["reason"])
+    workflow.transition(req, event, _actor_id(context), note=data["reason"],
+                        details={"by": capacity})
+    model.Session.commit()
+    mail.dispatch()
+    return _request_dict(req)
+
+
+def dgaaccounts_request_endorse(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Endorse a submitted request: the agency confirms the applicant (``endorse`` approval
+    mode). The admins of the request's organization, once per submission; the request stays
+    submitted and the sysadmins are emailed to decide.
+
+    :param id: the request id
+    :param note: (optional) a note for the sysadmins
+    :returns: the request, as ``dgaaccounts_request_show``
+    """
+    tk.check_access("dgaaccounts_request_endorse", context, data_dict)
+    data = _validate(data_dict, schema.request_endorse(), context)
+    return _endorsement(context, data, "endorse", data.get("note"))
+
+
+def dgaaccounts_request_decline(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Decline a submitted request: the agency does not confirm the applicant (``endorse``
+    approval mode). The admins of the request's organization, once per submission; the request
+    stays submitted and the sysadmins are emailed to decide.
+
+    :param id: the request id
+    :param reason: why (required; shown to the sysadmins)
+    :returns: the request, as ``dgaaccounts_request_show``
+    """
+    tk.check_access("dgaaccounts_request_decline", context, data_dict)
+    data = _validate(data_dict, schema.request_decision_with_reason(), context)
+    return _endorsement(context, data, "decline", data["reason"])
+
+
+def _endorsement(context: Context, data: dict[str, Any], event: str,
+                 note: str | None) -> dict[str, Any]:
+    req = _get_request(data["id"], lock=True)
+    workflow.check(req, event)
+    actor = _actor_id(context)
+    _not_own_request(req, actor)
+    capacity = recheck.decider(req, actor, event, data)
+    recheck.account_for(req)
+    workflow.transition(req, event, actor, note=note, details={"by": capacity})
     model.Session.commit()
     mail.dispatch()
     return _request_dict(req)
@@ -667,6 +724,84 @@ def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[
     model.Session.commit()
     mail.dispatch()
     return _request_dict(req)
+
+
+# -- approval modes (approval.py) --------------------------------------------------------------
+
+def dgaaccounts_approval_mode_update(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Set who decides the requests of an organization. Sysadmins only.
+
+    :param organization: id or name of the organization
+    :param mode: ``central`` (the sysadmins decide), ``endorse`` (its admins endorse or
+        decline, then the sysadmins decide), ``delegated`` (its admins decide; sysadmins can
+        too) or ``default`` (follow the portal's ``approval_mode_default``)
+    :returns: as ``dgaaccounts_approval_mode_show``
+    """
+    tk.check_access("dgaaccounts_approval_mode_update", context, data_dict)
+    data = _validate(data_dict, schema.approval_mode_update(), context)
+    # Locked until the commit: a decision re-checks the mode under a shared lock of this row.
+    group = model.Session.query(model.Group).filter(
+        model.Group.id == data["organization"]).with_for_update().one()
+    mode = None if data["mode"] == "default" else data["mode"]
+    previous = approval.set_mode(group.id, mode, _actor_id(context))
+    workflow.audit("approval_mode_set", _actor_id(context), details={
+        "organization_id": group.id, "organization": group.name, "from": previous,
+        "to": approval.mode_for(group.id), "stored": mode})
+    model.Session.commit()
+    return _approval_mode_dict(group)
+
+
+@tk.side_effect_free
+def dgaaccounts_approval_mode_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """The approval mode of an organization. Sysadmins and the organization's admins.
+
+    :param organization: id or name of the organization
+    :returns: ``organization_id``, ``organization_name``, ``mode`` (the one that applies),
+        ``stored`` (the one sysadmins set, or null where it follows the default) and
+        ``default`` (the portal's default)
+    """
+    tk.check_access("dgaaccounts_approval_mode_show", context, data_dict)
+    data = _validate(data_dict, schema.approval_mode_show(), context)
+    return _approval_mode_dict(model.Session.get(model.Group, data["organization"]))
+
+
+@tk.side_effect_free
+def dgaaccounts_approval_mode_list(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """The active organizations with their approval modes, by title. Sysadmins only.
+
+    :param q: (optional) text in the organization's name or title
+    :param mode: (optional) only organizations under this mode
+    :param limit: page size (default 50)
+    :param offset: (optional)
+    :returns: ``count``, ``default`` and ``results`` (as ``dgaaccounts_approval_mode_show``)
+    """
+    tk.check_access("dgaaccounts_approval_mode_list", context, data_dict)
+    data = _validate(data_dict, schema.approval_mode_list(), context)
+    default = approval.default_mode()
+    stored = func.coalesce(ApprovalMode.mode, default)
+    query = model.Session.query(model.Group, ApprovalMode.mode).outerjoin(
+        ApprovalMode, ApprovalMode.organization_id == model.Group.id).filter(
+        model.Group.is_organization.is_(True), model.Group.state == "active")
+    if data.get("q"):
+        like = "%" + data["q"].replace("\\", "\\\\").replace("%", "\\%").replace(
+            "_", "\\_") + "%"
+        query = query.filter(or_(model.Group.name.ilike(like, escape="\\"),
+                                 model.Group.title.ilike(like, escape="\\")))
+    if data.get("mode"):
+        query = query.filter(stored == data["mode"])
+    count = query.count()
+    rows = query.order_by(model.Group.title, model.Group.name).limit(
+        data["limit"]).offset(data["offset"]).all()
+    return {"count": count, "default": default, "results": [
+        _approval_mode_dict(group, stored_mode=mode or None) for group, mode in rows]}
+
+
+def _approval_mode_dict(group: model.Group, stored_mode: Any = False) -> dict[str, Any]:
+    if stored_mode is False:
+        stored_mode = approval.stored_mode(group.id)
+    return {"organization_id": group.id, "organization_name": group.name,
+            "organization_title": group.title, "stored": stored_mode,
+            "mode": stored_mode or approval.default_mode(), "default": approval.default_mode()}
 
 
 # -- helpers (private: a leading underscore keeps them out of the action API) -------------
@@ -723,6 +858,9 @@ def _request_dict(req: Request, with_history: bool = True) -> dict[str, Any]:
         documents=signature_store.with_signatures([d.as_dict() for d in _documents(req)]),
     )
     result["signatures_verified"] = bool(signature_store.verified_request_ids([req.id]))
+    escalated = escalation.escalated_at([req.id]).get(req.id)
+    result["escalated"] = escalated.isoformat() if escalated else None
+    result["approval_mode"] = approval.mode_for(req.organization_id)
     if with_history:
         events = (
             model.Session.query(AuditEvent)
@@ -783,8 +921,11 @@ from . import housekeeping as _housekeeping  # noqa: E402
 from .housekeeping import *  # noqa: E402,F401,F403
 from . import account_action as _account_action  # noqa: E402
 from .account_action import *  # noqa: E402,F401,F403
+from . import queue_action as _queue_action  # noqa: E402
+from .queue_action import *  # noqa: E402,F401,F403
 
 __all__ = sorted(
     {name for name, value in list(globals().items()) if _isfunction(value)
      and getattr(value, "__module__", None) == __name__ and not name.startswith("_")}
-    | set(_token_action.__all__) | set(_housekeeping.__all__) | set(_account_action.__all__))
+    | set(_token_action.__all__) | set(_queue_action.__all__) | set(_housekeeping.__all__)
+    | set(_account_action.__all__))

@@ -7,7 +7,7 @@ import ckan.model as model
 from ckan.plugins import toolkit as tk
 from ckan.types import AuthResult, Context, DataDict
 
-from .. import tokens
+from .. import approval, tokens
 from ..model import Request
 
 _SYSADMIN_ONLY: AuthResult = {"success": False}
@@ -40,7 +40,7 @@ def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -
 
 @tk.auth_allow_anonymous_access
 def dgaaccounts_request_show(context: Context, data_dict: DataDict) -> AuthResult:
-    return _applicant(context, data_dict)
+    return _applicant_or_organization(context, data_dict)
 
 
 @tk.auth_allow_anonymous_access
@@ -59,19 +59,68 @@ def dgaaccounts_user_reactivate(context: Context, data_dict: DataDict) -> AuthRe
 
 
 def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> AuthResult:
+    """Sysadmins; an organization's admins for its own queue (``organization`` given), where
+    its approval mode gives them a part."""
+    org = data_dict.get("organization")
+    group = model.Group.get(org) if isinstance(org, str) and org else None
+    if group is not None and approval.may_list(_user(context), group.id):
+        return {"success": True}
     return _SYSADMIN_ONLY
 
 
 def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> AuthResult:
-    return _SYSADMIN_ONLY
+    return _decider(context, data_dict, "approve")
 
 
 def dgaaccounts_request_reject(context: Context, data_dict: DataDict) -> AuthResult:
-    return _SYSADMIN_ONLY
+    return _decider(context, data_dict, "reject")
 
 
 def dgaaccounts_request_return(context: Context, data_dict: DataDict) -> AuthResult:
+    return _decider(context, data_dict, "return")
+
+
+def dgaaccounts_request_endorse(context: Context, data_dict: DataDict) -> AuthResult:
+    return _decider(context, data_dict, "endorse")
+
+
+def dgaaccounts_request_decline(context: Context, data_dict: DataDict) -> AuthResult:
+    return _decider(context, data_dict, "decline")
+
+
+def dgaaccounts_approval_mode_update(context: Context, data_dict: DataDict) -> AuthResult:
     return _SYSADMIN_ONLY
+
+
+def dgaaccounts_approval_mode_list(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
+def dgaaccounts_approval_mode_show(context: Context, data_dict: DataDict) -> AuthResult:
+    """Sysadmins, and the organization's admins (their organization's mode)."""
+    org = data_dict.get("organization")
+    group = model.Group.get(org) if isinstance(org, str) and org else None
+    user = _user(context)
+    if group is not None and user is not None and user.state == "active" and (
+            approval.is_organization_admin(user.id, group.id)):
+        return {"success": True}
+    return _SYSADMIN_ONLY
+
+
+def _decider(context: Context, data_dict: DataDict, event: str) -> AuthResult:
+    """The admins of the request's organization, as its approval mode allows (approval.py);
+    sysadmins never reach this (CKAN skips auth functions for them)."""
+    req = context.get("dgaaccounts_request") or model.Session.get(
+        Request, str(data_dict.get("id") or ""))
+    if req is None:
+        return {"success": False}
+    refused = approval.delegated_refusal(_user(context), req, event, data_dict)
+    return {"success": False, "msg": refused} if refused else {"success": True}
+
+
+def _user(context: Context) -> model.User | None:
+    return context.get("auth_user_obj") or (
+        model.User.get(context["user"]) if context.get("user") else None)
 
 
 def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> AuthResult:
@@ -80,8 +129,9 @@ def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> AuthResult:
 
 @tk.auth_allow_anonymous_access  # a pending applicant cannot sign in: the token is their key
 def dgaaccounts_document_download(context: Context, data_dict: DataDict) -> AuthResult:
-    """The scans of a request: its applicant and sysadmins (used by the download view)."""
-    return _applicant(context, data_dict)
+    """The scans of a request: its applicant, sysadmins and, where the approval mode gives
+    them a part, its organization's admins (used by the download view)."""
+    return _applicant_or_organization(context, data_dict)
 
 
 @tk.chained_auth_function
@@ -112,6 +162,17 @@ def _applicant(context: Context, data_dict: DataDict) -> AuthResult:
     return {"success": False, "msg": tk._("Not authorized to see this request.")}
 
 
+def _applicant_or_organization(context: Context, data_dict: DataDict) -> AuthResult:
+    found = _applicant(context, data_dict)
+    if found["success"]:
+        return found
+    req = context.get("dgaaccounts_request") or model.Session.get(
+        Request, str(data_dict.get("id") or ""))
+    if req is not None and approval.may_view(_user(context), req):
+        return {"success": True}
+    return found
+
+
 def dgaaccounts_sla_report(context: Context, data_dict: DataDict) -> AuthResult:
     return _SYSADMIN_ONLY
 
@@ -130,12 +191,12 @@ def dgaaccounts_account_show(context: Context, data_dict: DataDict) -> AuthResul
 
 @tk.auth_allow_anonymous_access
 def dgaaccounts_request_form_show(context: Context, data_dict: DataDict) -> AuthResult:
-    return _applicant(context, data_dict)
+    return _applicant_or_organization(context, data_dict)  # as dgaaccounts_request_show
 
 
 @tk.auth_allow_anonymous_access
 def dgaaccounts_document_show(context: Context, data_dict: DataDict) -> AuthResult:
-    return _applicant(context, data_dict)
+    return _applicant_or_organization(context, data_dict)  # as dgaaccounts_document_download
 
 
 @tk.auth_allow_anonymous_access  # the link's token is the key (the action checks it)
@@ -190,8 +251,10 @@ def dgaaccounts_audit_export(context: Context, data_dict: DataDict) -> AuthResul
 from inspect import isfunction as _isfunction  # noqa: E402
 from . import token_auth as _token_auth  # noqa: E402
 from .token_auth import *  # noqa: E402,F401,F403
+from . import queue_auth as _queue_auth  # noqa: E402
+from .queue_auth import *  # noqa: E402,F401,F403
 
 __all__ = sorted(
     {name for name, value in list(globals().items()) if _isfunction(value)
      and getattr(value, "__module__", None) == __name__ and not name.startswith("_")}
-    | set(_token_auth.__all__))
+    | set(_token_auth.__all__) | set(_queue_auth.__all__))

@@ -134,9 +134,11 @@ def request_list(
     default: Validator, dgaaccounts_request_kind: Validator,
     dgaaccounts_request_state: Validator, dgaaccounts_boolean: Validator,
     dgaaccounts_max_length: Validator, one_of: Validator,
+    dgaaccounts_organization: Validator,
 ) -> Schema:
     return {
         "signatures": [ignore_missing, *line(one_of(["verified"]))],
+        "organization": [ignore_missing, *line(dgaaccounts_organization)],
         "kind": [ignore_missing, *line(dgaaccounts_request_kind)],
         "state": [ignore_missing, *line(dgaaccounts_request_state)],
         # Not CKAN's boolean_validator: it takes a list or a number for false.
@@ -168,6 +170,43 @@ def request_decision_with_reason(
     return {
         "id": [not_empty, *line()],
         "reason": [not_empty, *lines(not_empty, dgaaccounts_max_length(2000))],
+    }
+
+
+@tk.validator_args
+def request_endorse(not_empty: Validator, dgaaccounts_max_length: Validator) -> Schema:
+    return {
+        "id": [not_empty, *line()],
+        "note": optional(lines(dgaaccounts_max_length(2000))),
+    }
+
+
+@tk.validator_args
+def approval_mode_update(not_empty: Validator, one_of: Validator,
+                         dgaaccounts_organization: Validator) -> Schema:
+    return {
+        "organization": [not_empty, *line(dgaaccounts_organization)],
+        "mode": [not_empty, *line(one_of(["central", "endorse", "delegated", "default"]))],
+    }
+
+
+@tk.validator_args
+def approval_mode_show(not_empty: Validator, dgaaccounts_organization: Validator) -> Schema:
+    return {"organization": [not_empty, *line(dgaaccounts_organization)]}
+
+
+@tk.validator_args
+def approval_mode_list(
+    ignore_missing: Validator, one_of: Validator, default: Validator,
+    dgaaccounts_natural_number: Validator, dgaaccounts_max_length: Validator,
+    limit_to_configured_maximum: Validator,
+) -> Schema:
+    return {
+        "q": [ignore_missing, *line(dgaaccounts_max_length(200))],
+        "mode": [ignore_missing, *line(one_of(["central", "endorse", "delegated"]))],
+        "limit": [default(50), dgaaccounts_natural_number,
+                  limit_to_configured_maximum("ckan.search.rows_max", 100)],
+        "offset": [default(0), dgaaccounts_natural_number],
     }
 
 
@@ -259,6 +298,27 @@ def requests_export(
 def audit_export() -> Schema:
     """The CSV export of the audit log: the audit list's filters, without paging."""
     return _audit_filters()
+
+
+@tk.validator_args
+def requests_escalate(ignore_missing: Validator, dgaaccounts_boolean: Validator) -> Schema:
+    """``dgaaccounts_requests_escalate``: only ``dry_run``."""
+    return {"dry_run": [ignore_missing, dgaaccounts_boolean]}
+
+
+@tk.validator_args
+def requests_decide(
+    not_empty: Validator, ignore_missing: Validator, one_of: Validator,
+    dgaaccounts_request_ids: Validator, dgaaccounts_role: Validator,
+    dgaaccounts_max_length: Validator,
+) -> Schema:
+    """``dgaaccounts_requests_decide``: one decision, one reason, several requests."""
+    return {
+        "ids": [not_empty, dgaaccounts_request_ids],
+        "decision": [not_empty, *line(one_of(["approve", "return", "reject"]))],
+        "reason": optional(lines(dgaaccounts_max_length(2000))),
+        "role": [ignore_missing, *line(dgaaccounts_role)],
+    }
 
 
 @tk.validator_args

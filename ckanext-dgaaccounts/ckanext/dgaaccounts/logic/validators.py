@@ -347,3 +347,25 @@ def dgaaccounts_boolean(value: Any, context: Context) -> Any:
 
 _TRUTH = {"true": True, "1": True, "yes": True, "on": True,
           "false": False, "0": False, "no": False, "off": False}
+
+
+_BULK_MAX = 100
+
+
+def dgaaccounts_request_ids(value: Any, context: Context) -> Any:
+    """Request ids for a decision on several at once: a list of ids (or one id), each a line
+    of text, at most ``_BULK_MAX``; repeats are dropped, the order kept."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise tk.Invalid(tk._("Choose one or more requests."))
+    ids: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip() or len(item) > 100 or any(
+                unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in item):
+            raise tk.Invalid(tk._("Each request must be given by its id."))
+        if item.strip() not in ids:
+            ids.append(item.strip())
+    if len(ids) > _BULK_MAX:
+        raise tk.Invalid(tk._("Choose at most %(n)s requests at once.") % {"n": _BULK_MAX})
+    return ids

@@ -35,17 +35,24 @@ STATES = OPEN + (APPROVED, REJECTED, WITHDRAWN, EXPIRED)
 EVENTS = (
     "verify_email", "verify_email_with_document", "upload_document",
     "approve", "reject", "return", "withdraw", "expire",
+    # The organization's answer in the "endorse" approval mode (README "Approval modes").
+    "endorse", "decline",
 )
+ENDORSEMENTS = {"endorse": "endorsed", "decline": "declined"}
 
 # (event) -> (sources, target, emails as (template, recipient)) for the document workflows:
-# agency registration, cancellation and suspension.
+# agency registration, cancellation and suspension. "approvers": who acts first under the
+# organization's approval mode; the sysadmins for a request without an organization, as here.
 _DOCUMENT_FLOW: dict[str, tuple[tuple[str, ...], str, tuple[tuple[str, str], ...]]] = {
     # The applicant gets the link to their request (status page, uploads) once verified.
     "verify_email": ((AV,), AD, (("verified_agency", "applicant"),)),
     "verify_email_with_document": (
-        (AV,), SUB, (("submitted", "applicant"), ("new_request", "sysadmins"))),
+        (AV,), SUB, (("submitted", "applicant"), ("new_request", "approvers"))),
     "upload_document": (
-        (AD, RET), SUB, (("submitted", "applicant"), ("new_request", "sysadmins"))),
+        (AD, RET), SUB, (("submitted", "applicant"), ("new_request", "approvers"))),
+    # The request stays submitted for the sysadmins' decision; they are told of the answer.
+    "endorse": ((SUB,), SUB, (("endorsed", "sysadmins"),)),
+    "decline": ((SUB,), SUB, (("declined", "sysadmins"),)),
     "approve": ((SUB,), APPROVED, (("approved", "applicant"),)),
     "reject": ((SUB,), REJECTED, (("rejected", "applicant"),)),
     "return": ((SUB,), RET, (("returned", "applicant"),)),
@@ -248,8 +255,8 @@ def _at(iso: str | None) -> datetime.datetime | None:
 
 
 def test_the_case_lists_cover_every_combination():
-    assert len(ALL) == len(KINDS) * len(EVENTS) * len(STATES) == 256
-    assert len(LEGAL_CASES) == 15 + 2 * 11 + 3
+    assert len(ALL) == len(KINDS) * len(EVENTS) * len(STATES) == 320
+    assert len(LEGAL_CASES) == 17 + 2 * 13 + 3
     assert set(workflow.KINDS) == set(KINDS)
     assert set(workflow.STATES) == set(STATES)
     assert set(workflow.OPEN_STATES) == set(OPEN)
@@ -291,7 +298,7 @@ def test_legal_transition_applies_with_timestamps_audit_and_mail(people, case):
     assert after["state"] == target
     assert start <= _at(after["updated"]) <= end
 
-    if target == SUB:
+    if target == SUB and event not in ENDORSEMENTS:
         submitted = _at(after["submitted"])
         assert start <= submitted <= end
         assert _at(after["due"]) == submitted + datetime.timedelta(hours=SERVICE_HOURS)
@@ -312,6 +319,13 @@ def test_legal_transition_applies_with_timestamps_audit_and_mail(people, case):
     else:
         assert after["verified"] == before["verified"]
 
+    if event in ENDORSEMENTS:
+        assert after["endorsement"] == ENDORSEMENTS[event]
+        assert start <= _at(after["endorsed"]) <= end
+        assert (after["endorsed_by"], after["endorsement_note"]) == (actor, "a note")
+    else:
+        assert after["endorsement"] is None
+
     if effect == "officer":
         assert after["organization_id"] == people.org["id"]
 
@@ -326,7 +340,7 @@ def test_legal_transition_applies_with_timestamps_audit_and_mail(people, case):
     for template, recipient in mails:
         if recipient == "applicant":
             expected.append((template, model.Session.get(model.User, applicant).email))
-        else:
+        else:  # "sysadmins", or "approvers" of a request in the "central" mode
             expected.extend((template, email) for email in _sysadmin_emails())
     assert sent == sorted(expected)
     assert {"admin1@dga.or.th", "admin2@dga.or.th"} <= _sysadmin_emails()
@@ -495,3 +509,131 @@ def test_concurrent_approve_and_reject_apply_exactly_one(people):
             {"approve": "approved", "reject": "rejected"}[won]]
         # Only the winner's effect: an active officer, or no account left.
         assert _account(applicant)["state"] == {"approve": "active", "reject": "deleted"}[won]
+
+
+# -- the organization's answer (approval mode "endorse") -------------------------------------
+
+@pytest.mark.parametrize("first", ["endorse", "decline"])
+@pytest.mark.parametrize("second", ["endorse", "decline"])
+def test_the_organization_answers_once_per_submission(people, first, second):
+    req = make_request(people, AGENCY, SUB)
+    workflow.transition(req, first, people.admin["id"], note="first")
+    model.Session.commit()
+    before = _row(req.id)
+    assert "endorse" not in workflow.allowed_events(model.Session.get(Request, req.id))
+
+    with pytest.raises(tk.ValidationError) as error:
+        workflow.transition(model.Session.get(Request, req.id), second, people.other_admin["id"])
+    assert list(error.value.error_dict) == ["state"]
+    model.Session.commit()
+    assert _row(req.id) == before
+    assert [e.action for e in _audit(req.id)] == [first]
+    # The sysadmins decide as before, from the same state.
+    assert {"approve", "reject", "return"} <= set(
+        workflow.allowed_events(model.Session.get(Request, req.id)))
+
+
+def test_a_new_submission_clears_the_answer_and_restarts_the_clock(people):
+    req = make_request(people, AGENCY, SUB)
+    workflow.transition(req, "decline", people.admin["id"], note="not ours")
+    workflow.transition(model.Session.get(Request, req.id), "return", people.other_admin["id"],
+                        note="sign again")
+    model.Session.commit()
+    assert _row(req.id)["endorsement"] == "declined"  # kept while returned: the history
+    workflow.transition(model.Session.get(Request, req.id), "upload_document",
+                        people.applicant["id"])
+    model.Session.commit()
+    after = _row(req.id)
+    assert (after["state"], after["endorsement"], after["endorsed"], after["endorsed_by"],
+            after["endorsement_note"]) == (SUB, None, None, None, None)
+    assert "endorse" in workflow.allowed_events(model.Session.get(Request, req.id))
+
+
+def test_two_concurrent_answers_apply_exactly_one(people):
+    for _ in range(5):
+        req = make_request(people, AGENCY, SUB)
+        request_id = req.id
+        model.Session.remove()
+
+        results = _race(request_id, [("endorse", people.admin["id"]),
+                                     ("decline", people.other_admin["id"])])
+
+        assert results.count("ok") == 1, results
+        loser = next(r for r in results if r != "ok")
+        assert isinstance(loser, tk.ValidationError), loser
+        won = ("endorse", "decline")[results.index("ok")]
+        row = _row(request_id)
+        assert (row["state"], row["endorsement"]) == (SUB, ENDORSEMENTS[won])
+        assert [e.action for e in _audit(request_id)] == [won]
+        assert [m.template for m in _outbox(request_id)] == [
+            ENDORSEMENTS[won]] * len(_sysadmin_emails())
+
+
+# -- who is told of a new request: the approvers of the organization's mode ------------------
+
+def _org_request(people: People, org_id: str | None, kind: str = AGENCY) -> Request:
+    req = make_request(people, kind, AD)
+    req.organization_id = org_id
+    model.Session.commit()
+    return req
+
+
+@pytest.fixture
+def agency(people):
+    """An organization with two admins (one reading Thai, one English) and an editor."""
+    from ckanext.dgaaccounts import approval
+
+    suffix = uuid.uuid4().hex[:8]
+    th = factories.User(email=f"th-{suffix}@dga.or.th",
+                        plugin_extras={"dgaaccounts": {"locale": "th"}})
+    en = factories.User(email=f"en-{suffix}@dga.or.th",
+                        plugin_extras={"dgaaccounts": {"locale": "en"}})
+    editor = factories.User(email=f"ed-{suffix}@dga.or.th")
+    org = factories.Organization(users=[{"name": th["name"], "capacity": "admin"},
+                                        {"name": en["name"], "capacity": "admin"},
+                                        {"name": editor["name"], "capacity": "editor"}])
+    yield {"org": org, "th": th, "en": en, "editor": editor}
+    approval.set_mode(org["id"], None, None)
+    model.Session.commit()
+
+
+@pytest.mark.parametrize("mode", ["endorse", "delegated"])
+def test_a_new_request_goes_to_the_organization_admins_in_their_language(people, agency, mode):
+    from ckanext.dgaaccounts import approval
+
+    approval.set_mode(agency["org"]["id"], mode, None)
+    req = _org_request(people, agency["org"]["id"])
+    workflow.transition(req, "upload_document", people.applicant["id"])
+    model.Session.commit()
+
+    told = {(m.template, m.recipient, m.locale) for m in _outbox(req.id)}
+    assert told == {
+        ("submitted", people.applicant["email"], "en"),
+        ("org_new_request", agency["th"]["email"], "th"),
+        ("org_new_request", agency["en"]["email"], "en"),
+    }
+    [message] = [m for m in _outbox(req.id) if m.recipient == agency["en"]["email"]]
+    assert message.params["mode"] == mode
+    assert message.params["review_path"] == (
+        f"/organization/requests/{agency['org']['name']}/{req.id}")
+
+
+def test_in_central_mode_the_sysadmins_are_told_as_before(people, agency):
+    req = _org_request(people, agency["org"]["id"])
+    workflow.transition(req, "upload_document", people.applicant["id"])
+    model.Session.commit()
+    told = {(m.template, m.recipient) for m in _outbox(req.id) if m.template != "submitted"}
+    assert told == {("new_request", email) for email in _sysadmin_emails()}
+
+
+def test_without_an_active_admin_the_sysadmins_are_told(people, agency):
+    from ckanext.dgaaccounts import approval
+
+    approval.set_mode(agency["org"]["id"], "delegated", None)
+    for key in ("th", "en"):
+        model.User.get(agency[key]["id"]).state = "deleted"
+    req = _org_request(people, agency["org"]["id"])
+    workflow.transition(req, "upload_document", people.applicant["id"])
+    model.Session.commit()
+    told = {(m.template, m.recipient) for m in _outbox(req.id) if m.template != "submitted"}
+    assert told == {("new_request", email) for email in _sysadmin_emails()}

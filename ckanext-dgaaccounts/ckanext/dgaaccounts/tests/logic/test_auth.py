@@ -32,70 +32,110 @@ CALLERS = (
     "applicant_token",  # not signed in, with the applicant token of the request
     "other_applicant",  # not signed in, with a valid applicant token of another request
     "org_admin",        # admin of the organization the applicant asked to join
+    "other_org_admin",  # admin of another organization
     "sysadmin",
 )
 Y, N = True, False
 
 MATRIX: list[tuple[str, tuple[bool, ...]]] = [
-    # auth function                              anon user appl a+tok other orgadm sysadm
-    ("dgaaccounts_agency_register",              (Y,   Y,   Y,   Y,    Y,    Y,     Y)),
-    ("dgaaccounts_developer_register",           (Y,   Y,   Y,   Y,    Y,    Y,     Y)),
-    ("dgaaccounts_email_verify",                 (Y,   Y,   Y,   Y,    Y,    Y,     Y)),
-    ("dgaaccounts_verification_resend",          (Y,   Y,   Y,   Y,    Y,    Y,     Y)),
-    ("dgaaccounts_request_document_upload",      (N,   N,   Y,   Y,    N,    N,     Y)),
-    ("dgaaccounts_request_show",                 (N,   N,   Y,   Y,    N,    N,     Y)),
-    ("dgaaccounts_request_withdraw",             (N,   N,   Y,   Y,    N,    N,     Y)),
-    ("dgaaccounts_document_download",            (N,   N,   Y,   Y,    N,    N,     Y)),
-    ("dgaaccounts_request_list",                 (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_request_approve",              (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_request_reject",               (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_request_return",               (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_audit_list",                   (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_user_reactivate",              (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_sla_report",                   (N,   N,   N,   N,    N,    N,     Y)),
+    # The world's organization is in the "central" approval mode here (MODE_MATRIX: the others).
+    # auth function                              anon user appl a+tok other orgadm other-org sysadm
+    ("dgaaccounts_agency_register",              (Y,   Y,   Y,   Y,    Y,    Y,     Y,        Y)),
+    ("dgaaccounts_developer_register",           (Y,   Y,   Y,   Y,    Y,    Y,     Y,        Y)),
+    ("dgaaccounts_email_verify",                 (Y,   Y,   Y,   Y,    Y,    Y,     Y,        Y)),
+    ("dgaaccounts_verification_resend",          (Y,   Y,   Y,   Y,    Y,    Y,     Y,        Y)),
+    ("dgaaccounts_request_document_upload",      (N,   N,   Y,   Y,    N,    N,     N,        Y)),
+    ("dgaaccounts_request_show",                 (N,   N,   Y,   Y,    N,    N,     N,        Y)),
+    ("dgaaccounts_request_withdraw",             (N,   N,   Y,   Y,    N,    N,     N,        Y)),
+    ("dgaaccounts_document_download",            (N,   N,   Y,   Y,    N,    N,     N,        Y)),
+    ("dgaaccounts_request_list",                 (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_request_approve",              (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_request_reject",               (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_request_return",               (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_request_endorse",              (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_request_decline",              (N,   N,   N,   N,    N,    N,     N,        Y)),
+    # Approval modes: sysadmins set them; an organization's admins read their own.
+    ("dgaaccounts_approval_mode_update",         (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_approval_mode_list",           (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_approval_mode_show",           (N,   N,   N,   N,    N,    Y,     N,        Y)),
+    ("dgaaccounts_audit_list",                   (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_user_reactivate",              (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_sla_report",                   (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_requests_escalate",            (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_requests_decide",              (N,   N,   N,   N,    N,    N,     N,        Y)),
     # Any signed-in user, for their own account; nobody who is not signed in.
-    ("dgaaccounts_cancellation_request_create",  (N,   Y,   Y,   N,    N,    Y,     Y)),
+    ("dgaaccounts_cancellation_request_create",  (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
     # Developer API keys: a signed-in user, about their own tokens (no ``user`` given).
-    ("dgaaccounts_token_list",                   (N,   Y,   Y,   N,    N,    Y,     Y)),
-    ("dgaaccounts_token_renew",                  (N,   Y,   Y,   N,    N,    Y,     Y)),
-    ("dgaaccounts_token_usage",                  (N,   Y,   Y,   N,    N,    Y,     Y)),
+    ("dgaaccounts_token_list",                   (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
+    ("dgaaccounts_token_renew",                  (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
+    ("dgaaccounts_token_usage",                  (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
     # ... or the signed link from the email (a signature the action checks).
-    ("dgaaccounts_token_revoke_all",             (N,   Y,   Y,   N,    N,    Y,     Y)),
+    ("dgaaccounts_token_revoke_all",             (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
     # Tiers, everyone's usage and the housekeeping jobs: sysadmins only.
-    ("dgaaccounts_token_tier_set",               (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_token_tier_list",              (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_token_tier_assign",            (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_token_usage_list",             (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_token_reminders_send",         (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_token_overlap_revoke",         (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_token_usage_rollup",           (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_token_usage_purge",            (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_token_housekeeping",           (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_token_tier_set",               (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_token_tier_list",              (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_token_tier_assign",            (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_token_usage_list",             (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_token_reminders_send",         (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_token_overlap_revoke",         (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_token_usage_rollup",           (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_token_usage_purge",            (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_token_housekeeping",           (N,   N,   N,   N,    N,    N,     N,        Y)),
     # What the pages read: a request's form and scans (its applicant), one's own account,
     # a verification link's use (its holder) and the organizations; the "forgot password" form.
-    ("dgaaccounts_request_form_show",            (N,   N,   Y,   Y,    N,    N,     Y)),
-    ("dgaaccounts_document_show",                (N,   N,   Y,   Y,    N,    N,     Y)),
-    ("dgaaccounts_account_show",                 (N,   Y,   Y,   N,    N,    Y,     Y)),
-    ("dgaaccounts_verification_show",            (Y,   Y,   Y,   Y,    Y,    Y,     Y)),
-    ("dgaaccounts_organization_list",            (Y,   Y,   Y,   Y,    Y,    Y,     Y)),
-    ("dgaaccounts_password_reset_request",       (Y,   Y,   Y,   Y,    Y,    Y,     Y)),
+    ("dgaaccounts_request_form_show",            (N,   N,   Y,   Y,    N,    N,     N,        Y)),
+    ("dgaaccounts_document_show",                (N,   N,   Y,   Y,    N,    N,     N,        Y)),
+    ("dgaaccounts_account_show",                 (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
+    ("dgaaccounts_verification_show",            (Y,   Y,   Y,   Y,    Y,    Y,     Y,        Y)),
+    ("dgaaccounts_organization_list",            (Y,   Y,   Y,   Y,    Y,    Y,     Y,        Y)),
+    ("dgaaccounts_password_reset_request",       (Y,   Y,   Y,   Y,    Y,    Y,     Y,        Y)),
     # The workflows' housekeeping (cron and the CLI) and the CSV exports: sysadmins only.
-    ("dgaaccounts_registrations_expire",         (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_accounts_scrub",               (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_documents_purge",              (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_reminders_send",               (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_requests_export",              (N,   N,   N,   N,    N,    N,     Y)),
-    ("dgaaccounts_audit_export",                 (N,   N,   N,   N,    N,    N,     Y)),
+    ("dgaaccounts_registrations_expire",         (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_accounts_scrub",               (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_documents_purge",              (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_reminders_send",               (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_requests_export",              (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_audit_export",                 (N,   N,   N,   N,    N,    N,     N,        Y)),
 ]
 EXPECTED = {
     (name, caller): allowed
     for name, row in MATRIX for caller, allowed in zip(CALLERS, row, strict=True)
+}
+# What the organization's approval mode changes: (org_admin, other_org_admin) per mode, every
+# other answer as in MATRIX. The endorsement is the agency's: a sysadmin who is no admin of the
+# organization cannot endorse (the action re-checks it; CKAN's skip lets them past the auth).
+MODE_MATRIX: dict[str, dict[str, tuple[bool, bool]]] = {
+    "central": {},
+    "endorse": {
+        "dgaaccounts_request_show": (Y, N),
+        "dgaaccounts_document_download": (Y, N),
+        "dgaaccounts_request_list": (Y, N),
+        "dgaaccounts_request_endorse": (Y, N),
+        "dgaaccounts_request_decline": (Y, N),
+        "dgaaccounts_request_form_show": (Y, N),
+        "dgaaccounts_document_show": (Y, N),
+    },
+    "delegated": {
+        "dgaaccounts_request_show": (Y, N),
+        "dgaaccounts_document_download": (Y, N),
+        "dgaaccounts_request_list": (Y, N),
+        "dgaaccounts_request_approve": (Y, N),
+        "dgaaccounts_request_reject": (Y, N),
+        "dgaaccounts_request_return": (Y, N),
+        "dgaaccounts_request_form_show": (Y, N),
+        "dgaaccounts_document_show": (Y, N),
+    },
+}
+ORGANIZATION_SCOPED = {
+    "dgaaccounts_request_list", "dgaaccounts_approval_mode_show",
+    "dgaaccounts_approval_mode_update",
 }
 REQUEST_SCOPED = {
     "dgaaccounts_request_document_upload", "dgaaccounts_request_show",
     "dgaaccounts_request_withdraw", "dgaaccounts_document_download",
     "dgaaccounts_request_form_show", "dgaaccounts_document_show",
     "dgaaccounts_request_approve", "dgaaccounts_request_reject", "dgaaccounts_request_return",
+    "dgaaccounts_request_endorse", "dgaaccounts_request_decline",
 }
 
 
@@ -105,8 +145,11 @@ class World:
     def __init__(self) -> None:
         self.user = factories.User()
         self.org_admin = factories.User()
+        self.other_org_admin = factories.User()
         self.org = factories.Organization(
             name="dga", users=[{"name": self.org_admin["name"], "capacity": "admin"}])
+        self.other_org = factories.Organization(
+            name="nso", users=[{"name": self.other_org_admin["name"], "capacity": "admin"}])
         self.sysadmin = factories.Sysadmin()
         self.request_id, self.token = self.registered("somchai", "somchai@dga.or.th")
         self.other_request_id, self.other_token = self.registered(
@@ -129,6 +172,7 @@ class World:
         name = {
             "user": self.user["name"], "applicant": "somchai",
             "org_admin": self.org_admin["name"], "sysadmin": self.sysadmin["name"],
+            "other_org_admin": self.other_org_admin["name"],
         }.get(caller, "")
         return {"user": name, "ignore_auth": False}
 
@@ -136,6 +180,8 @@ class World:
         data: dict[str, Any] = {}
         if auth_name in REQUEST_SCOPED:
             data["id"] = self.request_id
+        if auth_name in ORGANIZATION_SCOPED:
+            data["organization"] = "dga"
         if caller == "applicant_token":
             data["token"] = self.token
         elif caller == "other_applicant":
@@ -184,6 +230,32 @@ def test_authorization_matrix(shared_world, auth_name, row):
         for caller in CALLERS
     }
     assert answers == dict(zip(CALLERS, row, strict=True))
+
+
+@pytest.fixture(params=sorted(MODE_MATRIX))
+def mode_world(request, shared_world) -> Any:
+    """The shared world with its organization in each approval mode in turn."""
+    from ckanext.dgaaccounts import approval
+
+    approval.set_mode(shared_world.org["id"], request.param, None)
+    model.Session.commit()
+    yield request.param
+    approval.set_mode(shared_world.org["id"], None, None)
+    model.Session.commit()
+
+
+def test_organization_admins_under_each_approval_mode(shared_world, mode_world):
+    """Every action, for the admin of the request's organization and of another one."""
+    overrides = MODE_MATRIX[mode_world]
+    answers, expected = {}, {}
+    for name, _row in MATRIX:
+        for caller in ("org_admin", "other_org_admin"):
+            answers[(name, caller)] = allowed(name, shared_world.context(caller),
+                                              shared_world.data(name, caller))
+            expected[(name, caller)] = overrides.get(name, (
+                EXPECTED[(name, "org_admin")], EXPECTED[(name, "other_org_admin")]))[
+                caller == "other_org_admin"]
+    assert answers == expected
 
 
 def test_sysadmin_is_allowed_through_check_access_not_the_auth_function(shared_world):
@@ -235,7 +307,7 @@ def _snapshot(storage_root) -> dict[str, Any]:
     """Every row of the extension's tables, the users' states and the stored files."""
     tables = {}
     for table in ("dgaaccounts_request", "dgaaccounts_document", "dgaaccounts_audit",
-                  "dgaaccounts_token", "dgaaccounts_outbox"):
+                  "dgaaccounts_token", "dgaaccounts_outbox", "dgaaccounts_approval_mode"):
         rows = model.Session.execute(sa.text(
             f"SELECT row_to_json(t)::text FROM {table} t ORDER BY 1")).scalars().all()
         tables[table] = rows
@@ -262,9 +334,15 @@ DENIED_STEPS = [
     ("dgaaccounts_request_list", None),
     ("dgaaccounts_audit_list", None),
     ("dgaaccounts_sla_report", None),
+    ("dgaaccounts_requests_escalate", None),
     ("dgaaccounts_request_approve", "submitted"),
     ("dgaaccounts_request_reject", "submitted"),
     ("dgaaccounts_request_return", "submitted"),
+    ("dgaaccounts_request_endorse", "submitted"),
+    ("dgaaccounts_request_decline", "submitted"),
+    ("dgaaccounts_approval_mode_update", None),
+    ("dgaaccounts_approval_mode_list", None),
+    ("dgaaccounts_approval_mode_show", None),
     ("dgaaccounts_request_form_show", None),
     ("dgaaccounts_document_show", None),
     ("dgaaccounts_account_show", None),
@@ -282,8 +360,13 @@ def _extra(action: str) -> dict[str, Any]:
         return {"signed_form": Upload(PDF, "form.pdf")}
     if action == "dgaaccounts_request_approve":
         return {"note": "ok", "role": "admin"}
-    if action in ("dgaaccounts_request_reject", "dgaaccounts_request_return"):
+    if action in ("dgaaccounts_request_reject", "dgaaccounts_request_return",
+                  "dgaaccounts_request_decline"):
         return {"reason": "because"}
+    if action == "dgaaccounts_request_endorse":
+        return {"note": "ours"}
+    if action == "dgaaccounts_approval_mode_update":
+        return {"mode": "delegated"}
     if action == "dgaaccounts_document_show":
         return {"document_id": "any"}
     return {}

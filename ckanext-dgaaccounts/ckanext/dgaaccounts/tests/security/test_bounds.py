@@ -135,6 +135,7 @@ PAGES = {  # page -> its query arguments
     "/ckan-admin/dgaaccounts/report": ["since", "until", "period"],
     "/ckan-admin/dgaaccounts/export/requests.csv": ["since", "until", "by", "kind"],
     "/ckan-admin/dgaaccounts/export/audit.csv": ["since", "until", "action"],
+    "/ckan-admin/dgaaccounts/export/organizations.csv": ["since", "until"],
 }
 PAGE_VALUES = ["1e23", str(2**63), "9" * 5000, "-1", "0", "abc", "٣", "9999-12-31",
                "0001-01-01T00:00+05:00", "9999-12-31T23:59:59-05:00", "2026-02-30"]
@@ -165,7 +166,8 @@ def test_a_page_number_out_of_range_is_a_400(world, module_app, page, value):
 
 def test_out_of_range_dates_on_the_pages_are_explained(world, module_app):
     headers = {"Authorization": world.token}
-    for page in ("audit", "report", "export/audit.csv", "export/requests.csv"):
+    for page in ("audit", "report", "export/audit.csv", "export/requests.csv",
+                 "export/organizations.csv"):
         resp = module_app.get(f"/ckan-admin/dgaaccounts/{page}?until=9999-12-31",
                               headers=headers)
         assert resp.status_code == 200, page

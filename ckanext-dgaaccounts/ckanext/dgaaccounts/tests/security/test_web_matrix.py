@@ -1,10 +1,11 @@
 """Who may open which page: the authorization matrix of every web route of the extension.
 
-Each route is tried by six browsers: anonymous, an ordinary signed-in user, the applicant, another
-applicant, an organization admin (of the organization the applicant belongs to or asked to join)
-and a sysadmin. Signed-in browsers use a cookie session made by CKAN's login form; an agency
-applicant cannot sign in (the account is pending), so "the applicant" is a browser holding the
-request's link from the email, and "another applicant" one holding the link of another request.
+Each route is tried by seven browsers: anonymous, an ordinary signed-in user, the applicant,
+another applicant, an organization admin (of the organization the applicant belongs to or asked
+to join), the admin of another organization and a sysadmin. Signed-in browsers use a cookie
+session made by CKAN's login form; an agency applicant cannot sign in (the account is pending),
+so "the applicant" is a browser holding the request's link from the email, and "another
+applicant" one holding the link of another request.
 Every POST carries the browser's own valid CSRF token, so a refusal below is about rights only
 (CSRF has its own tests in test_web_safety.py).
 
@@ -34,7 +35,8 @@ from ckanext.dgaaccounts.tests.security.conftest import (
 pytestmark = pytest.mark.usefixtures("plugin_loaded", "_no_rate_limit")
 
 PASSWORD = "Web-Passw0rd-2026"
-CALLERS = ("anonymous", "user", "applicant", "other_applicant", "org_admin", "sysadmin")
+CALLERS = ("anonymous", "user", "applicant", "other_applicant", "org_admin", "other_org_admin",
+           "sysadmin")
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +65,14 @@ class Web(Baseline):
     def __init__(self, app: Any) -> None:
         factories.Sysadmin(name="w_root", email="w_root@dga.or.th", password=PASSWORD)
         factories.User(name="w_plain", email="w_plain@example.com", password=PASSWORD)
-        for name in ("w_officer", "w_officer2", "w_orgadmin"):
+        for name in ("w_officer", "w_officer2", "w_orgadmin", "w_nsoadmin"):
             factories.User(name=name, email=f"{name}@dga.or.th", password=PASSWORD)
         factories.Organization(name="dga", title="DGA", users=[
             {"name": "w_orgadmin", "capacity": "admin"},
             {"name": "w_officer", "capacity": "editor"},
             {"name": "w_officer2", "capacity": "editor"}])
+        factories.Organization(name="nso", title="NSO", users=[
+            {"name": "w_nsoadmin", "capacity": "admin"}])
         self.a = agency_request("w_appl_a", "w_appl_a@dga.or.th", document=PDF)
         self.b = agency_request("w_appl_b", "w_appl_b@dga.or.th", document=PDF)
         self.c = account_request("w_officer", document=PDF)
@@ -77,7 +81,7 @@ class Web(Baseline):
             Document.request_id == getattr(self, key)["id"]).scalar()
             for key in ("a", "b", "c", "c2")}
         self.sessions: dict[str, tuple[str, str]] = {"anonymous": browser_session(app, None)}
-        for name in ("w_plain", "w_officer", "w_officer2", "w_orgadmin", "w_root"):
+        for name in ("w_plain", "w_officer", "w_officer2", "w_orgadmin", "w_nsoadmin", "w_root"):
             self.sessions[name] = browser_session(app, session_cookie(
                 sign_in(app, name, PASSWORD)))
         for key in ("a", "b"):
@@ -119,7 +123,8 @@ def _observe(target: dict[str, Any], kind: str) -> str:
     model.Session.remove()
     if kind == "suspended":
         return model.Session.get(model.User, target["t"]).state
-    return model.Session.get(Request, target["t"]).state
+    req = model.Session.get(Request, target["t"])
+    return req.endorsement or req.state  # an endorsement leaves the request submitted
 
 
 # -- the tables ------------------------------------------------------------------------------
@@ -140,14 +145,14 @@ class Row:
         return self.name
 
 
-ALL_200 = (200,) * 6
-ALL_302 = (302,) * 6
-ALL_404 = (404,) * 6  # a wrong method: CKAN answers 404, and nothing runs
-APPLICANT_AND_SYSADMIN = (403, 403, 200, 403, 403, 200)
-APPLICANT_AND_SYSADMIN_POST = (403, 403, 302, 403, 403, 302)
-SYSADMIN_ONLY = (403, 403, 403, 403, 403, 200)
-SYSADMIN_ONLY_POST = (403, 403, 403, 403, 403, 302)
-SIGNED_IN = (302, 200, 302, 302, 200, 200)  # the agency applicant cannot sign in
+ALL_200 = (200,) * 7
+ALL_302 = (302,) * 7
+ALL_404 = (404,) * 7  # a wrong method: CKAN answers 404, and nothing runs
+APPLICANT_AND_SYSADMIN = (403, 403, 200, 403, 403, 403, 200)
+APPLICANT_AND_SYSADMIN_POST = (403, 403, 302, 403, 403, 403, 302)
+SYSADMIN_ONLY = (403, 403, 403, 403, 403, 403, 200)
+SYSADMIN_ONLY_POST = (403, 403, 403, 403, 403, 403, 302)
+SIGNED_IN = (302, 200, 302, 302, 200, 200, 200)  # the agency applicant cannot sign in
 
 # A registration request: "the applicant" holds the link of request A, "another applicant" B's.
 AGENCY_ROWS = [
@@ -181,17 +186,17 @@ AGENCY_ROWS = [
     Row("GET request/A", "GET", "/dgaaccounts/request/<id>", "/dgaaccounts/request/{a}",
         APPLICANT_AND_SYSADMIN),
     Row("GET request/<unknown>", "GET", "/dgaaccounts/request/<id>",
-        "/dgaaccounts/request/no-such-request", (404,) * 6),
+        "/dgaaccounts/request/no-such-request", (404,) * 7),
     Row("GET request/A/form.pdf", "GET", "/dgaaccounts/request/<id>/form.pdf",
         "/dgaaccounts/request/{a}/form.pdf", APPLICANT_AND_SYSADMIN),
     Row("GET request/A/document/A's", "GET", "/dgaaccounts/request/<id>/document/<document_id>",
         "/dgaaccounts/request/{a}/document/{doc_a}", APPLICANT_AND_SYSADMIN),
     Row("GET request/A/document/<unknown>", "GET",
         "/dgaaccounts/request/<id>/document/<document_id>",
-        "/dgaaccounts/request/{a}/document/no-such-document", (403, 403, 404, 403, 403, 404)),
+        "/dgaaccounts/request/{a}/document/no-such-document", (403, 403, 404, 403, 403, 403, 404)),
     # B's page with A's document id: each document is reachable only under its own request.
     Row("GET request/B/document/A's", "GET", "/dgaaccounts/request/<id>/document/<document_id>",
-        "/dgaaccounts/request/{b}/document/{doc_a}", (403, 403, 403, 404, 403, 404)),
+        "/dgaaccounts/request/{b}/document/{doc_a}", (403, 403, 403, 404, 403, 403, 404)),
     Row("POST request/A/upload (no file)", "POST", "/dgaaccounts/request/<id>/upload",
         "/dgaaccounts/request/{a}/upload", APPLICANT_AND_SYSADMIN_POST),
     Row("POST request/<fresh>/withdraw", "POST", "/dgaaccounts/request/<id>/withdraw",
@@ -218,7 +223,7 @@ AGENCY_ROWS = [
         changed=("returned", "submitted")),
     Row("POST admin <unknown decision>", "POST",
         "/ckan-admin/dgaaccounts/request/<id>/<decision>",
-        "/ckan-admin/dgaaccounts/request/{a}/delete", (403, 403, 403, 403, 403, 404)),
+        "/ckan-admin/dgaaccounts/request/{a}/delete", (403, 403, 403, 403, 403, 403, 404)),
     Row("POST admin reactivate <fresh suspended>", "POST",
         "/ckan-admin/dgaaccounts/user/<id>/reactivate",
         "/ckan-admin/dgaaccounts/user/{t}/reactivate", SYSADMIN_ONLY_POST,
@@ -244,7 +249,7 @@ ACCOUNT_ROWS = [
         "/dgaaccounts/request/{c}/document/{doc_c}", APPLICANT_AND_SYSADMIN),
     Row("GET request/C2/document/C's", "GET",
         "/dgaaccounts/request/<id>/document/<document_id>",
-        "/dgaaccounts/request/{c2}/document/{doc_c}", (403, 403, 403, 404, 403, 404)),
+        "/dgaaccounts/request/{c2}/document/{doc_c}", (403, 403, 403, 404, 403, 403, 404)),
     Row("POST request/C/upload (no file)", "POST", "/dgaaccounts/request/<id>/upload",
         "/dgaaccounts/request/{c}/upload", APPLICANT_AND_SYSADMIN_POST),
     Row("POST request/<fresh>/withdraw", "POST", "/dgaaccounts/request/<id>/withdraw",
@@ -260,11 +265,68 @@ ACCOUNT_ROWS = [
 
 TABLES = {
     "agency": {"anonymous": "anonymous", "user": "w_plain", "applicant": "link:a",
-               "other_applicant": "link:b", "org_admin": "w_orgadmin", "sysadmin": "w_root"},
+               "other_applicant": "link:b", "org_admin": "w_orgadmin",
+               "other_org_admin": "w_nsoadmin", "sysadmin": "w_root"},
     "account": {"anonymous": "anonymous", "user": "w_plain", "applicant": "w_officer",
                 "other_applicant": "w_officer2", "org_admin": "w_orgadmin",
-                "sysadmin": "w_root"},
+                "other_org_admin": "w_nsoadmin", "sysadmin": "w_root"},
 }
+
+
+# -- approval delegated to agencies: what the approval mode of the organization opens ----------
+
+def _mode_rows(mode: str) -> list[Row]:
+    """The routes an organization's approval mode changes, for request A (DGA's, submitted).
+    The organization's admins see its requests in ``endorse`` and ``delegated``, endorse in
+    ``endorse`` and decide in ``delegated``; sysadmins decide in every mode and never endorse
+    for the agency; the admin of another organization gets nothing."""
+    part, decide, endorse = mode != "central", mode == "delegated", mode == "endorse"
+    see = (403, 403, 403, 403, 200 if part else 403, 403, 200)
+    applicant_or_see = (403, 403, 200, 403, 200 if part else 403, 403, 200)
+    decision = (403, 403, 403, 403, 302 if decide else 403, 403, 302)
+    answer = (403, 403, 403, 403, 302 if endorse else 403, 403, 403)
+    rule = "/organization/requests/<id>/<request_id>/<decision>"
+    return [
+        Row(f"{mode}: GET organization queue", "GET", "/organization/requests/<id>",
+            "/organization/requests/dga", see),
+        Row(f"{mode}: GET organization request A", "GET",
+            "/organization/requests/<id>/<request_id>", "/organization/requests/dga/{a}", see),
+        Row(f"{mode}: GET request/A", "GET", "/dgaaccounts/request/<id>",
+            "/dgaaccounts/request/{a}", applicant_or_see),
+        Row(f"{mode}: GET request/A/document/A's", "GET",
+            "/dgaaccounts/request/<id>/document/<document_id>",
+            "/dgaaccounts/request/{a}/document/{doc_a}", applicant_or_see),
+        Row(f"{mode}: POST organization approve <fresh>", "POST", rule,
+            "/organization/requests/dga/{t}/approve", decision, data={"role": "editor"},
+            fresh="agency_submitted", changed=("approved", "submitted")),
+        Row(f"{mode}: POST organization return <fresh>", "POST", rule,
+            "/organization/requests/dga/{t}/return", decision, data={"reason": "ลายเซ็นไม่ครบ"},
+            fresh="agency_submitted", changed=("returned", "submitted")),
+        Row(f"{mode}: POST organization reject <fresh>", "POST", rule,
+            "/organization/requests/dga/{t}/reject", decision,
+            data={"reason": "ไม่ใช่เจ้าหน้าที่", "confirm": "yes"}, fresh="agency_submitted",
+            changed=("rejected", "submitted")),
+        Row(f"{mode}: POST organization endorse <fresh>", "POST", rule,
+            "/organization/requests/dga/{t}/endorse", answer, fresh="agency_submitted",
+            changed=("endorsed", "submitted")),
+        Row(f"{mode}: POST organization decline <fresh>", "POST", rule,
+            "/organization/requests/dga/{t}/decline", answer, data={"reason": "ไม่รู้จัก"},
+            fresh="agency_submitted", changed=("declined", "submitted")),
+        Row(f"{mode}: POST organization <unknown decision>", "POST", rule,
+            "/organization/requests/dga/{a}/delete",
+            (403, 403, 403, 403, 404 if part else 403, 403, 404)),
+        Row(f"{mode}: wrong method: organization decision", "GET", rule,
+            "/organization/requests/dga/{a}/approve", ALL_404),
+        Row(f"{mode}: GET approval modes", "GET", "/ckan-admin/dgaaccounts/approval-modes",
+            "/ckan-admin/dgaaccounts/approval-modes", SYSADMIN_ONLY),
+        Row(f"{mode}: POST approval mode (refused value)", "POST",
+            "/ckan-admin/dgaaccounts/approval-modes/<organization>",
+            "/ckan-admin/dgaaccounts/approval-modes/dga", SYSADMIN_ONLY_POST,
+            data={"mode": "anarchy"}),
+    ]
+
+
+MODE_ROWS = [row for mode in ("central", "endorse", "delegated") for row in _mode_rows(mode)]
 
 
 def _client(app: Any, web: Web, table: str, caller: str,
@@ -332,6 +394,20 @@ def test_account_routes(app, web, row):
     _check(app, web, "account", row)
 
 
+@pytest.mark.parametrize("row", MODE_ROWS, ids=[r.id for r in MODE_ROWS])
+def test_approval_mode_routes(app, web, row):
+    from ckanext.dgaaccounts import approval
+
+    dga = model.Group.get("dga").id
+    approval.set_mode(dga, row.name.split(":")[0], None)
+    model.Session.commit()
+    try:
+        _check(app, web, "agency", row)
+    finally:
+        approval.set_mode(dga, None, None)
+        model.Session.commit()
+
+
 def _rules(app: Any, blueprint: str) -> set[tuple[str, str]]:
     return {
         (rule.rule, method)
@@ -342,8 +418,9 @@ def _rules(app: Any, blueprint: str) -> set[tuple[str, str]]:
 
 
 def test_every_route_of_the_extension_has_a_row(app):
-    listed = {(r.rule, r.method) for r in AGENCY_ROWS + ACCOUNT_ROWS}
+    listed = {(r.rule, r.method) for r in AGENCY_ROWS + ACCOUNT_ROWS + MODE_ROWS}
     assert _rules(app, "dgaaccounts") <= listed
+    assert _rules(app, "dgaaccounts_org") <= listed
     # The admin pages listed in the issue; any other admin page is covered by the next test.
     assert {("/ckan-admin/dgaaccounts/", "GET"),
             ("/ckan-admin/dgaaccounts/request/<id>", "GET"),
@@ -353,7 +430,8 @@ def test_every_route_of_the_extension_has_a_row(app):
 
 def test_every_admin_page_refuses_everyone_but_sysadmins(app, web):
     """Every route of the admin blueprint, present and future (reports, exports...)."""
-    values = dict(web.values(), document_id=web.doc["a"], decision="approve", token="x")
+    values = dict(web.values(), document_id=web.doc["a"], decision="approve", token="x",
+                  organization="dga")
     routes = sorted(_rules(app, "dgaaccounts_admin"))
     assert len(routes) >= 4
     answers = {}

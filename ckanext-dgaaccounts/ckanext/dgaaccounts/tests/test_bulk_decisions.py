@@ -1,0 +1,183 @@
+"""One decision on several requests from the queue: each decided and audited on its own, a
+failure on one reported without stopping the others; the action and the queue's pages."""
+from __future__ import annotations
+
+import pytest
+
+import ckan.model as model
+from ckan.plugins import toolkit as tk
+from ckan.tests import factories, helpers
+
+from ckanext.dgaaccounts import tokens
+from ckanext.dgaaccounts.model import AuditEvent, OutboxMessage, Request
+from ckanext.dgaaccounts.tests.conftest import PDF, Upload, csrf_token, registration, sign_in
+
+pytestmark = [
+    pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
+    pytest.mark.usefixtures("with_plugins", "clean_db"),
+]
+
+PASSWORD = "Bulk-Passw0rd-2026"
+
+
+@pytest.fixture
+def world():
+    admin = factories.Sysadmin(name="bulk_admin", email="bulk_admin@dga.or.th",
+                               password=PASSWORD)
+    factories.Organization(name="dga", title="DGA")
+    ids = [submitted(f"bulk{n}", f"bulk{n}@dga.or.th") for n in range(3)]
+    return {"admin": admin, "ids": ids}
+
+
+def submitted(name: str, email: str) -> str:
+    result = helpers.call_action("dgaaccounts_agency_register", **registration(
+        name=name, email=email, organization="dga", agency_name="",
+        signed_form=Upload(PDF, "form.pdf")))
+    req = model.Session.get(Request, result["request_id"])
+    secret = tokens.mint(req, tokens.VERIFY)
+    model.Session.commit()
+    assert helpers.call_action("dgaaccounts_email_verify", token=secret)["state"] == "submitted"
+    return result["request_id"]
+
+
+def as_admin() -> dict:
+    return {"user": "bulk_admin", "ignore_auth": False}
+
+
+def states(ids: list[str]) -> list[str]:
+    model.Session.expire_all()
+    return [model.Session.get(Request, i).state for i in ids]
+
+
+def events(action: str) -> list[str]:
+    return sorted(e.request_id for e in model.Session.query(AuditEvent).filter(
+        AuditEvent.action == action))
+
+
+@pytest.mark.usefixtures("with_request_context")
+class TestAction:
+    def test_each_request_decided_and_audited_on_its_own(self, world):
+        ids = world["ids"]
+        result = helpers.call_action("dgaaccounts_requests_decide", context=as_admin(),
+                                     ids=ids, decision="reject", reason="ไม่ใช่เจ้าหน้าที่")
+        assert (result["decided"], result["failed"]) == (3, 0)
+        assert [r["state"] for r in result["results"]] == ["rejected"] * 3
+        assert states(ids) == ["rejected"] * 3
+        assert events("reject") == sorted(ids)
+        for request_id in ids:
+            req = model.Session.get(Request, request_id)
+            assert req.decision_note == "ไม่ใช่เจ้าหน้าที่"
+            assert req.decided_by == world["admin"]["id"]
+            assert model.Session.query(OutboxMessage).filter_by(
+                request_id=request_id, template="rejected").count() == 1
+
+    def test_a_failure_on_one_does_not_stop_the_others(self, world):
+        first, second, third = world["ids"]
+        helpers.call_action("dgaaccounts_request_return", context=as_admin(), id=second,
+                            reason="สแกนไม่ชัด")
+        result = helpers.call_action("dgaaccounts_requests_decide", context=as_admin(),
+                                     ids=[first, second, "no-such-request", third],
+                                     decision="approve", role="editor")
+        assert (result["decided"], result["failed"]) == (2, 2)
+        by_id = {r["id"]: r for r in result["results"]}
+        assert by_id[first]["success"]
+        assert by_id[third]["success"]
+        assert not by_id[second]["success"]
+        assert "returned for correction" in by_id[second]["error"]
+        assert by_id[second]["reference"] == model.Session.get(Request, second).reference
+        assert by_id["no-such-request"] == {
+            "id": "no-such-request", "reference": None, "success": False,
+            "error": "Request not found."}
+        assert states([first, second, third]) == ["approved", "returned", "approved"]
+        assert events("approve") == sorted([first, third])
+        member = model.Session.query(model.Member).filter_by(
+            table_id=model.Session.get(Request, first).user_id, state="active").one()
+        assert member.capacity == "editor"
+
+    def test_return_and_reject_need_a_reason_and_nothing_changes(self, world):
+        for decision in ("return", "reject"):
+            with pytest.raises(tk.ValidationError) as error:
+                helpers.call_action("dgaaccounts_requests_decide", context=as_admin(),
+                                    ids=world["ids"], decision=decision)
+            assert "reason" in error.value.error_dict
+        assert states(world["ids"]) == ["submitted"] * 3
+
+    @pytest.mark.parametrize(("field", "value"), [
+        ("ids", []), ("ids", 7), ("ids", [["x"]]), ("ids", ["a\nb"]), ("ids", ["x"] * 0),
+        ("ids", [f"id-{n}" for n in range(101)]), ("decision", "delete"), ("decision", 1),
+        ("role", "owner"),
+    ])
+    def test_bad_input_is_a_field_error(self, world, field, value):
+        data = {"ids": world["ids"], "decision": "approve", field: value}
+        with pytest.raises(tk.ValidationError) as error:
+            helpers.call_action("dgaaccounts_requests_decide", context=as_admin(), **data)
+        assert field in error.value.error_dict
+        assert states(world["ids"]) == ["submitted"] * 3
+
+    def test_repeated_ids_are_decided_once(self, world):
+        first = world["ids"][0]
+        result = helpers.call_action("dgaaccounts_requests_decide", context=as_admin(),
+                                     ids=[first, first], decision="approve")
+        assert [r["id"] for r in result["results"]] == [first]
+
+    def test_others_are_refused_and_nothing_changes(self, world):
+        user = factories.User()
+        for context in ({"user": user["name"], "ignore_auth": False},
+                        {"user": "", "ignore_auth": False}):
+            with pytest.raises(tk.NotAuthorized):
+                helpers.call_action("dgaaccounts_requests_decide", context=context,
+                                    ids=world["ids"], decision="approve")
+        assert states(world["ids"]) == ["submitted"] * 3
+
+
+class TestPages:
+    def test_tick_review_confirm(self, world, app):
+        ids = world["ids"]
+        browser = sign_in(app, "bulk_admin", PASSWORD)
+        queue = browser.get("/ckan-admin/dgaaccounts/")
+        for request_id in ids:
+            assert f'name="ids" value="{request_id}"' in queue.body
+        review = browser.post("/ckan-admin/dgaaccounts/decide", data={
+            "_csrf_token": csrf_token(queue.body), "ids": ids[:2], "decision": "return",
+            "reason": "แนบหนังสือรับรอง"})
+        assert review.status_code == 200
+        assert "dgaaccounts-bulk-confirm" in review.body
+        refs = [model.Session.get(Request, i).reference for i in ids]
+        assert refs[0] in review.body
+        assert refs[1] in review.body
+        assert refs[2] not in review.body
+        assert states(ids) == ["submitted"] * 3  # the review changed nothing
+        done = browser.post("/ckan-admin/dgaaccounts/decide", data={
+            "_csrf_token": csrf_token(review.body), "ids": ids[:2], "decision": "return",
+            "reason": "แนบหนังสือรับรอง", "confirm": "yes"}, follow_redirects=True)
+        assert done.status_code == 200
+        assert states(ids) == ["returned", "returned", "submitted"]
+        assert "2 requests decided. Each applicant will be emailed." in done.body
+
+    def test_a_failure_is_reported_on_the_queue(self, world, app):
+        ids = world["ids"]
+        helpers.call_action("dgaaccounts_request_approve", context=as_admin(), id=ids[0])
+        browser = sign_in(app, "bulk_admin", PASSWORD)
+        queue = browser.get("/ckan-admin/dgaaccounts/")
+        done = browser.post("/ckan-admin/dgaaccounts/decide", data={
+            "_csrf_token": csrf_token(queue.body), "ids": ids, "decision": "reject",
+            "reason": "ซ้ำ", "confirm": "yes"}, follow_redirects=True)
+        ref = model.Session.get(Request, ids[0]).reference
+        assert f"{ref} was not decided" in done.body
+        assert states(ids) == ["approved", "rejected", "rejected"]
+
+    def test_nothing_ticked_is_explained(self, world, app):
+        browser = sign_in(app, "bulk_admin", PASSWORD)
+        queue = browser.get("/ckan-admin/dgaaccounts/")
+        done = browser.post("/ckan-admin/dgaaccounts/decide", data={
+            "_csrf_token": csrf_token(queue.body), "decision": "approve"},
+            follow_redirects=True)
+        assert done.status_code == 200
+        assert states(world["ids"]) == ["submitted"] * 3
+
+    def test_without_the_csrf_token_nothing_happens(self, world, app):
+        browser = sign_in(app, "bulk_admin", PASSWORD)
+        resp = browser.post("/ckan-admin/dgaaccounts/decide", data={
+            "ids": world["ids"], "decision": "approve", "confirm": "yes"})
+        assert resp.status_code in (400, 403)
+        assert states(world["ids"]) == ["submitted"] * 3
