@@ -24,6 +24,7 @@ import argparse
 import configparser
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -44,9 +45,19 @@ LIMIT = 2 * MIB
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the ephemeral range, as the tests' ``free_port``: a port from that
+    range, released, can become a client's own while the server starts (TCP self-connect)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+        low = int(f.read().split()[0])
+    for _ in range(1000):
+        port = random.randint(max(1024, low - 12000), low - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def start_server(ini: str, work: str) -> tuple[subprocess.Popen, int, str]:

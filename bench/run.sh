@@ -11,7 +11,10 @@
 #     the README runs CKAN but multi-process: one with ckan.plugins = dgaaccounts, one stock
 #     (ckan.plugins empty), and a THIRD one with the plugin on a second database,
 #     dgaaccounts_bench_1k, so that the queue at 1,000 and at 100,000 requests is timed side by
-#     side. Their configs are generated from bench/bench.ini.in into var/bench/.
+#     side. Their configs are generated from bench/bench.ini.in into var/bench/. Each server has its
+#     own ckan.storage_path (var/bench/storage, storage-stock, storage-1k): CKAN writes there
+#     when a process starts (js translations, webassets), and processes of two servers starting
+#     at once on one path race; ports come from below the ephemeral range.
 # Then bench/driver.py loads generated data, runs the five measurements and writes
 # bench/RESULTS.md. Everything it started is stopped on exit. Logs: var/bench/logs/.
 #
@@ -111,7 +114,7 @@ fi
 PY=$VENV/bin/python
 
 rm -rf "$WORK"
-mkdir -p "$LOGS" "$WORK/storage" "$WORK/storage-1k" "$WORK/mail"
+mkdir -p "$LOGS" "$WORK/storage" "$WORK/storage-stock" "$WORK/storage-1k" "$WORK/mail"
 
 # ---------------------------------------------------------------- a fresh database, Redis db
 # Superuser psql as in dev/services.sh: the postgres OS user over the socket, else TCP.
@@ -133,12 +136,24 @@ redis-cli -h 127.0.0.1 -n "$REDIS_DB" flushdb >/dev/null
 redis-cli -h 127.0.0.1 -n "$REDIS_DB_1K" flushdb >/dev/null
 
 # ---------------------------------------------------------------- ports and configurations
+# Ports below the kernel's ephemeral range (tests/conftest.py's free_port): a port taken from
+# that range and released is free for any client socket, and a client that gets it while the
+# server is still starting connects to itself (TCP self-connect) and reads back what it sent.
 read -r SOLR_PORT SMTP_PORT EXT_PORT STOCK_PORT EXT1K_PORT < <("$PY" - <<'EOF'
-import socket
-socks = [socket.socket() for _ in range(5)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
+import random, socket
+with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+    low = int(f.read().split()[0])
+ports: list[int] = []
+while len(ports) < 5:
+    port = random.randint(max(1024, low - 12000), low - 1)
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    if port not in ports:
+        ports.append(port)
+print(*ports)
 EOF
 )
 make_ini() {  # make_ini OUT PORT PLUGINS DB_URL SITE_ID REDIS_DB STORAGE
@@ -150,7 +165,7 @@ make_ini() {  # make_ini OUT PORT PLUGINS DB_URL SITE_ID REDIS_DB STORAGE
 make_ini "$WORK/ext.ini" "$EXT_PORT" dgaaccounts "$DB_URL" dgaaccounts_bench "$REDIS_DB" \
     "$WORK/storage"
 make_ini "$WORK/stock.ini" "$STOCK_PORT" "" "$DB_URL" dgaaccounts_bench "$REDIS_DB" \
-    "$WORK/storage"
+    "$WORK/storage-stock"
 make_ini "$WORK/ext-1k.ini" "$EXT1K_PORT" dgaaccounts "$DB_1K_URL" dgaaccounts_bench_1k \
     "$REDIS_DB_1K" "$WORK/storage-1k"
 

@@ -296,7 +296,8 @@ class Month:
         result = self.tk.get_action("dgaaccounts_requests_escalate")(
             {"user": self.site_user, "ignore_auth": False}, {})
         for item in result["escalated"]:
-            self._enqueue(item["id"], escalated=True)
+            if item["id"] in self.due_of:  # not another run's left-overs in the same database
+                self._enqueue(item["id"], escalated=True)
         while self.thresholds and self.thresholds[0][0] <= when:
             heapq.heappop(self.thresholds)
         self._plan_cron(when)

@@ -4,11 +4,13 @@
     python dev/demo_ca.py init                        # var/demo-ca/ (once; dev/up.sh runs it)
     python dev/demo_ca.py sign FORM.pdf SIGNED.pdf    # sign as the officer, then the superior
 
-``init`` writes the root (trusted by dev/development.ini), the issuing CA's CRL, and the keys and
-certificates of "สมชาย ใจดี" (officer) and "นางสาวพิมพ์ชนก ศรีสุข" (superior): register with
-these names (the README's example) for the signatures to match. ``sign`` signs the form's
-ApplicantSignature and SuperiorSignature fields with pyHanko, as the two people's own tools
-would. Demo keys, unencrypted: never for production.
+``init`` writes the root (trusted by dev/development.ini), the issuing CA's CRL, the keys and
+certificates of "สมชาย ใจดี" (officer) and "นางสาวพิมพ์ชนก ศรีสุข" (superior), and those of a
+demo timestamp authority: register with these names (the README's example) for the signatures
+to match. ``sign`` signs the form's ApplicantSignature and SuperiorSignature fields with
+pyHanko, as the two people's own tools would, the officer's signature timestamped (RFC 3161) by
+the demo TSA (pyHanko's test timestamper), the superior's not: the review page shows both
+kinds of signing time. Demo keys, unencrypted: never for production.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from ckanext.dgaaccounts.tests import pki
 HERE = os.path.dirname(os.path.abspath(__file__))
 FOLDER = os.path.normpath(os.path.join(HERE, "..", "var", "demo-ca"))
 PEOPLE = ("officer", "superior")
+TSA = "tsa"
 
 
 def _path(name: str) -> str:
@@ -39,7 +42,7 @@ def init() -> None:
     pem = serialization.Encoding.PEM
     with open(_path("chain.pem"), "wb") as f:
         f.write(ca.intermediate.cert.public_bytes(pem) + ca.root.cert.public_bytes(pem))
-    for who in PEOPLE:
+    for who in (*PEOPLE, TSA):
         ident = getattr(ca, who)
         with open(_path(f"{who}.cert.pem"), "wb") as f:
             f.write(ident.cert.public_bytes(pem))
@@ -67,8 +70,11 @@ def main(argv: list[str]) -> int:
         init()
         with open(argv[1], "rb") as f:
             data = f.read()
+        stamper = _identity(TSA).timestamper() if os.path.exists(_path(f"{TSA}.key.pem")) \
+            else None  # a demo CA made before the TSA: no timestamp
         for who, field in zip(PEOPLE, pdf.SIGNATURE_FIELDS, strict=True):
-            data = pki.sign(data, _identity(who), field)
+            data = pki.sign(data, _identity(who), field,
+                            timestamper=stamper if who == "officer" else None)
         with open(argv[2], "wb") as f:
             f.write(data)
         print(f"[demo-ca] signed by the officer, then the superior: {argv[2]}")

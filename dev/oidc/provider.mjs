@@ -12,6 +12,7 @@
 //           "idTokenTtl": seconds (optional) }
 // Sign-in and consent use the library's development interactions (any password; the login
 // must be one of "accounts"). Authorization code flow only, PKCE (S256) required.
+// DGA_OIDC_HOST overrides "host" (docker: dev/oidc/compose.yml).
 // Prints "listening <issuer>" once ready. Development and tests only.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -69,7 +70,9 @@ const provider = new Provider(config.issuer, {
 });
 provider.proxy = false;
 
-const server = provider.listen(config.port, config.host || '127.0.0.1', () => {
+// DGA_OIDC_HOST: the address to listen on, over the config's (0.0.0.0 in a container).
+const host = process.env.DGA_OIDC_HOST || config.host || '127.0.0.1';
+const server = provider.listen(config.port, host, () => {
   console.log(`listening ${config.issuer}`);
 });
 const stop = () => server.close(() => process.exit(0));

@@ -132,10 +132,22 @@ def decode(raw: str) -> Mapping[str, Any] | None:
         return None
 
 
-def check(raw: str) -> tuple[str | None, model.ApiToken | None]:
-    """(reason, token): reason is ``None`` for a token that may be used."""
+def claims_of(raw: str) -> Mapping[str, Any] | None:
+    """The claims of a presented token that is well formed and well signed, else None."""
     claims = decode(raw) if raw and len(raw) <= 4096 else None
     if not claims or not isinstance(claims.get("jti"), str):
+        return None
+    return claims
+
+
+def check(raw: str) -> tuple[str | None, model.ApiToken | None]:
+    """(reason, token): reason is ``None`` for a token that may be used."""
+    return check_claims(claims_of(raw))
+
+
+def check_claims(claims: Mapping[str, Any] | None) -> tuple[str | None, model.ApiToken | None]:
+    """:func:`check` of claims already decoded by :func:`claims_of`."""
+    if claims is None:
         return TOKEN_INVALID, None
     token = model.ApiToken.get(claims["jti"])
     if token is None:
@@ -159,9 +171,17 @@ def revoke_all_signature(user: model.User) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def revoke_all_link(user: model.User) -> str:
+def _root(locale: str | None) -> str:
+    """The site's root, in ``locale`` when given (the page opens in the reader's language)."""
+    from . import mail
+
     site = tk.config["ckan.site_url"].rstrip("/")
-    return f"{site}/dgaaccounts/tokens/revoke-all/{user.id}/{revoke_all_signature(user)}"
+    return mail.localized_root(site, locale) if locale else site
+
+
+def revoke_all_link(user: model.User, locale: str | None = None) -> str:
+    return (f"{_root(locale)}/dgaaccounts/tokens/revoke-all/{user.id}/"
+            f"{revoke_all_signature(user)}")
 
 
 def revoke_all_signature_ok(user: model.User, signature: str) -> bool:
@@ -177,6 +197,5 @@ def next_generation(user: model.User) -> None:
     user.plugin_extras = extras
 
 
-def renew_link(token: model.ApiToken) -> str:
-    site = tk.config["ckan.site_url"].rstrip("/")
-    return f"{site}/dgaaccounts/tokens/{token.id}/renew"
+def renew_link(token: model.ApiToken, locale: str | None = None) -> str:
+    return f"{_root(locale)}/dgaaccounts/tokens/{token.id}/renew"

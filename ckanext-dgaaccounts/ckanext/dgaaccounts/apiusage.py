@@ -1,14 +1,20 @@
-"""Per-token limits and usage of the action API, counted in Redis (shared by every process).
+"""Per-token limits and usage, counted in Redis (shared by every process).
 
-One pipelined round trip per token-authenticated call: the hour's counter of the token (an
-atomic ``INCR``, so that two processes racing for the last call serve exactly the limit), the
-owner's cached limit, and the day's usage hash (calls, the action, the last use). Errors add a
-second command only when the answer is an error. :func:`rollup` copies the day hashes into
-PostgreSQL (``dgaaccounts_token_usage``): no PostgreSQL write per call.
+One Redis round trip per token-authenticated call, on every path (CKAN honours the token
+header on pages and downloads too, not only ``/api/``): a server-side script makes the hour's
+counter of the token (an atomic ``INCR``, so that two processes racing for the last call
+serve exactly the limit), the day's usage hash (calls, the action, the last use) and reads the
+token's cached limit. The command is sent before the token is looked up in PostgreSQL and its
+answer read after, so the two waits overlap: counting adds CPU time, not another wait. Errors
+add a second command only when the answer is an error; a token's first call of a day records
+whose it is. :func:`rollup` copies the day hashes into PostgreSQL
+(``dgaaccounts_token_usage``): no PostgreSQL write per call.
 """
 from __future__ import annotations
 
 import datetime
+import hashlib
+import inspect
 import json
 import logging
 import re
@@ -17,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, after_this_request
+from redis import ConnectionPool
+from redis.exceptions import NoScriptError
 
 import ckan.model as model
 from ckan.lib.redis import connect_to_redis
@@ -34,10 +42,30 @@ USAGE_KEEP_SECONDS = 8 * 86400  # a day hash outlives a week of missed roll-ups
 DEFAULT_TIER = "default"
 MAX_HOURLY_LIMIT = 10_000_000
 _ACTION = re.compile(r"^/api/(?:\d+/)?action/([a-z0-9_]{1,64})/?$")
-_LIMIT_KEY = "dgaaccounts:tokenlimit:{user}"
+_ENDPOINT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_LIMIT_KEY = "dgaaccounts:tokenlimit:{token}"
 _COUNT_KEY = "dgaaccounts:tokencount:{token}:{hour}"
 _USAGE_KEY = "dgaaccounts:tokenusage:{day}:{token}"
 _USAGE_INDEX = "dgaaccounts:tokenusage:index"
+# One call of a token. KEYS: the hour's counter, the day's usage hash, the token's cached
+# limit, the index of usage hashes. ARGV: the counter's lifetime, the action's field, the time,
+# the usage hash's lifetime. Returns the hour's count, the cached limit ("" when none) and
+# whether the usage hash already says whose token it is.
+_SCRIPT = """
+local calls = redis.call('INCR', KEYS[1])
+if calls == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+redis.call('HINCRBY', KEYS[2], 'calls', 1)
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+redis.call('HSET', KEYS[2], 'last', ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('SADD', KEYS[4], KEYS[2])
+return {calls, redis.call('GET', KEYS[3]) or '', redis.call('HEXISTS', KEYS[2], 'user')}
+"""
+_SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names it so
+# redis-py before 5.3 wants the command's name to lend a connection; later versions warn on it
+_PARAMETER = inspect.signature(ConnectionPool.get_connection).parameters.get("command_name")
+_COMMAND_NAME = ("EVALSHA",) if _PARAMETER is not None and \
+    _PARAMETER.default is inspect.Parameter.empty else ()
 
 
 @dataclass
@@ -63,28 +91,39 @@ class Verdict:
         return found
 
 
-# -- the guard on /api/ ------------------------------------------------------------------
+# -- the guard on every token-authenticated request ------------------------------------
 
 def guard() -> Response | None:
-    """For an API call that carries a token: refuse an invalid, revoked or expired token with a
-    JSON error and a reason code, count the call and apply the hourly limit. ``None`` lets
-    CKAN go on (it then authenticates the token itself)."""
+    """For a request that carries a token (CKAN honours the token header on every path, not
+    only ``/api/``: pages, resource downloads): refuse an invalid, revoked or expired token
+    with a JSON error and a reason code, count the call and apply the hourly limit. ``None``
+    lets CKAN go on (it then authenticates the token itself)."""
     request = tk.request
-    if not _is_api(request.path):
-        return None
     raw = request.headers.get(tk.config.get("apitoken_header_name") or "Authorization", "")
     if not raw:
         return None
-    reason, token = apitokens.check(str(raw))
-    if reason is not None:
-        return _refusal(reason)
-    if not config.token_limits_enabled():
+    api = _is_api(request.path)
+    if not api and " " in raw.strip():
+        # HTTP authentication for a proxy in front of the site ("Basic ..."): no CKAN token
+        # has a space, and CKAN ignores such a value too. Pages stay reachable behind it.
         return None
-    assert token is not None
-    verdict = count(token, _action_name(request.path))
-    if verdict is None:
-        return None  # Redis down: served without a limit (logged)
+    claims = apitokens.claims_of(str(raw))
     now = time.time()
+    pending = None
+    if claims is not None and config.token_limits_enabled():
+        # sent now, read after the token's lookup in PostgreSQL: the waits overlap
+        pending = _Count.send(claims["jti"], _action_name(request.path) if api
+                              else _page_name(request), now)
+    reason, token = apitokens.check_claims(claims)
+    counted = pending.receive() if pending is not None else None
+    if reason is not None:
+        if counted is not None:
+            _count_error(claims["jti"])  # type: ignore[index]
+        return _refusal(reason)
+    if counted is None:
+        return None  # limits off, or Redis down: served without a limit (logged)
+    assert token is not None
+    verdict = counted.verdict(token, now)
     headers = verdict.headers(now)
     if verdict.over:
         return _json(429, "Rate Limit Exceeded", tk._(
@@ -101,6 +140,12 @@ def _is_api(path: str) -> bool:
 def _action_name(path: str) -> str:
     found = _ACTION.match(path)
     return found.group(1) if found else "other"
+
+
+def _page_name(request: Any) -> str:
+    """A page called with a token, by its view (``page:resource.download``)."""
+    endpoint = request.endpoint or ""
+    return "page:" + endpoint[:64] if _ENDPOINT.match(endpoint) else "page:other"
 
 
 def _after(token_id: str, headers: dict[str, str]) -> None:
@@ -136,32 +181,105 @@ def _json(status: int, type_: str, message: str, reason: str,
 
 # -- counting ----------------------------------------------------------------------------
 
+class _Count:
+    """One call's count in Redis: the script is sent at once and its answer read later."""
+
+    def __init__(self, pool: Any, connection: Any, keys: list[str], args: list[Any],
+                 hour: int) -> None:
+        self.pool, self.connection = pool, connection
+        self.keys, self.args, self.hour = keys, args, hour
+        self.limit: int | None = None
+        self.calls = 0
+        self.owner_known = True
+
+    @classmethod
+    def send(cls, token_id: str, action: str, now: float) -> _Count | None:
+        hour = int(now // HOUR)
+        day = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).date().isoformat()
+        keys = [_COUNT_KEY.format(token=token_id, hour=hour),
+                _USAGE_KEY.format(day=day, token=token_id),
+                _LIMIT_KEY.format(token=token_id), _USAGE_INDEX]
+        args = [HOUR + 60, "a:" + action, repr(now), USAGE_KEEP_SECONDS]
+        pool = connection = None
+        try:
+            pool = _pool()
+            connection = pool.get_connection(*_COMMAND_NAME)
+            connection.send_command("EVALSHA", _SCRIPT_SHA, len(keys), *keys, *args)
+        except Exception:  # noqa: BLE001 - Redis down must not stop the API
+            _drop(pool, connection)
+            log.warning("Token limits not applied: Redis unavailable")
+            return None
+        return cls(pool, connection, keys, args, hour)
+
+    def receive(self) -> _Count | None:
+        """Read the answer (always, so the connection goes back to the pool clean)."""
+        try:
+            try:
+                reply = self.connection.read_response()
+            except NoScriptError:  # a Redis restarted since: EVAL loads the script again
+                reply = connect_to_redis().eval(_SCRIPT, len(self.keys), *self.keys,
+                                                *self.args)
+        except Exception:  # noqa: BLE001
+            _drop(self.pool, self.connection)
+            log.warning("Token limits not applied: Redis unavailable")
+            return None
+        self.pool.release(self.connection)
+        calls, cached, owner_known = reply
+        self.calls = int(calls)
+        self.limit = int(cached) if cached else None
+        self.owner_known = bool(owner_known)
+        return self
+
+    def verdict(self, token: model.ApiToken, now: float) -> Verdict:
+        if self.limit is None or not self.owner_known:
+            # a minute's first call of the token, or its day's first: one more round trip
+            self.limit = _remember(token, self.keys[1], self.limit, self.owner_known)
+        return Verdict(limit=self.limit, count=self.calls, reset=(self.hour + 1) * HOUR)
+
+
+_POOLS: dict[str, Any] = {}
+
+
+def _pool() -> Any:
+    """CKAN's Redis connection pool, kept: a client object per call (``connect_to_redis``)
+    costs more CPU than the command it sends."""
+    url = tk.config.get("ckan.redis.url") or ""
+    pool = _POOLS.get(url)
+    if pool is None:
+        pool = _POOLS[url] = connect_to_redis().connection_pool
+    return pool
+
+
+def _drop(pool: Any, connection: Any) -> None:
+    if connection is not None:
+        connection.disconnect()
+        pool.release(connection)
+
+
 def count(token: model.ApiToken, action: str, now: float | None = None) -> Verdict | None:
-    """Count one call of ``token`` in one pipelined round trip; the limit comes from the
-    owner's tier (cached in Redis, looked up in PostgreSQL at most once a minute)."""
+    """Count one call of ``token`` and tell its limit (one round trip; the limit comes from
+    the owner's tier, cached in Redis, looked up in PostgreSQL at most once a minute)."""
     now = time.time() if now is None else now
-    hour = int(now // HOUR)
-    day = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).date().isoformat()
-    count_key = _COUNT_KEY.format(token=token.id, hour=hour)
-    usage_key = _USAGE_KEY.format(day=day, token=token.id)
+    pending = _Count.send(token.id, action, now)
+    counted = pending.receive() if pending is not None else None
+    return counted.verdict(token, now) if counted is not None else None
+
+
+def _remember(token: model.ApiToken, usage_key: str, limit: int | None,
+              owner_known: bool) -> int:
+    """Cache the token's limit for a minute and write whose token it is on its day's usage."""
+    if limit is None:
+        limit = hourly_limit(token.user_id)
     try:
-        redis = connect_to_redis()
-        pipe = redis.pipeline(transaction=False)
-        pipe.get(_LIMIT_KEY.format(user=token.user_id))
-        pipe.incr(count_key)
-        pipe.expire(count_key, HOUR + 60)
-        pipe.hincrby(usage_key, "calls", 1)
-        pipe.hincrby(usage_key, "a:" + action, 1)
-        pipe.hset(usage_key, mapping={"last": str(now), "user": token.user_id or "",
-                                      "name": (token.name or "")[:apitokens.NAME_MAX]})
-        pipe.expire(usage_key, USAGE_KEEP_SECONDS)
-        pipe.sadd(_USAGE_INDEX, usage_key)
-        cached, calls = pipe.execute()[:2]
-        limit = int(cached) if cached else _remember_limit(redis, token.user_id)
-    except Exception:  # noqa: BLE001 - Redis down must not stop the API
-        log.warning("Token limits not applied: Redis unavailable")
-        return None
-    return Verdict(limit=limit, count=int(calls), reset=(hour + 1) * HOUR)
+        pipe = connect_to_redis().pipeline(transaction=False)
+        pipe.set(_LIMIT_KEY.format(token=token.id), limit, ex=TIER_CACHE_SECONDS)
+        if not owner_known:
+            pipe.hset(usage_key, mapping={
+                "user": token.user_id or "", "name": (token.name or "")[:apitokens.NAME_MAX]})
+        pipe.execute()
+    except Exception:  # noqa: BLE001 - read from PostgreSQL again next time
+        log.warning("Token limit not cached: Redis unavailable")
+    return limit
 
 
 def _count_error(token_id: str) -> None:
@@ -170,12 +288,6 @@ def _count_error(token_id: str) -> None:
         connect_to_redis().hincrby(_USAGE_KEY.format(day=day, token=token_id), "errors", 1)
     except Exception:  # noqa: BLE001
         log.warning("Token error not counted: Redis unavailable")
-
-
-def _remember_limit(redis: Any, user_id: str | None) -> int:
-    limit = hourly_limit(user_id)
-    redis.set(_LIMIT_KEY.format(user=user_id), limit, ex=TIER_CACHE_SECONDS)
-    return limit
 
 
 def hourly_limit(user_id: str | None) -> int:
@@ -190,13 +302,16 @@ def hourly_limit(user_id: str | None) -> int:
 
 
 def forget_limits(user_ids: list[str] | None = None) -> None:
-    """Drop cached limits (of some users, or everyone's) so the next call reads the tier."""
+    """Drop cached limits (of some users' tokens, or everyone's) so the next call reads the
+    tier."""
     try:
         redis = connect_to_redis()
         if user_ids is None:
-            keys = list(redis.scan_iter(_LIMIT_KEY.format(user="*")))
+            keys = list(redis.scan_iter(_LIMIT_KEY.format(token="*")))
         else:
-            keys = [_LIMIT_KEY.format(user=u) for u in user_ids]
+            tokens = model.Session.query(model.ApiToken.id).filter(
+                model.ApiToken.user_id.in_(user_ids))
+            keys = [_LIMIT_KEY.format(token=t) for (t,) in tokens]
         if keys:
             redis.delete(*keys)
     except Exception:  # noqa: BLE001 - the cache expires within a minute anyway

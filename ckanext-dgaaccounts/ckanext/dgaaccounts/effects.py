@@ -44,10 +44,12 @@ def activate_account(req: Request, applied: Applied) -> None:
 def join_organization(req: Request, applied: Applied) -> None:
     """An approved officer becomes a member of the organization with the role the decision
     gave (``organization_id`` and ``role`` in the details), by default the organization the
-    applicant chose and the configured default role."""
+    applicant chose and the configured default role. (``dgaaccounts_request_approve`` always
+    gives a checked organization, ``recheck.organization``; a request approved without any
+    joins none.)"""
     org_id = applied.details.get("organization_id") or req.organization_id
     if not org_id:
-        raise ValueError(f"request {req.id}: an officer is approved into an organization")
+        return
     role = applied.details.get("role") or config.default_role()
     applied.details.update(organization_id=org_id, role=role)
     req.organization_id = org_id

@@ -67,7 +67,7 @@ def requests_csv(context: Context, params: dict[str, Any]) -> Export:
     is in the range ``since``..``until`` (days or times, both included; both optional), of one
     ``kind`` or all, oldest first. Sysadmins only; ``ValidationError`` on bad filters."""
     tk.check_access("sysadmin", context)
-    data = _validate(params, schema.requests_export(), context)
+    data = schema.validate(params, schema.requests_export(), context)
     return Export(filename("requests", data),
                   _stream(REQUEST_COLUMNS, _requests_statement(data), _request_cells))
 
@@ -76,7 +76,7 @@ def audit_csv(context: Context, params: dict[str, Any]) -> Export:
     """The audit events matching the filters of ``dgaaccounts_audit_list`` (``request_id``,
     ``user_id``, ``actor``, ``action``, ``since``, ``until``), oldest first. Sysadmins only."""
     tk.check_access("sysadmin", context)
-    data = _validate(params, schema.audit_export(), context)
+    data = schema.validate(params, schema.audit_export(), context)
     return Export(filename("audit", data),
                   _stream(AUDIT_COLUMNS, _audit_statement(data), _audit_cells))
 
@@ -110,13 +110,6 @@ def organizations_csv(context: Context, params: dict[str, Any]) -> Export:
 
     name = f"dgaaccounts-organizations-{report['since']}-{report['until']}.csv"
     return Export(name, rows())
-
-
-def _validate(params: dict[str, Any], sch: dict[str, Any], context: Context) -> dict[str, Any]:
-    data, errors = tk.navl_validate(dict(params), sch, context)
-    if errors:
-        raise tk.ValidationError(errors)
-    return data
 
 
 def filename(what: str, data: dict[str, Any]) -> str:

@@ -237,3 +237,14 @@ def dgaaccounts_endorsement_label(endorsement: str | None) -> str:
     return {workflow.ENDORSED: tk._("Endorsed by the organization"),
             workflow.DECLINED: tk._("Declined by the organization")}.get(
         endorsement or "", endorsement or "")
+
+
+def dgaaccounts_field_attrs(verified: Any, field: str,
+                            attrs: dict[str, str] | None = None) -> dict[str, str]:
+    """The HTML attributes of a registration field: read-only when an identity provider
+    verified its value (``verified``: the form's record of the identity). The server keeps
+    the verified value whatever is posted; this only shows it."""
+    found = {"class": "form-control", **(attrs or {})}
+    if isinstance(verified, dict) and field in (verified.get("verified") or ()):
+        found.update({"readonly": "readonly", "aria-readonly": "true"})
+    return found

@@ -6,9 +6,9 @@ transaction.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
-import logging
 import uuid
 from typing import Any
 
@@ -19,8 +19,6 @@ import ckan.model as model
 from ckan.plugins import toolkit as tk
 
 from .model import utcnow
-
-log = logging.getLogger(__name__)
 
 
 class IdentityLink(tk.BaseModel):
@@ -89,35 +87,14 @@ def link(user: model.User, provider: str, issuer: str, sub: str, pid: str | None
     row = IdentityLink(user_id=user.id, provider=provider, issuer=issuer, sub=sub,
                        pid_hmac=digest or pid_hmac(pid), linked_by=actor_id)
     model.Session.add(row)
-    model.Session.flush()
+    try:
+        model.Session.flush()
+    except IntegrityError as exc:  # linked at the same moment by another request
+        model.Session.rollback()
+        raise tk.ValidationError({"identity": [tk._(
+            "This identity is already linked to an account on this portal.")]}) from exc
     _audit("identity_linked", actor_id, user.id, row)
     return row
-
-
-def link_applicant(user_id: str, verified: dict[str, Any]) -> None:
-    """Link a verified identity (``provider``, ``issuer``, ``sub`` and ``pid``, the citizen
-    id's :func:`pid_hmac`) to a new pending applicant, who signs in with it once approved.
-
-    In a savepoint of the registration's transaction: an identity linked meanwhile to another
-    account leaves the registration standing, unlinked."""
-    user = model.Session.get(model.User, user_id)
-    try:
-        with model.Session.begin_nested():
-            link(user, verified["provider"], verified["issuer"], verified["sub"], None, None,
-                 digest=verified.get("pid"))
-    except (tk.ValidationError, IntegrityError):
-        log.info("identity of %s linked meanwhile: registration kept unlinked",
-                 verified["provider"])
-
-
-def unlink(link_id: str, user_id: str, actor_id: str | None) -> None:
-    """Remove one of ``user_id``'s links. NotFound when it is not theirs."""
-    row = model.Session.query(IdentityLink).filter(
-        IdentityLink.id == link_id, IdentityLink.user_id == user_id).one_or_none()
-    if row is None:
-        raise tk.ObjectNotFound(tk._("Linked identity not found."))
-    _audit("identity_unlinked", actor_id, user_id, row)
-    model.Session.delete(row)
 
 
 def touch(row: IdentityLink) -> None:
@@ -129,6 +106,56 @@ def _audit(action: str, actor_id: str | None, user_id: str, row: IdentityLink) -
 
     workflow.audit(action, actor_id, target_user_id=user_id,
                    details={"provider": row.provider, "issuer": row.issuer})
+
+
+# -- a verified identity handed to an action ----------------------------------------------------
+
+CONTEXT_KEY = "dgaaccounts_verified_identity"
+
+
+@dataclasses.dataclass(frozen=True)
+class Verified:
+    """An identity a provider has just verified, handed by the provider sign-in's views to an
+    action through the action's context (``CONTEXT_KEY``), never through its data: an API
+    caller cannot set it, so over the API these actions behave as without an identity.
+
+    ``record`` is what a request made from it keeps (``details.identity``: provider, issuer,
+    titles, assurance level, the fields that came verified); never the ``sub`` or the citizen
+    id. ``email`` is the address only when the provider asserted it verified."""
+
+    provider: str
+    issuer: str
+    sub: str
+    pid_hmac: str | None = None
+    record: dict[str, Any] = dataclasses.field(default_factory=dict)
+    email: str | None = None
+
+
+def verified_from(context: Any) -> Verified | None:
+    found = context.get(CONTEXT_KEY) if isinstance(context, dict) else None
+    return found if isinstance(found, Verified) else None
+
+
+def email_confirmed_by(verified: Verified | None, email: str | None) -> bool:
+    """Whether the provider asserted ``email`` (as the account will have it) verified."""
+    return bool(verified is not None and verified.email and email
+                and verified.email.strip().lower() == email.strip().lower())
+
+
+def link_verified(user: model.User, verified: Verified, actor_id: str | None) -> IdentityLink:
+    """:func:`link` for a :class:`Verified` identity (its citizen id already a digest)."""
+    return link(user, verified.provider, verified.issuer, verified.sub, None, actor_id,
+                digest=verified.pid_hmac)
+
+
+def unlink_row(row: IdentityLink, actor_id: str | None) -> None:
+    """Remove one link (audited), whoever's it is: the caller has checked who may."""
+    _audit("identity_unlinked", actor_id, row.user_id, row)
+    model.Session.delete(row)
+
+
+def get(link_id: str) -> IdentityLink | None:
+    return model.Session.get(IdentityLink, link_id)
 
 
 ORG_EXTRA = "dgaaccounts_organization_id"  # the organization field sysadmins set

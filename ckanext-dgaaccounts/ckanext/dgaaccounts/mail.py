@@ -161,7 +161,7 @@ def _context(msg: OutboxMessage, req: Request | None, secret: str | None) -> dic
 
         owner = model.User.get(owner_id)
         if owner is not None:
-            ctx["params"]["revoke_all_link"] = apitokens.revoke_all_link(owner)
+            ctx["params"]["revoke_all_link"] = apitokens.revoke_all_link(owner, msg.locale)
     if req is not None:
         user = model.User.get(req.user_id)
         ctx["request"] = {

@@ -27,7 +27,8 @@ SYSADMINS_LOCK = 0x6467_6173_7973_6164
 
 
 def _refuse(field: str, message: str) -> None:
-    model.Session.rollback()
+    # Nothing was changed yet: the action rolls back (releasing the locks) unless its caller
+    # holds the transaction (defer_commit).
     raise tk.ValidationError({field: [message]})
 
 

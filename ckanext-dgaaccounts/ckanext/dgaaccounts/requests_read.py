@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, orm, select, union
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import approval, signature_store, states, workflow
+from . import approval, escalation, signature_store, states, workflow
 from .model import AuditEvent, Document, Request, utcnow
 
 
@@ -53,6 +53,8 @@ def as_dict(req: Request, *, with_history: bool = True) -> dict[str, Any]:
         documents=signature_store.with_signatures([d.as_dict() for d in documents(req)]),
     )
     result["signatures_verified"] = bool(signature_store.verified_request_ids([req.id]))
+    escalated = escalation.escalated_at([req.id]).get(req.id)
+    result["escalated"] = escalated.isoformat() if escalated else None
     result["approval_mode"] = approval.mode_for(req.organization_id)
     if with_history:
         events = (
@@ -95,11 +97,13 @@ def queue(data: dict[str, Any]) -> dict[str, Any]:
             .limit(data["limit"]).offset(data["offset"]).all()
         )
     verified = signature_store.verified_request_ids([req.id for req, _n, _f in rows])
+    escalated = escalation.escalated_at([req.id for req, _n, _f in rows])
     results = []
     for req, name, fullname in rows:
         item = req.as_dict()
         item.update(user_name=name, user_fullname=fullname,
                     overdue=workflow.is_overdue(req, now), signatures_verified=req.id in verified)
+        item["escalated"] = escalated[req.id].isoformat() if req.id in escalated else None
         results.append(item)
     return {"count": count, "results": results, **result}
 

@@ -51,7 +51,12 @@ class Signature(tk.BaseModel):
     signer_name = Column(Text)
     issuer = Column(Text)
     serial = Column(Text)
-    signing_time = Column(DateTime)
+    signing_time = Column(DateTime)  # as claimed by the signer
+    timestamp_time = Column(DateTime)  # of the RFC 3161 signature timestamp, if any
+    timestamp_authority = Column(Text)
+    timestamp_status = Column(Text)  # signatures.TIMESTAMP_STATES, NULL without a timestamp
+    validity_time = Column(DateTime)  # the time the certificates were judged at
+    time_source = Column(Text)  # signatures.TIME_SOURCES (NULL: checked before 0009)
     intact = Column(Boolean, nullable=False)
     trusted = Column(Boolean, nullable=False)
     valid = Column(Boolean, nullable=False)
@@ -64,11 +69,19 @@ class Signature(tk.BaseModel):
         return {
             "field": self.field, "signer_subject": self.signer_subject,
             "signer_name": self.signer_name, "issuer": self.issuer, "serial": self.serial,
-            "signing_time": self.signing_time.isoformat() if self.signing_time else None,
+            "signing_time": _iso(self.signing_time),
+            "timestamp_time": _iso(self.timestamp_time),
+            "timestamp_authority": self.timestamp_authority,
+            "timestamp_status": self.timestamp_status,
+            "validity_time": _iso(self.validity_time), "time_source": self.time_source,
             "intact": self.intact, "trusted": self.trusted, "valid": self.valid,
             "modification_level": self.modification_level, "matched": self.matched,
             "reason": self.reason, "checked": self.checked.isoformat(),
         }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
 
 
 # -- the hook -------------------------------------------------------------------------------
@@ -89,6 +102,7 @@ def expected_for(req: Request) -> signatures.Expected:
         applicant_names=tuple(n for n in ((user.fullname if user else None),) if n),
         superior_names=(superior,) if superior else (),
         superior_required=bool(superior),
+        issued_after=req.created,
     )
 
 
@@ -110,7 +124,8 @@ def audit_details(result: signatures.DocumentResult) -> dict[str, Any]:
     return {"form": result.form, "verified": result.verified,
             # no names: the audit trail is append-only, and outlives a scrubbed account
             "signatures": [{"field": s.field, "serial": s.serial, "matched": s.matched,
-                            "reason": s.reason}
+                            "reason": s.reason, "time_source": s.time_source,
+                            "timestamp": s.timestamp_status}
                            for s in result.signatures]}
 
 
@@ -135,7 +150,10 @@ def _record(req: Request, doc: Document, result: signatures.DocumentResult) -> N
             document_id=doc.id, position=position, field=sig.field,
             signer_subject=sig.signer_subject, signer_name=sig.signer_name,
             issuer=sig.issuer, serial=sig.serial, signing_time=sig.signing_time,
-            intact=sig.intact, trusted=sig.trusted, valid=sig.valid,
+            timestamp_time=sig.timestamp_time, timestamp_authority=sig.timestamp_authority,
+            timestamp_status=sig.timestamp_status, validity_time=sig.validity_time,
+            time_source=sig.time_source or None, intact=sig.intact, trusted=sig.trusted,
+            valid=sig.valid,
             modification_level=sig.modification_level, matched=sig.matched,
             reason=sig.reason, checked=now))
     model.Session.flush()

@@ -2,10 +2,18 @@
 
 For each signature of a PDF: integrity (the signed bytes are intact and cover a whole
 revision; later revisions may only add signatures and fill fields, as pyHanko's difference
-analysis tells), trust (a chain up to the configured trust roots, valid now, not revoked
-where revocation information is at hand), and whose it is (the signer's name compared with
-the applicant's and the superior's names on the request). For the document: that it is the
-form the portal issued for this request (``form_check``).
+analysis tells), trust (a chain up to the configured trust roots, valid at the signing time,
+not revoked where revocation information is at hand), and whose it is (the signer's name
+compared with the applicant's and the superior's names on the request). For the document:
+that it is the form the portal issued for this request (``form_check``).
+
+The signing time (``signing_moment``): the time the signature claims, bounded by its RFC 3161
+signature timestamp when one from a trusted timestamp authority is present, else by the
+request's creation and the upload. Revocation: with a trusted timestamp, a certificate
+revoked after it still signed validly; without one, the signer's clock proves nothing, so a
+revocation known at upload counts. The CRL files of ``signature_crls`` are consulted for
+every certificate of the chain, whether or not it names a CRL or OCSP responder;
+``signature_revocation`` (hard-fail or soft-fail) applies to the certificates that do.
 
 Nothing here changes the file, approves a request or raises on a bad PDF: every problem
 becomes a result with a reason code (``REASONS``) that the review page shows.
@@ -26,8 +34,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from asn1crypto import cms, pem, x509
 from asn1crypto import crl as asn1_crl
-from asn1crypto import pem, x509
 from ckan.plugins import toolkit as tk
 from pyhanko.pdf_utils.generic import DictionaryObject, IndirectObject
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -35,6 +43,7 @@ from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
+from cryptography import x509 as cx509
 from pyhanko_certvalidator import ValidationContext
 
 from . import pdf
@@ -48,7 +57,14 @@ APPLICANT, SUPERIOR = "applicant", "superior"
 # Why a signature or a form is not good, as codes (stored and audited); ``reason_label`` and
 # ``form_label`` give the sentences that sysadmins read.
 REASONS = ("ok", "modified", "not_intact", "partial", "untrusted", "expired", "revoked",
-           "too_many_certificates", "unreadable", "name_mismatch", "empty_field")
+           "revocation_unknown", "too_many_certificates", "unreadable", "name_mismatch",
+           "empty_field")
+# Where the time that the certificates were judged at comes from.
+TIME_SOURCES = ("timestamp", "signer", "upload")
+TIMESTAMP_STATES = ("trusted", "untrusted", "invalid")
+# A signer's clock may run a little ahead of the timestamp authority's, and the timestamp is
+# asked for just after signing: a claimed time this much before the timestamp is believed.
+TIMESTAMP_LAG = datetime.timedelta(minutes=10)
 FORM_REASONS = ("ok", "not_pdf", "unreadable", "no_signatures", "too_many_signatures",
                 "no_form_id", "other_request", "content_changed")
 _TITLES = ("นางสาว", "นาง", "นาย", "ดร.", "ดร", "mrs.", "mrs", "mr.", "mr", "ms.", "ms",
@@ -65,7 +81,12 @@ class SignatureResult:
     signer_name: str = ""
     issuer: str = ""
     serial: str = ""
-    signing_time: datetime.datetime | None = None
+    signing_time: datetime.datetime | None = None  # as claimed by the signer
+    timestamp_time: datetime.datetime | None = None  # of an RFC 3161 signature timestamp
+    timestamp_authority: str = ""
+    timestamp_status: str | None = None  # a TIMESTAMP_STATES code, None without a timestamp
+    validity_time: datetime.datetime | None = None  # what the certificates were judged at
+    time_source: str = ""  # a TIME_SOURCES code
     intact: bool = False
     trusted: bool = False
     modification_level: str = ""
@@ -78,7 +99,9 @@ class SignatureResult:
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["signing_time"] = self.signing_time.isoformat() if self.signing_time else None
+        for key in ("signing_time", "timestamp_time", "validity_time"):
+            value = getattr(self, key)
+            data[key] = value.isoformat() if value else None
         data["valid"] = self.valid
         return data
 
@@ -104,6 +127,8 @@ class Expected:
     applicant_names: tuple[str, ...]
     superior_names: tuple[str, ...] = ()
     superior_required: bool = False
+    # The form did not exist before the request (naive UTC): no signature of it is older.
+    issued_after: datetime.datetime | None = None
 
 
 def reason_label(code: str) -> str:
@@ -119,6 +144,8 @@ def reason_label(code: str) -> str:
                           " authority"),
         "expired": tk._("The certificate has expired or is not yet valid"),
         "revoked": tk._("The certificate has been revoked"),
+        "revocation_unknown": tk._("Whether the certificate has been revoked could not be"
+                                   " checked (revocation information unreachable)"),
         "too_many_certificates": tk._("The signature carries too many certificates"),
         "unreadable": tk._("The signature could not be read"),
         "name_mismatch": tk._("The signer is neither the applicant nor the superior named on"
@@ -201,12 +228,48 @@ def _crls() -> list[asn1_crl.CertificateList]:
     return _load_all("signature_crls", asn1_crl.CertificateList.load)
 
 
-def _validation_context() -> ValidationContext:
-    hard = (tk.config.get(PREFIX + "signature_revocation") or "soft-fail") == "hard-fail"
-    return ValidationContext(
-        trust_roots=trust_roots(), crls=_crls(), allow_fetching=hard,
-        revocation_mode="hard-fail" if hard else "soft-fail",
-    )
+def timestamp_roots() -> list[x509.Certificate]:
+    """Roots of the timestamp authorities, trusted for timestamps only (with the trust roots,
+    which are trusted for both)."""
+    return _load_all("signature_timestamp_roots", x509.Certificate.load)
+
+
+def _hard_fail() -> bool:
+    return (tk.config.get(PREFIX + "signature_revocation") or "soft-fail") == "hard-fail"
+
+
+@dataclasses.dataclass
+class _Trust:
+    """What the signatures of one document are judged against (files read once)."""
+
+    roots: list[x509.Certificate]
+    tsa_roots: list[x509.Certificate]
+    crls: list[asn1_crl.CertificateList]
+    hard: bool
+    now: datetime.datetime  # the upload (aware UTC)
+
+    @classmethod
+    def load(cls) -> _Trust:
+        return cls(trust_roots(), timestamp_roots(), _crls(), _hard_fail(),
+                   datetime.datetime.now(datetime.timezone.utc))
+
+    def context(self, moment: datetime.datetime | None = None, *,
+                point_in_time: bool = True, timestamps: bool = False) -> ValidationContext:
+        """A context judging certificates at ``moment`` (now when None). ``point_in_time``
+        False: validity periods at ``moment``, but a revocation counts whatever its date."""
+        context = ValidationContext(
+            trust_roots=self.roots + (self.tsa_roots if timestamps else []), crls=self.crls,
+            allow_fetching=self.hard, revocation_mode="hard-fail" if self.hard else "soft-fail",
+            moment=moment,
+            # a CRL published after the signing time still tells whether the certificate
+            # was revoked before it
+            retroactive_revinfo=True,
+        )
+        if moment is not None and not point_in_time:
+            timing = context.timing_params
+            context.timing_params = dataclasses.replace(timing, timing_info=dataclasses.replace(
+                timing.timing_info, point_in_time_validation=False))
+        return context
 
 
 # -- the form binding -----------------------------------------------------------------------
@@ -299,8 +362,8 @@ def _verify(data: bytes, expected: Expected) -> DocumentResult:
     if not embedded:
         return DocumentResult([SignatureResult(f, reason="empty_field") for f in fields],
                               "no_signatures")
-    context = _validation_context()
-    results = [_check_signature(sig, expected, context) for sig in embedded]
+    trust = _Trust.load()
+    results = [_check_signature(sig, expected, trust) for sig in embedded]
     _check_tail(data, reader, embedded, results)
     signed = {r.field for r in results}
     results += [SignatureResult(f, reason="empty_field") for f in fields if f not in signed]
@@ -344,8 +407,7 @@ def _signature_fields(reader: PdfFileReader) -> list[str]:
     return names
 
 
-def _check_signature(sig: Any, expected: Expected, context: ValidationContext
-                     ) -> SignatureResult:
+def _check_signature(sig: Any, expected: Expected, trust: _Trust) -> SignatureResult:
     result = SignatureResult(field=str(sig.field_name or ""))
     try:
         cert = sig.signer_cert
@@ -353,17 +415,18 @@ def _check_signature(sig: Any, expected: Expected, context: ValidationContext
         result.signer_name = (_cert_names(cert) or [""])[0]
         result.issuer = cert.issuer.human_friendly
         result.serial = format(cert.serial_number, "x")
-        result.signing_time = _naive_utc(sig.self_reported_timestamp)
+        claimed = _aware(sig.self_reported_timestamp)
+        result.signing_time = _naive_utc(claimed)
         certificates = sig.signed_data["certificates"]
         if certificates and len(certificates) > max_certificates():
             result.reason = "too_many_certificates"
             return result
-        status = validate_pdf_signature(
-            sig, signer_validation_context=context,
-            key_usage_settings=KeyUsageConstraints(
-                key_usage={"digital_signature", "non_repudiation"},
-                match_all_key_usages=False),
-        )
+        stamped = _timestamp_time(sig)
+        status = _validate(sig, expected, trust, claimed, stamped, result)
+        if stamped is not None and result.timestamp_status != "trusted":
+            # the timestamp proves nothing: judge again on the signer's own claim
+            stamped = None
+            status = _validate(sig, expected, trust, claimed, None, result)
     except Exception as exc:  # noqa: BLE001 - any malformed signature is a result, not a 500
         log.info("unreadable signature in field %r: %s", result.field, type(exc).__name__)
         result.reason = "unreadable"
@@ -374,7 +437,129 @@ def _check_signature(sig: Any, expected: Expected, context: ValidationContext
     result.modification_level = level.name.lower() if level is not None else ""
     result.matched = match_person(cert, expected)
     result.reason = _reason(status, result)
+    if result.reason == "untrusted" and not _valid_at(cert, result.validity_time):
+        result.reason = "expired"  # pyHanko calls "not yet valid" a general chain failure
+    if result.reason == "untrusted" and trust.hard and _trusted_under_soft_fail(
+            sig, expected, trust, claimed, stamped):
+        result.reason = "revocation_unknown"
+    if result.reason in ("ok", "name_mismatch") and _listed_as_revoked(status, trust, result):
+        result.reason = "revoked"
     return result
+
+
+def _valid_at(cert: x509.Certificate, when: datetime.datetime | None) -> bool:
+    if when is None:
+        return True
+    validity = cert["tbs_certificate"]["validity"]
+    moment = _aware(when)
+    return bool(validity["not_before"].native <= moment <= validity["not_after"].native)
+
+
+def _trusted_under_soft_fail(sig: Any, expected: Expected, trust: _Trust,
+                             claimed: datetime.datetime | None,
+                             stamped: datetime.datetime | None) -> bool:
+    """Under hard-fail, did the chain fail only for want of revocation information? (pyHanko
+    reports it as a general chain failure; the same chain judged under soft-fail tells.)"""
+    lenient = dataclasses.replace(trust, hard=False)
+    try:
+        probe = _validate(sig, expected, lenient, claimed, stamped, SignatureResult(field=""))
+    except Exception:  # noqa: BLE001 - then it stays "untrusted"
+        return False
+    return bool(probe.trusted)
+
+
+def signing_moment(claimed: datetime.datetime | None, stamped: datetime.datetime | None,
+                   issued_after: datetime.datetime | None, now: datetime.datetime
+                   ) -> tuple[datetime.datetime, str]:
+    """The time a signature's certificates are judged at (aware UTC), and where it comes
+    from (a TIME_SOURCES code).
+
+    With a trusted timestamp: the claimed time when it lies within ``TIMESTAMP_LAG`` before
+    the timestamp, else the timestamp's (a signature cannot be younger than its timestamp,
+    and a claim far older is not believed). Without one: the claimed time, kept between the
+    request's creation and the upload (the form did not exist before; the signature did at
+    upload). No claimed time: the timestamp's, or the upload."""
+    if stamped is not None:
+        if claimed is not None and stamped - TIMESTAMP_LAG <= claimed <= stamped:
+            return claimed, "timestamp"
+        return stamped, "timestamp"
+    if claimed is None:
+        return now, "upload"
+    low = _aware(issued_after) if issued_after is not None else claimed
+    return min(max(claimed, low), now), "signer"
+
+
+def _validate(sig: Any, expected: Expected, trust: _Trust, claimed: datetime.datetime | None,
+              stamped: datetime.datetime | None, result: SignatureResult) -> Any:
+    """pyHanko's verdict with the certificates judged at the signing time; fills in the
+    result's timing fields."""
+    moment, source = signing_moment(claimed, stamped, expected.issued_after, trust.now)
+    status = validate_pdf_signature(
+        sig,
+        signer_validation_context=trust.context(moment, point_in_time=source == "timestamp"),
+        ts_validation_context=trust.context(timestamps=True),
+        key_usage_settings=KeyUsageConstraints(
+            key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False),
+    )
+    result.validity_time, result.time_source = _naive_utc(moment), source
+    stamp = status.timestamp_validity
+    if stamp is not None:
+        result.timestamp_time = _naive_utc(_aware(stamp.timestamp))
+        signer = getattr(stamp, "signing_cert", None)
+        result.timestamp_authority = signer.subject.human_friendly if signer else ""
+        result.timestamp_status = (
+            "invalid" if not (stamp.intact and stamp.valid)
+            else "trusted" if stamp.trusted else "untrusted")
+    return status
+
+
+def _timestamp_time(sig: Any) -> datetime.datetime | None:
+    """The time in the signature's (first) RFC 3161 timestamp token, not yet checked; None
+    without one. Read with asn1crypto: pyHanko's helpers for this moved between versions."""
+    attributes = sig.signer_info["unsigned_attrs"]
+    if not isinstance(attributes, cms.CMSAttributes):
+        return None
+    for attribute in attributes:
+        if attribute["type"].native == "signature_time_stamp_token":
+            for token in attribute["values"]:
+                info = token["content"]["encap_content_info"]["content"].parsed
+                return _aware(info["gen_time"].native)
+    return None
+
+
+def _listed_as_revoked(status: Any, trust: _Trust, result: SignatureResult) -> bool:
+    """Is a certificate of the validated chain on one of the configured CRL files? pyHanko
+    reads CRLs only for certificates that name a distribution point: the operator's files
+    count for every certificate. The CRL must be signed by the certificate's issuer. With a
+    trusted timestamp, a revocation after the signing time does not count."""
+    path = status.validation_path
+    if not trust.crls or path is None:
+        return False
+    chain = [cx509.load_der_x509_certificate(c.dump())
+             for c in path.iter_certs(include_root=True)]
+    control = (_aware(result.validity_time) if result.time_source == "timestamp"
+               else trust.now)
+    crls = [cx509.load_der_x509_crl(c.dump()) for c in trust.crls]
+    for cert in chain:
+        issuer = next((c for c in chain if c.subject == cert.issuer), None)
+        if issuer is None or cert.subject == cert.issuer:  # a root is trusted as configured
+            continue
+        for crl in crls:
+            if crl.issuer != cert.issuer:
+                continue
+            if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+                continue
+            entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+            if entry is not None and _revocation_date(entry) <= control:
+                return True
+    return False
+
+
+def _revocation_date(entry: Any) -> datetime.datetime:
+    when = getattr(entry, "revocation_date_utc", None)  # cryptography >= 42
+    if when is None:
+        when = entry.revocation_date.replace(tzinfo=datetime.timezone.utc)
+    return when
 
 
 def _reason(status: Any, result: SignatureResult) -> str:
@@ -402,7 +587,18 @@ def _trust_problem(status: Any) -> str:
         return "revoked"
     if any(word in problem for word in ("EXPIRED", "NOT_YET_VALID", "OUT_OF_BOUNDS")):
         return "expired"
+    if "TRY_LATER" in problem or "REVINFO" in problem:
+        return "revocation_unknown"  # hard-fail: the revocation status could not be had
     return "untrusted"
+
+
+def _aware(value: datetime.datetime | None) -> datetime.datetime | None:
+    """``value`` as an aware UTC time (a naive one is taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=datetime.timezone.utc)
+    return value.astimezone(datetime.timezone.utc)
 
 
 def _naive_utc(value: datetime.datetime | None) -> datetime.datetime | None:

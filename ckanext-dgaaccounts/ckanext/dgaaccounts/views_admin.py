@@ -7,12 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-import ckan.model as model
 from ckan.plugins import toolkit as tk
 
 from . import exports, workflow
 from .logic import housekeeping
-from .model import Request
 from .views_common import check_csrf, context, flash_errors, run, server_error, show_request
 
 dgaaccounts_admin = Blueprint("dgaaccounts_admin", __name__, url_prefix="/ckan-admin/dgaaccounts")
@@ -40,8 +38,12 @@ def queue() -> str:
         k: args.get(k) for k in ("kind", "state", "q", "signatures") if args.get(k)}
     if args.get("overdue"):
         filters["overdue"] = True
+    params = dict(filters)
+    if params.get("state") == "all":  # the state filter's "every state"
+        del params["state"]
+        params["every_state"] = True
     return tk.render("dgaaccounts/admin/queue.html", dict(
-        _page("dgaaccounts_request_list", filters, 20),
+        _page("dgaaccounts_request_list", filters, 20, params),
         kinds=workflow.KINDS, states=workflow.STATES))
 
 
@@ -55,7 +57,6 @@ def admin_request(id: str) -> str:
     return tk.render("dgaaccounts/admin/request.html", {
         "req": req,
         "organizations": tk.get_action("dgaaccounts_organization_list")(context(), {}),
-        "events": workflow.allowed_events(model.Session.get(Request, id)),
         "suspended": bool(applicant and applicant["suspended"]),
     })
 
@@ -140,13 +141,15 @@ def _decision_confirmed(id: str, decision: str) -> bool:
 _AUDIT_FILTERS = ("request_id", "user_id", "actor", "action", "since", "until")
 
 
-def _page(action: str, filters: dict[str, Any], limit: int) -> dict[str, Any]:
+def _page(action: str, filters: dict[str, Any], limit: int,
+          params: dict[str, Any] | None = None) -> dict[str, Any]:
     """One page (``?page=``) of a list action, for a template with a pager; a filter the
-    action refuses is flashed and shows an empty page."""
+    action refuses is flashed and shows an empty page. ``filters`` are the page's (its links
+    keep them), ``params`` what the action is given if they differ."""
     page = _page_number()
     try:
         result = tk.get_action(action)(
-            context(), dict(filters, limit=limit, offset=(page - 1) * limit))
+            context(), dict(params or filters, limit=limit, offset=(page - 1) * limit))
     except tk.ValidationError as e:
         flash_errors(e)
         result = {"count": 0, "results": []}

@@ -12,7 +12,7 @@ import ckan.model as model
 from ckan.common import current_user
 from ckan.plugins import toolkit as tk
 
-from . import identity, oidc, workflow
+from . import grants, identity, oidc, workflow
 from .views_common import FORM_FIELDS, error_summary
 
 log = logging.getLogger(__name__)
@@ -130,23 +130,27 @@ def no_account() -> Any:
         "verified": verified, "title": title(_provider(verified["provider"]))})
 
 
+def _context(**more: Any) -> dict[str, Any]:
+    return {"user": current_user.name if current_user.is_authenticated else "", **more}
+
+
 def _finish_link(verified: oidc.Identity) -> Any:
     if not current_user.is_authenticated:
         return _refused(verified.provider, "not_signed_in",
                         tk._("Sign in with your password first."), purpose="link")
-    user = model.User.get(current_user.id)
-    why = oidc.refusal(user)
-    if why:
-        return _refused(verified.provider, "account_state", why, user_id=user.id,
-                        purpose="link")
+    found = identity.Verified(provider=verified.provider, issuer=verified.issuer,
+                              sub=verified.sub,
+                              pid_hmac=identity.pid_hmac(verified.fields.get("pid")))
     try:
-        identity.link(user, verified.provider, verified.issuer, verified.sub,
-                      verified.fields.get("pid"), user.id)
+        tk.get_action("dgaaccounts_identity_link")(
+            _context(**{identity.CONTEXT_KEY: found}), {})
+    except tk.NotAuthorized as e:
+        return _refused(verified.provider, "account_state", str(e), user_id=current_user.id,
+                        purpose="link")
     except tk.ValidationError as e:
         message = next(iter(e.error_dict.values()))[0]
-        return _refused(verified.provider, "already_linked", message, user_id=user.id,
-                        purpose="link")
-    model.Session.commit()
+        return _refused(verified.provider, "already_linked", message,
+                        user_id=current_user.id, purpose="link")
     tk.h.flash_success(tk._("Your account is now linked to %(provider)s.")
                        % {"provider": title(_provider(verified.provider))})
     return tk.redirect_to("dgaaccounts_oidc.identities")
@@ -156,10 +160,9 @@ def _finish_link(verified: oidc.Identity) -> Any:
 def identities() -> Any:
     if not current_user.is_authenticated:
         return tk.redirect_to("user.login")
-    links = identity.of_user(current_user.id)
-    linked = {row.issuer for row in links}
+    links = tk.get_action("dgaaccounts_identity_link_list")(_context(), {})
     return tk.render("dgaaccounts/oidc_identities.html", {
-        "links": links, "providers": oidc.providers(), "linked_issuers": linked,
+        "links": links, "providers": oidc.providers(),
         "titles": {p.name: title(p) for p in oidc.providers()}})
 
 
@@ -168,10 +171,11 @@ def unlink(link_id: str) -> Any:
     if not current_user.is_authenticated:
         return tk.abort(403, tk._("Sign in with your password first."))
     try:
-        identity.unlink(link_id, current_user.id, current_user.id)
+        tk.get_action("dgaaccounts_identity_unlink")(_context(), {"id": link_id})
     except tk.ObjectNotFound as e:
         return tk.abort(404, str(e))
-    model.Session.commit()
+    except tk.ValidationError:
+        return tk.abort(404, tk._("Linked identity not found."))
     tk.h.flash_success(tk._("The identity is no longer linked to your account."))
     return tk.redirect_to("dgaaccounts_oidc.identities")
 
@@ -196,8 +200,9 @@ def logout_response() -> Any:
 
 # -- registration from a verified identity -------------------------------------------------
 
-def _verified_values(verified: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """The form values that came verified from the provider, and their field names."""
+def _verified_values(verified: dict[str, Any], *, agency: bool) -> dict[str, str]:
+    """The form values that came verified from the provider: they are shown read-only, and
+    win over whatever is posted."""
     fields = verified["fields"]
     values: dict[str, str] = {}
     names = [fields.get("name_th"), fields.get("name_en")]
@@ -206,11 +211,11 @@ def _verified_values(verified: dict[str, Any]) -> tuple[dict[str, str], list[str
         values["fullname"] = fullname
     if fields.get("email") and fields.get("email_verified") is True:
         values["email"] = str(fields["email"]).strip().lower()
-    if fields.get("organization_id_verified") is True:
+    if agency and fields.get("organization_id_verified") is True:
         organization = identity.organization_for(fields.get("organization_id"))
         if organization:
             values["organization"] = organization
-    return values, sorted(values)
+    return values
 
 
 def _ial_refusal(provider: oidc.Provider, fields: dict[str, Any]) -> str | None:
@@ -228,48 +233,103 @@ def _ial_refusal(provider: oidc.Provider, fields: dict[str, Any]) -> str | None:
         "provider": title(provider), "min_ial": provider.min_ial}
 
 
+def _registration(agency: bool) -> tuple[oidc.Provider, dict[str, str], identity.Verified] | Any:
+    """The verified identity of this browser, its locked values and what the action gets; or
+    the answer when there is none (the usual form) or it may not register."""
+    verified = session.get(_VERIFIED)
+    if not verified:
+        return tk.redirect_to("dgaaccounts.register_agency" if agency
+                              else "dgaaccounts.register_developer")
+    provider = _provider(verified["provider"])
+    why = _ial_refusal(provider, verified["fields"]) if agency else None
+    if why:
+        return _refused(provider.name, "ial_too_low", why)
+    if identity.find(verified["issuer"], verified["sub"]) is not None:
+        return _refused(provider.name, "already_linked", tk._(
+            "This identity is already linked to an account on this portal."))
+    values = _verified_values(verified, agency=agency)
+    record = {"provider": provider.name, "issuer": verified["issuer"],
+              "title_th": provider.title_th, "title_en": provider.title_en,
+              "ial": verified["fields"].get("ial"), "verified": sorted(values)}
+    return provider, values, identity.Verified(
+        provider=provider.name, issuer=verified["issuer"], sub=verified["sub"],
+        pid_hmac=verified.get("pid"), record=record, email=values.get("email"))
+
+
 @dgaaccounts_oidc.route("/register/agency", methods=["GET", "POST"])
 def register_agency() -> Any:
     """The agency officer registration, pre-filled and locked with the verified identity."""
-    verified = session.get(_VERIFIED)
-    if not verified:
-        return tk.redirect_to("dgaaccounts.register_agency")
-    provider = _provider(verified["provider"])
-    why = _ial_refusal(provider, verified["fields"])
-    if why:
-        return _refused(provider.name, "ial_too_low", why)
-    values, locked = _verified_values(verified)
-    record = {"provider": provider.name, "issuer": verified["issuer"],
-              "title_th": provider.title_th, "title_en": provider.title_en,
-              "ial": verified["fields"].get("ial"), "verified": locked}
+    found = _registration(agency=True)
+    if not isinstance(found, tuple):
+        return found
+    provider, values, verified = found
     if tk.request.method == "GET":
-        return _render_form(values, {}, record)
+        return _render_form("agency", values, {}, verified.record)
     form = {k: tk.request.form.get(k, "") for k in FORM_FIELDS}
     form.update(values)  # locked: the verified values win over whatever was posted
     data: dict[str, Any] = dict(form)
     upload = tk.request.files.get("signed_form")
     if upload is not None and upload.filename:
         data["signed_form"] = upload
-    if identity.find(verified["issuer"], verified["sub"]) is not None:
-        return _refused(provider.name, "already_linked", tk._(
-            "This identity is already linked to an account on this portal."))
-    # The action links the identity to the new (pending) applicant, who signs in with it
-    # once approved; both context keys are set here only, never from an API call's data.
-    link = {"provider": provider.name, "issuer": verified["issuer"], "sub": verified["sub"],
-            "pid": verified.get("pid")}
     try:
         result = tk.get_action("dgaaccounts_agency_register")(
-            {"user": "", "dgaaccounts_identity": record, "dgaaccounts_identity_link": link},
-            data)
+            {"user": "", identity.CONTEXT_KEY: verified}, data)
     except tk.ValidationError as e:
+        if "identity" in e.error_dict:  # linked meanwhile: nothing was made
+            return _refused(provider.name, "already_linked", e.error_dict["identity"][0])
         form["password"] = ""
-        return _render_form(form, e.error_dict, record)
+        return _render_form("agency", form, e.error_dict, verified.record)
     session.pop(_VERIFIED, None)
+    if result.get("applicant_token"):
+        # The provider verified the address: no email to confirm, straight to the request.
+        grants.remember_applicant(result["request_id"], result["applicant_token"])
+        tk.h.flash_success(tk._("Your email address was verified by %(provider)s.")
+                           % {"provider": title(provider)})
+        return tk.redirect_to("dgaaccounts.request_read", id=result["request_id"])
     session["dgaaccounts_registered"] = result["reference"]
+    return _sent(data["email"])
+
+
+@dgaaccounts_oidc.route("/register/developer", methods=["GET", "POST"])
+def register_developer() -> Any:
+    """The developer sign-up, pre-filled and locked with the verified identity; with an
+    address the provider verified, the account opens at once and its API token is shown."""
+    found = _registration(agency=False)
+    if not isinstance(found, tuple):
+        return found
+    provider, values, verified = found
+    if tk.request.method == "GET":
+        return _render_form("developer", values, {}, verified.record)
+    form = {k: tk.request.form.get(k, "") for k in ("name", "fullname", "email", "password",
+                                                  "purpose")}
+    form.update(values)  # locked: the verified values win over whatever was posted
+    try:
+        result = tk.get_action("dgaaccounts_developer_register")(
+            {"user": "", identity.CONTEXT_KEY: verified}, dict(form))
+    except tk.ValidationError as e:
+        if "identity" in e.error_dict:  # linked meanwhile: nothing was made
+            return _refused(provider.name, "already_linked", e.error_dict["identity"][0])
+        form["password"] = ""
+        return _render_form("developer", form, e.error_dict, verified.record)
+    session.pop(_VERIFIED, None)
+    session.pop("dgaaccounts_registered", None)
+    if not result.get("api_token"):
+        return _sent(form["email"])
+    user = model.User.get(form["name"])
+    _sign_in(user)
+    session[oidc.SESSION_PROVIDER] = provider.name
+    return tk.render("dgaaccounts/verified_developer.html", {"result": result})
+
+
+def _sent(address: str) -> Any:
+    from .views_applicant import _remember_sent
+
+    _remember_sent(address)
     return tk.redirect_to("dgaaccounts.registered")
 
 
-def _render_form(data: dict[str, Any], errors: dict[str, Any], record: dict[str, Any]) -> str:
-    return tk.render("dgaaccounts/register_agency.html", {
+def _render_form(which: str, data: dict[str, Any], errors: dict[str, Any],
+                 record: dict[str, Any]) -> str:
+    return tk.render(f"dgaaccounts/register_{which}.html", {
         "data": data, "errors": errors, "error_summary": error_summary(errors),
-        "form_action": tk.url_for("dgaaccounts_oidc.register_agency"), "verified": record})
+        "form_action": tk.url_for(f"dgaaccounts_oidc.register_{which}"), "verified": record})

@@ -120,8 +120,23 @@ TRANSITIONS: dict[str, dict[str, Event]] = {
 }
 
 
+# The action that fires each event from outside (its auth function says who may call it);
+# the others happen otherwise: verification with the emailed token, expiry by housekeeping.
+ACTIONS = {
+    "upload_document": "dgaaccounts_request_document_upload",
+    "approve": "dgaaccounts_request_approve",
+    "reject": "dgaaccounts_request_reject",
+    "return": "dgaaccounts_request_return",
+    "withdraw": "dgaaccounts_request_withdraw",
+    "endorse": "dgaaccounts_request_endorse",
+    "decline": "dgaaccounts_request_decline",
+}
+# Decisions (and the organization's answers): never on one's own request.
+DECISIONS = ("approve", "reject", "return", "endorse", "decline")
+
+
 def allowed_events(req: Request) -> list[str]:
-    """Events that may happen to the request in its current state."""
+    """Events that may happen to the request in its current state (whoever fires them)."""
     return [name for name, ev in TRANSITIONS[req.kind].items()
             if req.state in ev.sources and not (ev.endorsement and req.endorsement)]
 
@@ -130,7 +145,6 @@ def check(req: Request, event: str) -> Event:
     """The event, if it may happen to ``req`` now; otherwise ``ValidationError`` (409)."""
     ev = TRANSITIONS[req.kind].get(event)
     if ev is None or req.state not in ev.sources:
-        model.Session.rollback()
         raise tk.ValidationError({"state": [_not_now_message(req)]})
     if ev.endorsement and req.endorsement:
         model.Session.rollback()
@@ -176,8 +190,7 @@ def transition(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
-        model.Session.rollback()
+    if result.rowcount != 1:  # nothing was changed: the caller rolls back or goes on
         raise tk.ValidationError(
             {"state": [tk._("This request has just been changed by someone else.")]})
     previous = req.state

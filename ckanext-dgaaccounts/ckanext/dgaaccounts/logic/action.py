@@ -3,14 +3,22 @@
 Every public function here is an action, registered by the plugin's blanket. Each reads the same
 way: check access, validate with a schema, let the workflow module change the state (it audits and
 queues the emails), commit once, then hand the emails to the background worker.
+
+Actions compose: the decisions, withdrawals, account requests, reactivations and resends honour
+``defer_commit`` (the caller commits, and the emails go with the outbox's next sweep or the
+caller's ``mail.dispatch()``), and a refusal raises without rolling back a transaction that the
+caller holds. Without ``defer_commit`` an action that fails rolls its transaction back. Sign-ups,
+verification and uploads keep files or tokens outside the database and always commit.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, or_, orm, select, text, union
+from sqlalchemy import func, or_, text
 from sqlalchemy.exc import IntegrityError
 
 import ckan.model as model
@@ -19,13 +27,40 @@ from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
 from .. import (
-    account, approval, auditlog, config, escalation, mail, ratelimit, recheck, reports,
-    signature_store, storage, tokens, workflow,
+    account, approval, auditlog, config, identity, mail, ratelimit, recheck,
+    reports, requests_read, signature_store, storage, tokens, workflow,
 )
-from ..model import ApprovalMode, AuditEvent, Document, Request, utcnow
+from ..model import ApprovalMode, Document, Request, utcnow
 from . import schema
+from .schema import validate as _validate
 
 log = logging.getLogger(__name__)
+
+
+Action = Callable[[Context, DataDict], Any]
+
+
+def _rolls_back(action: Action) -> Action:
+    """A writing action: when it fails, its transaction is rolled back (nothing half-done, the
+    row locks released), unless the caller holds the transaction (``defer_commit``) and
+    decides."""
+    @functools.wraps(action)
+    def wrapper(context: Context, data_dict: DataDict) -> Any:
+        try:
+            return action(context, data_dict)
+        except BaseException:
+            if not context.get("defer_commit"):
+                model.Session.rollback()
+            raise
+
+    return wrapper
+
+
+def _commit(context: Context) -> None:
+    """Commit and hand the emails to the worker, unless the caller commits (``defer_commit``)."""
+    if not context.get("defer_commit"):
+        model.Session.commit()
+        mail.dispatch()
 
 
 # -- registration ------------------------------------------------------------------------
@@ -47,15 +82,18 @@ def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[s
     :param superior_name: name of the superior who approves the application
     :param superior_position: position of that superior
     :param signed_form: (optional) the signed application form, a PDF, JPEG or PNG upload
-    :returns: ``request_id``, ``reference`` and ``state``
+    :returns: ``request_id``, ``reference`` and ``state`` (and ``applicant_token`` when a
+        provider sign-in verified the address: see the README, "Sign in with ThaID")
     """
     tk.check_access("dgaaccounts_agency_register", context, data_dict)
     ratelimit.hit("register", _email_key(data_dict))
     data = _validate(data_dict, schema.agency_register(), context)
     details = {k: data.get(k) for k in (
         "position", "phone", "superior_name", "superior_position", "agency_name")}
-    # Set only by the provider sign-in view (views_oidc), never from an API call's data.
-    details["identity"] = context.get("dgaaccounts_identity")  # type: ignore[typeddict-item]
+    # Set only by the provider sign-in's views (views_oidc), never from an API call's data.
+    verified = identity.verified_from(context)
+    details["identity"] = verified.record if verified else None
+    result: dict[str, Any] = {}
     upload = data_dict.get("signed_form")
     if upload not in (None, "") and not _is_upload(upload):
         raise tk.ValidationError({"signed_form": [tk._("Upload the scan as a file.")]})
@@ -72,11 +110,7 @@ def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[s
                 signature_store.check_upload(req, doc))
         workflow.audit("register", req.user_id, req, to_state=req.state,
                        details={"with_document": stored is not None, **audited})
-        if context.get("dgaaccounts_identity_link"):  # set by views_oidc only, like identity
-            from ..identity import link_applicant
-
-            link_applicant(req.user_id, context["dgaaccounts_identity_link"])  # type: ignore
-        mail.queue_to_applicant(req, "verify_agency")
+        result = _verify_or_send(req, verified, data["email"], "verify_agency")
         model.Session.commit()
     except BaseException:
         model.Session.rollback()
@@ -84,7 +118,7 @@ def dgaaccounts_agency_register(context: Context, data_dict: DataDict) -> dict[s
             storage.get_store().delete(stored.key)
         raise
     mail.dispatch()
-    return {"request_id": req.id, "reference": req.reference, "state": req.state}
+    return {**result, "request_id": req.id, "reference": req.reference, "state": req.state}
 
 
 def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dict[str, Any]:
@@ -99,12 +133,17 @@ def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dic
     :param password: password for the account
     :param purpose: (optional) what the developer builds, and for whom
     :returns: ``request_id`` and ``state`` (the same answer for an address already waiting
-        for verification, which gets its link again)
+        for verification, which gets its link again); when a provider sign-in verified the
+        address, the account is active at once and ``api_token`` is there too
     """
     tk.check_access("dgaaccounts_developer_register", context, data_dict)
     ratelimit.hit("register", _email_key(data_dict))
     sch = schema.developer_register()
-    waiting = model.Session.query(Request).filter(
+    # Set only by the provider sign-in's views (views_oidc), never from an API call's data.
+    verified = identity.verified_from(context)
+    # A waiting sign-up is someone's account: a verified identity never takes it over (the
+    # address is then refused as for any account that has it).
+    waiting = None if verified else model.Session.query(Request).filter(
         Request.kind == workflow.DEVELOPER, Request.email == _email_key(data_dict),
         Request.state == workflow.AWAITING_VERIFICATION,
     ).first()
@@ -124,16 +163,19 @@ def dgaaccounts_developer_register(context: Context, data_dict: DataDict) -> dic
         mail.dispatch()
         return {"request_id": waiting.id, "state": waiting.state}
     try:
-        req = _create_applicant(context, data, workflow.DEVELOPER, {"purpose": data.get("purpose")})
+        req = _create_applicant(context, data, workflow.DEVELOPER, {
+            "purpose": data.get("purpose"), "identity": verified.record if verified else None})
         workflow.audit("register", req.user_id, req, to_state=req.state)
-        mail.queue_to_applicant(req, "verify_developer")
+        result = _verify_or_send(req, verified, data["email"], "verify_developer")
         model.Session.commit()
     except BaseException:
         model.Session.rollback()
         raise
+    if result:
+        result.update(_developer_token(req))
     mail.dispatch()
     # No reference here: it would tell a new address from one already waiting.
-    return {"request_id": req.id, "state": req.state}
+    return {**result, "request_id": req.id, "state": req.state}
 
 
 def _drop_validator(sch: dict[str, Any], field: str, name: str) -> None:
@@ -172,7 +214,22 @@ def _create_applicant(context: Context, data: dict[str, Any], kind: str,
     # Two sign-ups with one address at the same moment: the unique index keeps one.
     _add_unique(req, "dgaaccounts_request_open_email_uq", "email",
                 tk._("This email address cannot be used for a new account."))
+    verified = identity.verified_from(context)
+    if verified is not None:
+        # The identity signs in to this account once it is open (same transaction: an
+        # identity linked meanwhile refuses the registration, nothing is made).
+        identity.link_verified(model.User.get(req.user_id), verified, None)
     return req
+
+
+def _verify_or_send(req: Request, verified: identity.Verified | None, email: str,
+                    template: str) -> dict[str, Any]:
+    """The verification email, or, when the provider sign-in asserted this very address
+    verified, the verification itself at once (what ``dgaaccounts_email_verify`` does)."""
+    if not identity.email_confirmed_by(verified, email):
+        mail.queue_to_applicant(req, template)
+        return {}
+    return _confirm_email(req, {"email_verified_by": verified.provider})
 
 
 def _site_user() -> dict[str, Any]:
@@ -225,6 +282,7 @@ def _current_locale() -> str:
 
 # -- verification ------------------------------------------------------------------------
 
+@_rolls_back
 def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Confirm an email address with the token from the verification email.
 
@@ -247,32 +305,43 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
         raise tk.ValidationError({"token": [tk._("This link is invalid, used or expired.")]})
     req = model.Session.get(Request, row.request_id)
     row.used = utcnow()
-    has_document = bool(_documents(req))
-    event = "verify_email_with_document" if (
-        req.kind == workflow.AGENCY and has_document) else "verify_email"
-    workflow.transition(req, event, req.user_id)
-    result: dict[str, Any] = {"request_id": req.id, "kind": req.kind}
-    if req.kind != workflow.DEVELOPER:
-        result["applicant_token"] = tokens.mint(req, tokens.APPLICANT)
+    result = _confirm_email(req)
     model.Session.commit()
     if req.kind == workflow.DEVELOPER:
-        # CKAN's own token API, after the commit: the token shows in the user's API tokens tab.
-        user = model.User.get(req.user_id)
-        token_request: dict[str, Any] = {"user": user.name, "name": "dgaaccounts"}
-        if p.plugin_loaded("expire_api_token"):
-            # That plugin requires a lifetime: give the one its operator configured.
-            token_request.update(
-                expires_in=tk.config.get("expire_api_token.default_lifetime"), unit=1)
-        token = tk.get_action("api_token_create")(  # the welcome email tells of this one
-            {"user": user.name, "ignore_auth": True, "dgaaccounts_signup": True}, token_request)
-        result["api_token"] = token["token"]
-        result["api_token_expires"] = token.get("expires_at")
-        result["user_name"] = user.name  # the page signs the developer in
+        result.update(_developer_token(req))
+        result["user_name"] = model.User.get(req.user_id).name  # the page signs them in
     result["state"] = req.state
     mail.dispatch()
     return result
 
 
+def _confirm_email(req: Request, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The address of ``req`` is confirmed (in the caller's transaction): the request moves on;
+    a developer's account opens, an agency applicant gets the token of the status page."""
+    event = "verify_email_with_document" if (
+        req.kind == workflow.AGENCY and requests_read.documents(req)) else "verify_email"
+    workflow.transition(req, event, req.user_id, details=details)
+    result: dict[str, Any] = {"request_id": req.id, "kind": req.kind}
+    if req.kind != workflow.DEVELOPER:
+        result["applicant_token"] = tokens.mint(req, tokens.APPLICANT)
+    return result
+
+
+def _developer_token(req: Request) -> dict[str, Any]:
+    """A verified developer's API token. CKAN's own token API, after the commit (it commits):
+    the token shows in the user's API tokens tab; the welcome email tells of this one."""
+    user = model.User.get(req.user_id)
+    token_request: dict[str, Any] = {"user": user.name, "name": "dgaaccounts"}
+    if p.plugin_loaded("expire_api_token"):
+        # That plugin requires a lifetime: give the one its operator configured.
+        token_request.update(
+            expires_in=tk.config.get("expire_api_token.default_lifetime"), unit=1)
+    token = tk.get_action("api_token_create")(
+        {"user": user.name, "ignore_auth": True, "dgaaccounts_signup": True}, token_request)
+    return {"api_token": token["token"], "api_token_expires": token.get("expires_at")}
+
+
+@_rolls_back
 def dgaaccounts_verification_resend(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Send the verification email again.
 
@@ -291,14 +360,14 @@ def dgaaccounts_verification_resend(context: Context, data_dict: DataDict) -> di
         template = "verify_developer" if req.kind == workflow.DEVELOPER else "verify_agency"
         mail.queue_to_applicant(req, template)
         workflow.audit("verification_resend", None, req)
-        model.Session.commit()
-        mail.dispatch()
+        _commit(context)
     return {"message": tk._(
         "If this address is waiting for verification, a new link is on its way.")}
 
 
 # -- cancellation and suspension ---------------------------------------------------------
 
+@_rolls_back
 def dgaaccounts_cancellation_request_create(context: Context,
                                             data_dict: DataDict) -> dict[str, Any]:
     """Ask for the cancellation (permanent) or suspension (until reactivated) of one's account.
@@ -330,11 +399,11 @@ def dgaaccounts_cancellation_request_create(context: Context,
     workflow.audit("request_create", user.id, req, to_state=req.state,
                    details={"kind": req.kind})
     mail.queue_to_applicant(req, "account_request_received")
-    model.Session.commit()
-    mail.dispatch()
-    return _request_dict(req)
+    _commit(context)
+    return _shown(req, context, data_dict)
 
 
+@_rolls_back
 def dgaaccounts_user_reactivate(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Open a suspended account again. Sysadmins only.
 
@@ -352,7 +421,6 @@ def dgaaccounts_user_reactivate(context: Context, data_dict: DataDict) -> dict[s
     if user is None:
         raise tk.ObjectNotFound(tk._("User not found."))
     if not account.is_suspended(user) or user.state != "pending":
-        model.Session.rollback()
         raise tk.ValidationError({"id": [tk._("This account is not suspended.")]})
     account.reactivate(user)
     workflow.audit("reactivate", _actor_id(context), target_user_id=user.id,
@@ -360,13 +428,13 @@ def dgaaccounts_user_reactivate(context: Context, data_dict: DataDict) -> dict[s
     if user.email:
         mail.queue(None, "reactivated", user.email, recipient_name=user.fullname or user.name,
                    locale=mail.user_locale(user))
-    model.Session.commit()
-    mail.dispatch()
+    _commit(context)
     return {"id": user.id, "name": user.name, "state": user.state}
 
 
 # -- documents ---------------------------------------------------------------------------
 
+@_rolls_back
 def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Upload the signed form (a scan: PDF, JPEG or PNG) of a request.
 
@@ -379,7 +447,7 @@ def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -
     :returns: the request, as ``dgaaccounts_request_show``
     """
     data = _validate(data_dict, schema.request_id(), context)
-    req = _get_request(data["id"])
+    req = requests_read.get(data["id"])
     context["dgaaccounts_request"] = req
     tk.check_access("dgaaccounts_request_document_upload", context, data_dict)
     ratelimit.hit("upload", req.id)
@@ -400,7 +468,7 @@ def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -
         storage.get_store().delete(stored.key)
         raise
     mail.dispatch()
-    return _request_dict(req, with_history=False)
+    return _shown(req, context, data_dict, with_history=False)
 
 
 def _is_upload(value: Any) -> bool:
@@ -427,15 +495,6 @@ def _add_document(req: Request, stored: storage.StoredDocument, uploaded_by: str
     return doc
 
 
-def _documents(req: Request) -> list[Document]:
-    return (
-        model.Session.query(Document)
-        .filter(Document.request_id == req.id)
-        .order_by(Document.uploaded)
-        .all()
-    )
-
-
 # -- reading -----------------------------------------------------------------------------
 
 @tk.side_effect_free
@@ -447,13 +506,16 @@ def dgaaccounts_request_show(context: Context, data_dict: DataDict) -> dict[str,
     :param id: the request id
     :param token: (optional) the applicant token
     :returns: the request: ``id``, ``reference``, ``kind``, ``state``, ``user_id``, ``created``,
-        ``submitted``, ``due``, ``overdue``, ``documents``, ``history``...
+        ``submitted``, ``due``, ``overdue``, ``documents``, ``history``... and
+        ``allowed_events``: the events the caller may fire now (``upload_document``,
+        ``approve``, ``reject``, ``return``, ``withdraw``), each legal in the request's state
+        and allowed to the caller by the auth function of its action
     """
     data = _validate(data_dict, schema.request_id(), context)
-    req = _get_request(data["id"])
+    req = requests_read.get(data["id"])
     context["dgaaccounts_request"] = req
     tk.check_access("dgaaccounts_request_show", context, data_dict)
-    return _request_dict(req)
+    return _shown(req, context, data_dict)
 
 
 @tk.side_effect_free
@@ -462,6 +524,8 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
 
     :param kind: (optional) one kind of request
     :param state: (optional) one state; by default every open request
+    :param every_state: (optional) true: requests in every state, closed ones too (unless
+        ``state`` is given)
     :param overdue: (optional) only requests past their due time
     :param q: (optional) text found in the reference, username, name, email or agency
     :param signatures: (optional) ``verified``: only requests whose latest document carries
@@ -470,95 +534,11 @@ def dgaaccounts_request_list(context: Context, data_dict: DataDict) -> dict[str,
         list these where its approval mode gives them a part
     :param limit: page size (default 20)
     :param offset: (optional)
-    :returns: ``count`` and ``results``
+    :returns: ``count`` and ``results``; with ``q``, also ``other_states``: how many more
+        requests match the search and the other filters in the states not listed
     """
     tk.check_access("dgaaccounts_request_list", context, data_dict)
-    data = _validate(data_dict, schema.request_list(), context)
-    now = utcnow()
-
-    def conditions(entity: Any) -> list[Any]:
-        # Each filter, and the queue's order (due, then created), has an index (migrations
-        # 0001 and 0004), on the request table alone.
-        found: list[Any] = []
-        if data.get("kind"):
-            found.append(entity.kind == data["kind"])
-        if data.get("state"):
-            found.append(entity.state == data["state"])
-        else:
-            found.append(entity.state.in_(workflow.OPEN_STATES))
-        if data.get("overdue"):
-            found += [entity.state == workflow.SUBMITTED, entity.due < now]
-        if data.get("signatures") == "verified":
-            found.append(signature_store.verified_condition(entity))
-        if data.get("organization"):
-            found.append(entity.organization_id == data["organization"])
-        return found
-
-    if data.get("q"):
-        count, rows = _request_search(conditions, data["q"], data["limit"], data["offset"])
-    else:
-        # The count reads an index alone; the page walks an index in the queue's order and
-        # stops after ``limit`` rows, however many requests there are.
-        count = model.Session.query(func.count()).select_from(Request).filter(
-            *conditions(Request)).scalar()
-        rows = (
-            model.Session.query(Request, model.User.name, model.User.fullname)
-            .join(model.User, model.User.id == Request.user_id)
-            .filter(*conditions(Request))
-            .order_by(Request.due.asc().nullslast(), Request.created.asc())
-            .limit(data["limit"]).offset(data["offset"]).all()
-        )
-    results = []
-    verified = signature_store.verified_request_ids([req.id for req, _n, _f in rows])
-    escalated = escalation.escalated_at([req.id for req, _n, _f in rows])
-    for req, name, fullname in rows:
-        item = req.as_dict()
-        item.update(user_name=name, user_fullname=fullname,
-                    overdue=workflow.is_overdue(req, now), signatures_verified=req.id in verified)
-        item["escalated"] = escalated[req.id].isoformat() if req.id in escalated else None
-        results.append(item)
-    return {"count": count, "results": results}
-
-
-def _request_search(conditions: Any, text_: str, limit: int,
-                    offset: int) -> tuple[int, list[Any]]:
-    """The count and the page of the requests matching ``conditions`` whose reference, email
-    or agency name, or whose applicant's username or full name, contain ``text_``.
-
-    One statement: the matches (id, due, created) are found once, as a UNION of two searches
-    that the trigram indexes of migration 0004 answer (an OR across the join with the user
-    table could only be checked row by row), then counted, and only the page's rows are read
-    in full. Its cost follows the number of matches, not of requests.
-    """
-    like = "%" + text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    own, by_user = orm.aliased(Request), orm.aliased(Request)
-    matches = union(
-        select(own.id, own.due, own.created).where(*conditions(own), or_(
-            own.reference.ilike(like, escape="\\"), own.email.ilike(like, escape="\\"),
-            own.details["agency_name"].astext.ilike(like, escape="\\"))),
-        select(by_user.id, by_user.due, by_user.created)
-        .join(model.User, model.User.id == by_user.user_id)
-        .where(*conditions(by_user), or_(model.User.name.ilike(like, escape="\\"),
-                                         model.User.fullname.ilike(like, escape="\\"))),
-    ).cte("dgaaccounts_matches")
-    order = (matches.c.due.asc().nullslast(), matches.c.created.asc())
-    page = (select(matches.c.id, matches.c.due, matches.c.created).order_by(*order)
-            .limit(limit).offset(offset).subquery("dgaaccounts_page"))
-    total = select(func.count()).select_from(matches).scalar_subquery()
-    found = (
-        model.Session.query(Request, model.User.name, model.User.fullname, total)
-        .join(page, page.c.id == Request.id)
-        .join(model.User, model.User.id == Request.user_id)
-        .order_by(page.c.due.asc().nullslast(), page.c.created.asc())
-        .all()
-    )
-    if found:
-        count = found[0][3]
-    elif offset:  # past the last page: the count still has to be told
-        count = model.Session.query(func.count()).select_from(matches).scalar()
-    else:
-        count = 0
-    return count, [(req, name, fullname) for req, name, fullname, _total in found]
+    return requests_read.queue(_validate(data_dict, schema.request_list(), context))
 
 
 @tk.side_effect_free
@@ -587,6 +567,7 @@ def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> dict[str, A
 
 # -- decisions ---------------------------------------------------------------------------
 
+@_rolls_back
 def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Approve a submitted request. Sysadmins; in the ``delegated`` approval mode also the
     admins of the request's organization (never their own request; into their own organization,
@@ -605,7 +586,7 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
     """
     tk.check_access("dgaaccounts_request_approve", context, data_dict)
     data = _validate(data_dict, schema.request_approve(), context)
-    req = _get_request(data["id"], lock=True)
+    req = requests_read.get(data["id"], lock=True)
     workflow.check(req, "approve")
     actor = _actor_id(context)
     _not_own_request(req, actor)
@@ -615,7 +596,6 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
     capacity = recheck.decider(req, actor, "approve", data)
     user = recheck.account_for(req)
     if req.kind in workflow.ACCOUNT_CHANGES and account.is_last_active_sysadmin(user):
-        model.Session.rollback()
         raise tk.ValidationError({"id": [tk._(
             "This is the last active sysadmin: make someone else a sysadmin first.")]})
     if req.kind == workflow.AGENCY:
@@ -624,11 +604,11 @@ def dgaaccounts_request_approve(context: Context, data_dict: DataDict) -> dict[s
     details["by"] = capacity  # sysadmin or organization_admin (approval.py)
     # The event's effects (workflow.TRANSITIONS) change the account and the membership.
     workflow.transition(req, "approve", actor, note=data.get("note"), details=details)
-    model.Session.commit()
-    mail.dispatch()
-    return _request_dict(req)
+    _commit(context)
+    return _shown(req, context, data_dict)
 
 
+@_rolls_back
 def dgaaccounts_request_reject(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Reject a submitted request; the reason is sent to the applicant. Sysadmins; in the
     ``delegated`` approval mode also the admins of the request's organization.
@@ -640,6 +620,7 @@ def dgaaccounts_request_reject(context: Context, data_dict: DataDict) -> dict[st
     return _decide_with_reason(context, data_dict, "dgaaccounts_request_reject", "reject")
 
 
+@_rolls_back
 def dgaaccounts_request_return(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Return a submitted request to the applicant for a corrected document. Sysadmins; in the
     ``delegated`` approval mode also the admins of the request's organization.
@@ -655,18 +636,18 @@ def _decide_with_reason(context: Context, data_dict: DataDict, name: str,
                         event: str) -> dict[str, Any]:
     tk.check_access(name, context, data_dict)
     data = _validate(data_dict, schema.request_decision_with_reason(), context)
-    req = _get_request(data["id"], lock=True)
+    req = requests_read.get(data["id"], lock=True)
     workflow.check(req, event)
     _not_own_request(req, _actor_id(context))
     capacity = recheck.decider(req, _actor_id(context), event, data)
     recheck.account_for(req)
     workflow.transition(req, event, _actor_id(context), note=data["reason"],
                         details={"by": capacity})
-    model.Session.commit()
-    mail.dispatch()
-    return _request_dict(req)
+    _commit(context)
+    return _shown(req, context, data)
 
 
+@_rolls_back
 def dgaaccounts_request_endorse(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Endorse a submitted request: the agency confirms the applicant (``endorse`` approval
     mode). The admins of the request's organization, once per submission; the request stays
@@ -681,6 +662,7 @@ def dgaaccounts_request_endorse(context: Context, data_dict: DataDict) -> dict[s
     return _endorsement(context, data, "endorse", data.get("note"))
 
 
+@_rolls_back
 def dgaaccounts_request_decline(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Decline a submitted request: the agency does not confirm the applicant (``endorse``
     approval mode). The admins of the request's organization, once per submission; the request
@@ -697,18 +679,18 @@ def dgaaccounts_request_decline(context: Context, data_dict: DataDict) -> dict[s
 
 def _endorsement(context: Context, data: dict[str, Any], event: str,
                  note: str | None) -> dict[str, Any]:
-    req = _get_request(data["id"], lock=True)
+    req = requests_read.get(data["id"], lock=True)
     workflow.check(req, event)
     actor = _actor_id(context)
     _not_own_request(req, actor)
     capacity = recheck.decider(req, actor, event, data)
     recheck.account_for(req)
     workflow.transition(req, event, actor, note=note, details={"by": capacity})
-    model.Session.commit()
-    mail.dispatch()
-    return _request_dict(req)
+    _commit(context)
+    return _shown(req, context, data)
 
 
+@_rolls_back
 def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Withdraw an open request. The request's applicant only (signed in or with the token).
 
@@ -717,13 +699,12 @@ def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[
     :returns: the request, as ``dgaaccounts_request_show``
     """
     data = _validate(data_dict, schema.request_id(), context)
-    req = _get_request(data["id"], lock=True)
+    req = requests_read.get(data["id"], lock=True)
     context["dgaaccounts_request"] = req
     tk.check_access("dgaaccounts_request_withdraw", context, data_dict)
     workflow.transition(req, "withdraw", _actor_id(context) or req.user_id)
-    model.Session.commit()
-    mail.dispatch()
-    return _request_dict(req)
+    _commit(context)
+    return _shown(req, context, data_dict)
 
 
 # -- approval modes (approval.py) --------------------------------------------------------------
@@ -816,22 +797,40 @@ def _email_key(data_dict: DataDict) -> str:
     return value.strip().lower()
 
 
-def _validate(data_dict: DataDict, sch: dict[str, Any], context: Context) -> dict[str, Any]:
-    data, errors = tk.navl_validate(dict(data_dict), sch, context)
-    if errors:
-        model.Session.rollback()
-        raise tk.ValidationError(errors)
-    return data
+def _shown(req: Request, context: Context, data_dict: DataDict, *,
+           with_history: bool = True) -> dict[str, Any]:
+    """The request as ``dgaaccounts_request_show`` returns it to this caller."""
+    result = requests_read.as_dict(req, with_history=with_history)
+    result["allowed_events"] = _allowed_events(req, context, data_dict.get("token"))
+    return result
 
 
-def _get_request(request_id: str, lock: bool = False) -> Request:
-    query = model.Session.query(Request).filter(Request.id == request_id)
-    if lock:
-        query = query.with_for_update()
-    req = query.one_or_none()
-    if req is None:
-        raise tk.ObjectNotFound(tk._("Request not found."))
-    return req
+def _allowed_events(req: Request, context: Context, token: Any) -> list[str]:
+    """The events of ``req`` that the caller may fire now: legal in its state, fired by an
+    action (``workflow.ACTIONS``) whose auth function lets the caller call it, and, for a
+    decision or an endorsement, not on the caller's own request and allowed to them by the
+    request's approval mode (``approval.can_decide``, which sysadmins do not skip)."""
+    actor = _actor_id(context)
+    user = model.Session.get(model.User, actor) if actor else None
+    allowed = []
+    for event in workflow.allowed_events(req):
+        action = workflow.ACTIONS.get(event)
+        if action is None:
+            continue
+        if event in workflow.DECISIONS and (actor == req.user_id or (
+                not context.get("ignore_auth") and not approval.can_decide(
+                    user, req, event, {"role": "member"} if event == "approve" else None))):
+            continue
+        asking: Context = {"user": context.get("user", ""), "dgaaccounts_request": req}
+        for key in ("auth_user_obj", "ignore_auth"):
+            if context.get(key):
+                asking[key] = context[key]  # type: ignore[literal-required]
+        try:
+            tk.check_access(action, asking, {"id": req.id, "token": token})
+        except tk.NotAuthorized:
+            continue
+        allowed.append(event)
+    return allowed
 
 
 def _actor_id(context: Context) -> str | None:
@@ -842,33 +841,7 @@ def _actor_id(context: Context) -> str | None:
 
 def _not_own_request(req: Request, actor_id: str | None) -> None:
     if actor_id is not None and actor_id == req.user_id:
-        model.Session.rollback()
         raise tk.NotAuthorized(tk._("A sysadmin cannot decide their own request."))
-
-
-def _request_dict(req: Request, with_history: bool = True) -> dict[str, Any]:
-    result = req.as_dict()
-    user = model.User.get(req.user_id)
-    org = model.Session.get(model.Group, req.organization_id) if req.organization_id else None
-    result.update(
-        user_name=user.name if user else None,
-        user_fullname=user.fullname if user else None,
-        organization=({"id": org.id, "name": org.name, "title": org.title} if org else None),
-        overdue=workflow.is_overdue(req),
-        documents=signature_store.with_signatures([d.as_dict() for d in _documents(req)]),
-    )
-    result["signatures_verified"] = bool(signature_store.verified_request_ids([req.id]))
-    escalated = escalation.escalated_at([req.id]).get(req.id)
-    result["escalated"] = escalated.isoformat() if escalated else None
-    result["approval_mode"] = approval.mode_for(req.organization_id)
-    if with_history:
-        events = (
-            model.Session.query(AuditEvent)
-            .filter(AuditEvent.request_id == req.id)
-            .order_by(AuditEvent.id)
-        )
-        result["history"] = [e.as_dict() for e in events]
-    return result
 
 
 # -- service report --------------------------------------------------------------------------
@@ -911,11 +884,13 @@ def dgaaccounts_sla_report(context: Context, data_dict: DataDict) -> dict[str, A
     return reports.sla_report(since, until, data["period"], kinds=kinds)
 
 
-# -- developer API keys (logic/token_action.py) ------------------------------------------
+# -- developer API keys (logic/token_action.py), identity links (logic/identity_action.py) --
 # tk.blanket.actions registers a module's __all__ when it has one (else its own public
 # functions): the list names this module's actions and those of token_action.
 from inspect import isfunction as _isfunction  # noqa: E402
+from . import identity_action as _identity_action  # noqa: E402
 from . import token_action as _token_action  # noqa: E402
+from .identity_action import *  # noqa: E402,F401,F403
 from .token_action import *  # noqa: E402,F401,F403
 from . import housekeeping as _housekeeping  # noqa: E402
 from .housekeeping import *  # noqa: E402,F401,F403
@@ -928,4 +903,4 @@ __all__ = sorted(
     {name for name, value in list(globals().items()) if _isfunction(value)
      and getattr(value, "__module__", None) == __name__ and not name.startswith("_")}
     | set(_token_action.__all__) | set(_queue_action.__all__) | set(_housekeeping.__all__)
-    | set(_account_action.__all__))
+    | set(_account_action.__all__) | set(_identity_action.__all__))

@@ -245,11 +245,13 @@ def dgaaccounts_audit_export(context: Context, data_dict: DataDict) -> AuthResul
     return _SYSADMIN_ONLY
 
 
-# -- developer API keys (logic/token_auth.py) --------------------------------------------
+# -- developer API keys (logic/token_auth.py), identity links (logic/identity_auth.py) ----
 # tk.blanket.auth_functions registers a module's __all__ when it has one: the list names this
 # module's auth functions and those of token_auth.
 from inspect import isfunction as _isfunction  # noqa: E402
+from . import identity_auth as _identity_auth  # noqa: E402
 from . import token_auth as _token_auth  # noqa: E402
+from .identity_auth import *  # noqa: E402,F401,F403
 from .token_auth import *  # noqa: E402,F401,F403
 from . import queue_auth as _queue_auth  # noqa: E402
 from .queue_auth import *  # noqa: E402,F401,F403
@@ -257,4 +259,5 @@ from .queue_auth import *  # noqa: E402,F401,F403
 __all__ = sorted(
     {name for name, value in list(globals().items()) if _isfunction(value)
      and getattr(value, "__module__", None) == __name__ and not name.startswith("_")}
-    | set(_token_auth.__all__) | set(_queue_auth.__all__))
+    | set(_token_auth.__all__) | set(_queue_auth.__all__)
+    | set(_identity_auth.__all__))

@@ -1,8 +1,21 @@
 """Input schemas, one per action (navl, built from CKAN's validators and ours)."""
 from __future__ import annotations
 
+from typing import Any
+
 from ckan.plugins import toolkit as tk
-from ckan.types import Schema, Validator
+from ckan.types import Context, Schema, Validator
+
+
+def validate(data_dict: dict[str, Any], sch: Schema, context: Context) -> dict[str, Any]:
+    """``data_dict`` as the schema makes it, or ``ValidationError`` with a message per field.
+
+    Nothing is rolled back: validation comes before any change, and a caller that composes
+    actions in its own transaction (``defer_commit``) keeps it."""
+    data, errors = tk.navl_validate(dict(data_dict), sch, context)
+    if errors:
+        raise tk.ValidationError(errors)
+    return data
 
 
 # -- the rule for every text field ------------------------------------------------------------
@@ -143,6 +156,7 @@ def request_list(
         "state": [ignore_missing, *line(dgaaccounts_request_state)],
         # Not CKAN's boolean_validator: it takes a list or a number for false.
         "overdue": [ignore_missing, dgaaccounts_boolean],
+        "every_state": [ignore_missing, dgaaccounts_boolean],
         "q": [ignore_missing, *line(dgaaccounts_max_length(200))],
         "limit": [default(20), dgaaccounts_natural_number,
                   limit_to_configured_maximum("ckan.search.rows_max", 100)],
@@ -340,3 +354,15 @@ def document_show(not_empty: Validator, ignore_missing: Validator,
         "document_id": [not_empty, *line()],
         "token": [ignore_missing, dgaaccounts_optional_credential],
     }
+
+
+# -- identity links (logic/identity_action.py) ---------------------------------------------------
+
+@tk.validator_args
+def identity_link_list(dgaaccounts_max_length: Validator) -> Schema:
+    return {"user": optional(line(dgaaccounts_max_length(200)))}
+
+
+@tk.validator_args
+def identity_unlink(not_empty: Validator, dgaaccounts_max_length: Validator) -> Schema:
+    return {"id": [not_empty, *line(dgaaccounts_max_length(100))]}

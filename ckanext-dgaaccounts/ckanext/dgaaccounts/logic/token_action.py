@@ -85,13 +85,14 @@ def _announce(context: Context, owner: model.User, token: model.ApiToken,
     workflow.audit("api_token_create", _actor_id(context), target_user_id=owner.id, details={
         "token_id": token.id, "name": token.name[:apitokens.NAME_MAX],
         "expires": expires.isoformat()})
-    # The sign-up token is the one the welcome email already announces.
-    if owner.email and not context.get("dgaaccounts_signup"):
+    # Every token, the developer sign-up token too: a leaked key is found by its owner.
+    if owner.email:
         mail.queue(None, "token_created", owner.email,
                    recipient_name=owner.fullname or owner.name, locale=mail.user_locale(owner),
                    params={"token_name": token.name[:apitokens.NAME_MAX],
-                           "created": token.created_at.strftime("%Y-%m-%d %H:%M"),
+                           "created": _day(token.created_at),
                            "address": address or "", "expires": _day(expires),
+                           "signup": bool(context.get("dgaaccounts_signup")),
                            # the signed link is made at delivery (mail.py): no usable
                            # secret rests in the outbox
                            "revoke_all_for": owner.id})
@@ -100,7 +101,8 @@ def _announce(context: Context, owner: model.User, token: model.ApiToken,
 
 
 def _day(value: datetime.datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M")
+    # ISO, naive UTC: the email shows it in the reader's language and zone (timefmt.py)
+    return value.replace(microsecond=0).isoformat()
 
 
 def _actor_id(context: Context) -> str | None:
@@ -425,11 +427,12 @@ def _remind(token: model.ApiToken, expires: datetime.datetime) -> None:
     owner = token.owner
     if owner is None or not owner.email:
         return
+    locale = mail.user_locale(owner)
     mail.queue(None, "token_expiry", owner.email, recipient_name=owner.fullname or owner.name,
-               locale=mail.user_locale(owner), params={
+               locale=locale, params={
                    "token_name": token.name[:apitokens.NAME_MAX], "expires": _day(expires),
                    "last_used": _day(token.last_access) if token.last_access else "",
-                   "renew_link": apitokens.renew_link(token),
+                   "renew_link": apitokens.renew_link(token, locale),
                    "overlap_days": config.token_renewal_overlap().days})
 
 

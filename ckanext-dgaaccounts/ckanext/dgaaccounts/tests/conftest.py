@@ -34,19 +34,42 @@ def worker_index() -> int:
     return int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
 
 
-def pytest_configure(config: Any) -> None:
-    """Under pytest-xdist, point this worker at its own database (``<db>_gw<N>``), Redis db
-    (the configured one + N) and CKAN storage path before CKAN reads its config: workers must
-    not share rows, rate-limit counters, job queues or the files CKAN writes at start-up."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if not worker or not config.option.ckan_ini:
-        return
+def _read_ini(path: str) -> Any:
     import configparser
-    from urllib.parse import urlsplit, urlunsplit
 
-    ini = os.path.abspath(config.option.ckan_ini)
+    ini = os.path.abspath(path)
     parser = configparser.ConfigParser(defaults={"here": os.path.dirname(ini)}, strict=False)
     parser.read(ini)
+    return parser
+
+
+def _lower_password_hashing(parser: Any) -> None:
+    """Tests only: the rounds of CKAN's password hash (passlib's ``pbkdf2_sha512``, 25,000 by
+    default: 30 ms of CPU for every user made and every password sign-in) from the
+    ``[dgaaccounts:tests]`` section of the test ini, which CKAN never reads. CKAN has no
+    option for it; a stored hash names its own rounds, so it verifies in any process."""
+    rounds = parser.getint("dgaaccounts:tests", "password_hash_rounds", fallback=0)
+    if rounds:
+        from passlib.hash import pbkdf2_sha512
+
+        pbkdf2_sha512.default_rounds = rounds
+
+
+def pytest_configure(config: Any) -> None:
+    """Lower the test processes' password hashing (:func:`_lower_password_hashing`).
+
+    Under pytest-xdist, point this worker at its own database (``<db>_gw<N>``), Redis db
+    (the configured one + N) and CKAN storage path before CKAN reads its config: workers must
+    not share rows, rate-limit counters, job queues or the files CKAN writes at start-up."""
+    if not config.option.ckan_ini:
+        return
+    parser = _read_ini(config.option.ckan_ini)
+    _lower_password_hashing(parser)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    from urllib.parse import urlsplit, urlunsplit
+
     main = parser["app:main"]
     db = urlsplit(os.environ.get("CKAN_SQLALCHEMY_URL") or main["sqlalchemy.url"])
     os.environ["CKAN_SQLALCHEMY_URL"] = urlunsplit(db._replace(path=f"{db.path}_{worker}"))
@@ -61,9 +84,14 @@ def pytest_configure(config: Any) -> None:
     os.environ["CKAN_STORAGE_PATH"] = os.path.join(storage, worker)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[Any]) -> None:
     """The ``stress`` tests run on one xdist worker (``--dist loadgroup``), one after another:
-    they start CKAN processes and measure limits and races on their own."""
+    they start CKAN processes and measure limits and races on their own.
+
+    First among the hooks: xdist's own (on each worker) reads the ``xdist_group`` marks into
+    the test ids; run after it, the marks came too late and both workers started their pair
+    of ``ckan run`` servers."""
     for item in items:
         if item.get_closest_marker("stress"):
             item.add_marker(pytest.mark.xdist_group("stress"))
@@ -206,7 +234,7 @@ def clean_db(with_plugins, _migrated_db, reset_redis):
     reset_redis()
 
 
-# -- the plugin, once per module ---------------------------------------------------------------
+# -- the plugins and the app, once per test process --------------------------------------------
 
 def _unload_plugins() -> None:
     import ckan.plugins
@@ -216,13 +244,21 @@ def _unload_plugins() -> None:
     unload()
 
 
-@pytest.fixture(scope="module")
-def _module_plugins() -> Iterator[dict[str, Any]]:
-    """The plugins loaded once for the module, and what loading them wrote to the config."""
+@pytest.fixture(scope="session")
+def _session_plugins() -> Iterator[dict[str, Any]]:
+    """The plugins loaded once for the test process (an xdist worker), and what loading them
+    wrote to the config. Unloaded when the session ends."""
     state: dict[str, Any] = {}
     yield state
     if state:
         _unload_plugins()
+
+
+@pytest.fixture(scope="module")
+def _module_plugins(_session_plugins) -> dict[str, Any]:
+    """Kept for the fixtures that name it: the session's plugin state (loading and unloading
+    the plugins around every module cost a second a module, with the app and its templates)."""
+    return _session_plugins
 
 
 def _wanted_plugins() -> list[str]:
@@ -235,7 +271,7 @@ _MISSING = object()
 
 
 def ensure_plugins(config: Any, state: dict[str, Any]) -> None:
-    """Load the configured plugins unless ``state`` (a module's) says they are loaded; else
+    """Load the configured plugins unless ``state`` (the session's) says they are loaded; else
     write again to ``config`` what loading wrote (CKAN restores the config before every test),
     except the options this test changed itself (a ``ckan_config`` mark, a fixture)."""
     import ckan.plugins
@@ -257,7 +293,7 @@ def ensure_plugins(config: Any, state: dict[str, Any]) -> None:
 
 @pytest.fixture
 def with_plugins(ckan_config, _module_plugins):
-    """CKAN's ``with_plugins``, but the plugins stay loaded for the rest of the module.
+    """CKAN's ``with_plugins``, but the plugins stay loaded for the rest of the session.
 
     CKAN's fixture loads and unloads every plugin around each test (a quarter of a second).
     A test whose ``ckan.plugins`` differs from the loaded set loads them again.
@@ -265,15 +301,23 @@ def with_plugins(ckan_config, _module_plugins):
     ensure_plugins(ckan_config, _module_plugins)
 
 
-@pytest.fixture(scope="module")
-def _module_apps() -> dict[Any, Any]:
+@pytest.fixture(scope="session")
+def _session_apps() -> dict[Any, Any]:
+    """CKAN test apps of this process, by plugins and ``ckan_config`` marks."""
     return {}
+
+
+@pytest.fixture(scope="module")
+def _module_apps(_session_apps) -> dict[Any, Any]:
+    """Kept for the fixtures that name it: the session's apps."""
+    return _session_apps
 
 
 @pytest.fixture
 def app(make_app, ckan_config, _module_apps, request):
-    """CKAN's test app, made once per module for each set of loaded plugins and of
-    ``ckan_config`` marks (CKAN's ``app`` makes one per test, half a second each).
+    """CKAN's test app, made once per test process for each set of loaded plugins and of
+    ``ckan_config`` marks (CKAN's ``app`` makes one per test, half a second each, and every
+    new app compiles its templates again).
 
     Each request goes through a new test client (``app.get``/``app.post``; ``app.test_client()``
     for a browser with cookies), so nothing but the app itself is shared between tests.

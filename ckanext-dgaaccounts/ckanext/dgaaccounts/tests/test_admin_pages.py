@@ -136,6 +136,28 @@ class TestReport:
         assert "Median time to decision" not in body
 
 
+class TestQueueSearch:
+    """A sysadmin who searches the queue finds a request whatever its state (issue 12)."""
+
+    def test_says_how_many_match_in_other_states_and_shows_them(self, app, sysadmin):
+        waiting = decided(datetime.datetime(2026, 2, 2, 9), 1, state="submitted")
+        approved = decided(datetime.datetime(2026, 2, 3, 9), 1, state="approved")
+        body = app.get("/ckan-admin/dgaaccounts/?q=DGA-2026-", headers=sysadmin).body
+        assert waiting.reference in body
+        assert approved.reference not in body
+        assert "1 more request matches the search in other states." in body
+        assert "/ckan-admin/dgaaccounts/?q=DGA-2026-&amp;state=all" in body
+        every = app.get("/ckan-admin/dgaaccounts/?q=DGA-2026-&state=all", headers=sysadmin).body
+        assert waiting.reference in every
+        assert approved.reference in every
+        assert "in other states" not in every
+        assert '<option value="all" selected>' in every
+        # Without a search the queue stays the open requests, with no count of the others.
+        queue = app.get("/ckan-admin/dgaaccounts/", headers=sysadmin).body
+        assert approved.reference not in queue
+        assert "in other states" not in queue
+
+
 class TestAuditLog:
     @pytest.fixture
     def events(self, sysadmin):

@@ -99,6 +99,132 @@ class TestHeadersAndLimit:
         assert "X-RateLimit-Limit" not in answers[0].headers
 
 
+class TestEveryTokenAuthenticatedPath:
+    """CKAN honours the token header on every path, not only /api/ (pages, downloads): each
+    such call is counted and limited like an API call, from the same hourly budget."""
+
+    def test_a_page_read_with_a_token_is_counted_and_limited(self, app):
+        user = factories.User()
+        token = _token(user)
+        assert _call(app, token).headers["X-RateLimit-Remaining"] == "2"
+        page = app.get("/dgaaccounts/tokens", headers={"Authorization": token})
+        assert page.status_code == 200
+        assert 'id="dgaaccounts-token-usage"' in page.body  # signed in by the token
+        assert page.headers["X-RateLimit-Limit"] == "3"
+        assert page.headers["X-RateLimit-Remaining"] == "1"
+        _call(app, token)
+        refused = app.get("/dgaaccounts/tokens", headers={"Authorization": token})
+        assert refused.status_code == 429
+        assert refused.json["error"]["reason"] == "rate_limited"
+        assert "Retry-After" in refused.headers
+
+    def test_page_calls_show_in_the_usage_by_view(self, app):
+        user = factories.User()
+        token = _token(user, "browser-script")
+        app.get("/dgaaccounts/tokens", headers={"Authorization": token})
+        usage = helpers.call_action("dgaaccounts_token_usage", context={"user": user["name"]})
+        [today] = usage["days"]
+        assert today["calls"] == 1
+        assert today["top_actions"] == [{"action": "page:dgaaccounts_tokens.usage",
+                                         "calls": 1}]
+
+    def test_a_revoked_token_on_a_page_is_refused_not_anonymous(self, app):
+        user = factories.User()
+        token = _token(user)
+        from ckan.lib import api_token
+        helpers.call_action("api_token_revoke", context={"user": user["name"]},
+                            jti=api_token.decode(token)["jti"])
+        res = app.get("/dgaaccounts/tokens", headers={"Authorization": token})
+        assert res.status_code == 401
+        assert res.json["error"]["reason"] == "token_revoked"
+
+    def test_http_basic_credentials_for_a_proxy_leave_pages_alone(self, app):
+        # a staging site behind a proxy asking for a password: the browser sends them on
+        # every page; they are no CKAN token, and CKAN ignores them too
+        res = app.get("/dgaaccounts/register/developer",
+                      headers={"Authorization": "Basic ZGVtbzpkZW1v"})
+        assert res.status_code == 200
+        assert "X-RateLimit-Limit" not in res.headers
+
+    def test_pages_without_a_token_are_not_counted(self, app):
+        res = app.get("/dgaaccounts/register/developer")
+        assert "X-RateLimit-Limit" not in res.headers
+
+
+class TestOneRoundTrip:
+    """Counting costs one Redis round trip per call, no PostgreSQL write."""
+
+    def test_a_call_sends_one_redis_command_and_writes_nothing_to_postgresql(self, app):
+        user = factories.User()
+        token = _token(user)
+        _call(app, token)  # the token's first call of the day and minute: limit cached
+        monitor = _RedisCommands()
+        with monitor, _PostgresWrites() as writes:
+            assert _call(app, token).status_code == 200
+        from ckan.lib import api_token
+        jti = api_token.decode(token)["jti"]
+        ours = [c for c in monitor.commands if jti in c]  # MONITOR sees every database
+        assert len(ours) == 1, monitor.commands
+        assert ours[0].startswith('"EVALSHA"')
+        assert [w for w in writes if "dgaaccounts" in w] == []
+
+
+class _RedisCommands:
+    """The commands Redis receives meanwhile (its MONITOR command)."""
+
+    def __enter__(self):
+        import threading
+
+        self.commands: list[str] = []
+        self._conn = connect_to_redis().connection_pool.make_connection()
+        self._conn.send_command("MONITOR")
+        assert self._conn.read_response() in (b"OK", "OK")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        return self
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            if self._conn.can_read(timeout=0.05):
+                line = self._conn.read_response()
+                text = line.decode() if isinstance(line, bytes) else str(line)
+                # '1733551234.123456 [9 127.0.0.1:4242] "EVALSHA" "..." ...'; what a script
+                # runs inside Redis shows as '[9 lua] "INCR" ...': no round trip of its own
+                where, _sep, command = text.partition("] ")
+                if not where.endswith(" lua"):
+                    self.commands.append(command)
+
+    def __exit__(self, *exc) -> None:
+        import time as _time
+
+        _time.sleep(0.2)  # what was sent is read
+        self._stop.set()
+        self._thread.join()
+        self._conn.disconnect()
+
+
+class _PostgresWrites:
+    """The INSERT, UPDATE and DELETE statements the app runs meanwhile."""
+
+    def __enter__(self) -> list[str]:
+        import sqlalchemy as sa
+
+        self.found: list[str] = []
+        self._engine = model.meta.engine
+        sa.event.listen(self._engine, "before_cursor_execute", self._seen)
+        return self.found
+
+    def _seen(self, conn, cursor, statement, *args) -> None:
+        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            self.found.append(statement)
+
+    def __exit__(self, *exc) -> None:
+        import sqlalchemy as sa
+
+        sa.event.remove(self._engine, "before_cursor_execute", self._seen)
+
+
 class TestTiers:
     @pytest.mark.parametrize("limit", [-1, 0, 10 ** 12, "many", "", None, True, 1.5])
     def test_bad_limits_are_refused_and_change_nothing(self, limit):

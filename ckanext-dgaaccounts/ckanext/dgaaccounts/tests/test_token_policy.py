@@ -86,9 +86,9 @@ class TestEveryTokenExpires:
         claims = api_token.decode(verified["api_token"])
         assert abs(claims["exp"] - claims["iat"] - 365 * DAY) <= 5
         assert verified["api_token_expires"]
-        # Audited; announced by the welcome email rather than a second "new token" email.
+        # Audited, and announced like every other token (TestSignUpTokenEmail).
         assert model.Session.query(AuditEvent).filter_by(action="api_token_create").count() == 1
-        assert model.Session.query(OutboxMessage).filter_by(template="token_created").count() == 0
+        assert model.Session.query(OutboxMessage).filter_by(template="token_created").count() == 1
 
     @pytest.mark.ckan_config("ckan.plugins", "dgaaccounts expire_api_token")
     def test_expire_api_token_plugin_request_is_cut_too(self):
@@ -135,6 +135,61 @@ class TestEveryTokenExpires:
                  data={"name": "tab", "_csrf_token": csrf_token(page.body)})
         [token] = model.Session.query(model.ApiToken).all()
         assert apitokens.expires_at(token) <= utcnow() + datetime.timedelta(days=365, minutes=1)
+
+
+@pytest.mark.ckan_config("ckan.display_timezone", "Asia/Bangkok")
+class TestSignUpTokenEmail:
+    """The token issued at developer sign-up is announced like any other (issue 17): when,
+    from which address, its name and the "revoke all my tokens" link, in the language the
+    developer signed up in."""
+
+    def _sign_up(self, app, smtp, deliver, lang: str, name: str) -> tuple[dict, str]:
+        email = f"{name}@example.com"
+        prefix = f"/{lang}" if lang else ""
+        app.post(f"{prefix}/api/3/action/dgaaccounts_developer_register", json={
+            "name": name, "fullname": "Nok Dev", "email": email,
+            "password": "Dev-Passw0rd-42"}, status=200)
+        deliver()
+        # the developer's browser confirms from its own address
+        verified = app.post("/api/3/action/dgaaccounts_email_verify",
+                            json={"token": smtp.link(email)},
+                            environ_base={"REMOTE_ADDR": "203.0.113.7"}, status=200)
+        deliver()
+        [msg] = [m for m in smtp.to(email) if "revoke-all" in smtp.body(m)]
+        return verified.json["result"], smtp.body(msg)
+
+    def test_thai_developer_gets_a_thai_token_email_with_the_revoke_all_link(
+            self, app, smtp, deliver):
+        result, body = self._sign_up(app, smtp, deliver, "th", "dev_thai")
+        assert result["api_token"]
+        assert '"dgaaccounts"' in body  # the token's name
+        assert "203.0.113.7" in body
+        assert re.search(r"/th/dgaaccounts/tokens/revoke-all/\S+/[0-9a-f]{64}", body)
+        # Thai words, Buddhist-era dates in Bangkok time, nothing in UTC
+        assert "โทเค็น" in body
+        year = utcnow().year + 543
+        assert re.search(rf"\d{{1,2}} \S+ {year} เวลา \d\d:\d\d น\.", body), body
+        assert "UTC" not in body
+
+    def test_english_developer_gets_it_in_english(self, app, smtp, deliver):
+        _result, body = self._sign_up(app, smtp, deliver, "en", "dev_eng")
+        assert "An API token named \"dgaaccounts\" was created" in body
+        assert "203.0.113.7" in body
+        assert "(ICT)" in body
+        assert "/th/" not in body
+
+    def test_the_link_in_the_sign_up_email_revokes_the_sign_up_token(self, app, smtp,
+                                                                     deliver):
+        from ckanext.dgaaccounts.tests.security.conftest import csrf_token
+        result, body = self._sign_up(app, smtp, deliver, "en", "dev_leak")
+        path = re.search(r"https?://[^/\s]+(/dgaaccounts/tokens/revoke-all/\S+)",
+                         body).group(1)
+        client = app.test_client()
+        page = client.get(path)
+        client.post(path, data={"_csrf_token": csrf_token(page.body)})
+        res = app.post("/api/3/action/dgaaccounts_token_list", json={},
+                       headers={"Authorization": result["api_token"]}, status=401)
+        assert res.json["error"]["reason"] == "token_revoked"
 
 
 class TestClearRefusals:
@@ -284,6 +339,7 @@ class TestReminders:
         assert self._send()["sent"] == 1
         assert self._send()["sent"] == 0
 
+    @pytest.mark.ckan_config("ckan.display_timezone", "Asia/Bangkok")
     def test_reminder_names_the_last_use(self, clock, smtp, deliver):
         user = factories.User(email="used@example.com")
         token = _token(user, expires_in=10, unit=DAY)
@@ -296,7 +352,8 @@ class TestReminders:
         self._send()
         deliver()
         [msg] = smtp.to("used@example.com")
-        assert "2026-11-30 08:15" in smtp.body(msg)
+        # in the reader's language and the portal's zone (English here; Thai: TestSignUpTokenEmail)
+        assert "30 Nov 2026, 15:15 (ICT)" in smtp.body(msg)
         assert model.Session.query(OutboxMessage).filter_by(template="token_expiry").count() == 1
 
     def test_only_sysadmins_run_reminders(self):

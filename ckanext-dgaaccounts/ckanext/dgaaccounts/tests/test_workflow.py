@@ -394,6 +394,17 @@ def test_an_approval_records_the_organization_and_role_the_sysadmin_chose(people
     assert audit.details == {"organization_id": people.other_org["id"], "role": "admin"}
 
 
+def test_an_approval_without_an_organization_joins_none(people):
+    applicant = make_applicant(people, AGENCY)
+    req = make_request(people, AGENCY, SUB, applicant)
+    req.organization_id = None
+    model.Session.commit()
+    workflow.transition(req, "approve", people.admin["id"])
+    model.Session.commit()
+    assert _account(applicant)["state"] == "active"
+    assert _account(applicant)["memberships"] == []
+
+
 def test_an_effect_that_fails_leaves_nothing_of_the_event(people, monkeypatch):
     """The effects run inside the transition: one failing (here, after the account changed)
     and the caller's rollback undo the state, the other effects, the audit and the emails."""

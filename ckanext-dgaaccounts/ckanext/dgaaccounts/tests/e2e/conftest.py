@@ -115,8 +115,10 @@ VIEWPORT = {"width": 1200, "height": 800}
 TIMEOUT_MS = 10_000
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
+    """Headless Chromium, launched once per test process: every test gets fresh contexts
+    (:func:`new_page`), so no cookie, storage or cache crosses tests."""
     # dev/services.sh installs Chromium and dev/venv.sh Playwright: a missing one is a failure.
     from playwright import sync_api
 

@@ -1,6 +1,7 @@
 """Chromium walks the provider sign-in against the real OpenID Provider (oidc-provider on
-Node): sign in with Digital ID, sign out everywhere, and the agency registration from a
-verified identity up to the sysadmin's review page."""
+Node): sign in with Digital ID, sign out everywhere, the agency registration from a verified
+identity through the sysadmin's approval to the officer's first provider sign-in, and a
+suspended person refused with one message."""
 from __future__ import annotations
 
 import re
@@ -10,10 +11,10 @@ import pytest
 import ckan.model as model
 from ckan.tests import factories
 
-from ckanext.dgaaccounts import identity
+from ckanext.dgaaccounts import account, identity
 from ckanext.dgaaccounts.model import Request
 from ckanext.dgaaccounts.tests.e2e.conftest import (
-    TIMEOUT_MS, VIEWPORT, fresh, login, submit,
+    TIMEOUT_MS, VIEWPORT, fresh, login, state, submit,
 )
 from ckanext.dgaaccounts.tests.oidc.conftest import (  # noqa: F401 (fixture)
     DIGITALID_ACCOUNTS, PID, oidc_node_modules, start_provider, stop_provider,
@@ -35,16 +36,29 @@ def digital_id(oidc_node_modules, live_server, ckan_config, monkeypatch, tmp_pat
 
 
 @pytest.fixture
-def page(browser, live_server, digital_id):
-    """A fresh browser that may reach the portal and the provider, nothing else."""
+def new_browser(browser, live_server, digital_id):
+    """Fresh browsers (own cookies, at the portal and the provider) that may reach the portal
+    and the provider, nothing else."""
     allowed = re.compile("^(" + re.escape(live_server.url) + "|" + re.escape(digital_id.issuer)
                          + ")(/|$)")
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-    context.set_default_timeout(TIMEOUT_MS)
-    context.route(lambda url: url.startswith(("http:", "https:")) and not allowed.match(url),
-                  lambda route: route.abort())
-    yield context.new_page()
-    context.close()
+    contexts = []
+
+    def make():
+        context = browser.new_context(viewport=VIEWPORT, locale="en-US")
+        context.set_default_timeout(TIMEOUT_MS)
+        context.route(lambda url: url.startswith(("http:", "https:")) and not allowed.match(url),
+                      lambda route: route.abort())
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_browser):
+    return new_browser()
 
 
 def _provider_sign_in(page, live_server, login_name: str = "somchai") -> None:
@@ -99,7 +113,8 @@ def test_agency_registration_from_a_verified_identity(page, live_server, digital
                          ("superior_position", "ผู้อำนวยการกอง")):
         page.fill(f"[name={field}]", value)
     submit(page, "#dgaaccounts-agency-form button[type=submit]")
-    assert "/dgaaccounts/register/sent" in page.url, page.content()[:2000]
+    # (Digital ID asserted the address verified: the request page, not "check your email")
+    assert "/dgaaccounts/request/" in page.url, page.content()[:2000]
 
     fresh()
     [req] = model.Session.query(Request).all()
@@ -109,3 +124,87 @@ def test_agency_registration_from_a_verified_identity(page, live_server, digital
     review.goto(live_server(f"/ckan-admin/dgaaccounts/request/{req.id}"))
     assert "Identity verified by Digital ID, assurance level (IAL) 2.3" in review.content()
     review.context.close()
+
+
+def test_new_officer_registers_with_digital_id_is_approved_then_signs_in_with_it(
+        page, new_browser, live_server, digital_id, tmp_path):
+    """The whole path of a new officer: provider sign-in, registration pre-filled and locked
+    from the verified identity (no email to confirm: Digital ID verified it), the signed form,
+    the sysadmin's approval, then a provider sign-in that lands signed in."""
+    org = factories.Organization(name="dga", title="สำนักงานพัฒนารัฐบาลดิจิทัล",
+                                 extras=[{"key": "dgaaccounts_organization_id",
+                                          "value": "0994000164882"}])
+    factories.Sysadmin(name="reviewer", password=PASSWORD)
+    fresh()
+
+    _provider_sign_in(page, live_server)
+    assert page.url == live_server("/user/oidc/no-account")
+    submit(page, page.get_by_role("link", name="Agency officer registration"))
+    # pre-filled, and the verified fields read-only
+    for field, value in (("#field-fullname", "สมชาย ใจดี / Somchai Jaidee"),
+                         ("#field-email", "somchai@dga.or.th"), ("#field-organization", "dga")):
+        assert page.input_value(field) == value
+        assert page.locator(field).get_attribute("readonly") is not None, field
+    page.fill("#field-username", "somchai")
+    page.fill("#field-password", PASSWORD)
+    for field, value in (("position", "นักวิชาการคอมพิวเตอร์"), ("phone", "02 612 6000"),
+                         ("superior_name", "นางสาวพิมพ์ชนก ศรีสุข"),
+                         ("superior_position", "ผู้อำนวยการกอง")):
+        page.fill(f"[name={field}]", value)
+    submit(page, "#dgaaccounts-register-submit")
+    # Digital ID asserted the address verified: straight to the request, no email to open
+    assert re.fullmatch(live_server.url + r"/dgaaccounts/request/[0-9a-f-]+", page.url)
+    assert state(page) == "awaiting_document"
+    assert "Your email address was verified by Digital ID" in page.content()
+
+    with page.expect_download() as download_info:
+        page.click("#dgaaccounts-form-download")
+    form_path = tmp_path / "application-form.pdf"
+    download_info.value.save_as(form_path)
+    page.set_input_files("#field-signed-form", str(form_path))
+    submit(page, "#dgaaccounts-upload-submit")
+    assert state(page) == "submitted"
+
+    # the sysadmin sees who verified what, and approves
+    fresh()
+    [req] = model.Session.query(Request).all()
+    admin = new_browser()
+    login(admin, live_server, "reviewer", PASSWORD)
+    admin.goto(live_server(f"/ckan-admin/dgaaccounts/request/{req.id}"))
+    assert "Identity verified by Digital ID, assurance level (IAL) 2.3" in admin.content()
+    assert admin.input_value("#field-organization") == org["id"]
+    # (the keyboard: the PDF viewer in the page keeps the focus and swallows mouse clicks)
+    admin.focus("#dgaaccounts-approve")
+    with admin.expect_navigation(wait_until="domcontentloaded"):
+        admin.keyboard.press("Enter")
+    assert state(admin) == "approved"
+
+    # the officer, in a new browser, signs in with Digital ID and lands signed in
+    officer = new_browser()
+    _provider_sign_in(officer, live_server)
+    assert officer.url.startswith(live_server("/dashboard"))
+    assert officer.locator("a[href='/user/somchai']").count() >= 1
+    fresh()
+    assert model.User.by_name("somchai").state == "active"
+
+
+def test_suspended_person_is_refused_with_one_clear_message(page, live_server, digital_id):
+    factories.User(name="somchai", email="somchai@dga.or.th", password=PASSWORD)
+    user = model.User.by_name("somchai")
+    identity.link(user, "digitalid", digital_id.issuer, DIGITALID_ACCOUNTS["somchai"]["sub"],
+                  PID, user.id)
+    account.suspend(user)
+    model.Session.commit()
+    fresh()
+
+    _provider_sign_in(page, live_server)
+    assert page.url.startswith(live_server("/user/login"))
+    alerts = page.locator(".flash-messages .alert, .alert-error, .alert-danger")
+    texts = [t.strip() for t in alerts.all_inner_texts() if t.strip()]
+    assert len(texts) == 1, texts
+    assert "Your account is suspended" in texts[0]
+    assert "contact the portal administrators" in texts[0].lower()
+    page.goto(live_server("/dashboard/datasets"))
+    assert "/user/login" in page.url
+    fresh()
+    assert model.User.by_name("somchai").state == user.state

@@ -248,30 +248,35 @@ class TestPasswordResetRequest:
 
 class TestRegistrationFromAVerifiedIdentity:
     """The provider sign-in's registration page hands the verified identity to the register
-    action in its context (never in the data): the action links it in the same transaction."""
+    action in its context (``identity.CONTEXT_KEY``, never in the data): the action links it in
+    the registration's own transaction."""
 
-    LINK = {"provider": "thaid", "issuer": "https://idp.example", "sub": "sub-1", "pid": None}
+    VERIFIED = identity.Verified(provider="thaid", issuer="https://idp.example", sub="sub-1")
 
     def _register(self) -> str:
         return helpers.call_action(
             "dgaaccounts_agency_register",
-            context={"user": "", "dgaaccounts_identity_link": dict(self.LINK)},
+            context={"user": "", identity.CONTEXT_KEY: self.VERIFIED},
             **registration())["request_id"]
 
-    def test_the_identity_is_linked_to_the_new_applicant_after_the_registration(self):
+    def test_the_identity_is_linked_to_the_new_applicant_with_the_registration(self):
         request_id = self._register()
-        row = identity.find(self.LINK["issuer"], self.LINK["sub"])
+        row = identity.find(self.VERIFIED.issuer, self.VERIFIED.sub)
         assert row.user_id == model.Session.get(Request, request_id).user_id
         assert row.linked_by is None
         actions = [e.action for e in model.Session.query(AuditEvent).order_by(AuditEvent.id)]
-        assert actions == ["register", "identity_linked"]
+        assert sorted(actions) == ["identity_linked", "register"]
 
-    def test_an_identity_linked_meanwhile_leaves_the_registration_standing_unlinked(self):
+    def test_an_identity_linked_meanwhile_refuses_the_registration_and_makes_nothing(self):
         other = factories.User()
-        identity.link(model.User.get(other["id"]), "thaid", self.LINK["issuer"],
-                      self.LINK["sub"], None, None)
+        identity.link(model.User.get(other["id"]), "thaid", self.VERIFIED.issuer,
+                      self.VERIFIED.sub, None, None)
         model.Session.commit()
-        request_id = self._register()
-        assert model.Session.get(Request, request_id).state == "awaiting_verification"
-        assert identity.find(self.LINK["issuer"], self.LINK["sub"]).user_id == other["id"]
+        users = model.Session.query(model.User).count()
+        with pytest.raises(tk.ValidationError) as e:
+            self._register()
+        assert list(e.value.error_dict) == ["identity"]
+        assert model.Session.query(Request).count() == 0
+        assert model.Session.query(model.User).count() == users
+        assert identity.find(self.VERIFIED.issuer, self.VERIFIED.sub).user_id == other["id"]
         assert model.Session.query(identity.IdentityLink).count() == 1

@@ -96,6 +96,11 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_reminders_send",               (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_requests_export",              (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_audit_export",                 (N,   N,   N,   N,    N,    N,     N,        Y)),
+    # Identity links: a signed-in user, their own links (the unlink action finds no other's;
+    # linking needs the identity a provider sign-in hands over, never a parameter).
+    ("dgaaccounts_identity_link_list",           (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
+    ("dgaaccounts_identity_link",                (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
+    ("dgaaccounts_identity_unlink",              (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
 ]
 EXPECTED = {
     (name, caller): allowed

@@ -61,3 +61,20 @@ def test_wildcards_are_literal(two):
     assert _ids(q="_") == (0, [])
     assert _ids(q="%") == (0, [])
     assert _ids(q="\\") == (0, [])
+
+
+def test_a_search_tells_how_many_more_match_in_other_states(two):
+    somchai, ploy = two
+    helpers.call_action("dgaaccounts_request_withdraw", id=ploy["request_id"])
+    found = helpers.call_action("dgaaccounts_request_list", q="dga.or.th")
+    assert (found["count"], found["other_states"]) == (1, 1)  # open ones only, by default
+    assert [r["id"] for r in found["results"]] == [somchai["request_id"]]
+    everywhere = helpers.call_action("dgaaccounts_request_list", q="dga.or.th", every_state=True)
+    assert (everywhere["count"], everywhere["other_states"]) == (2, 0)
+    assert {r["id"] for r in everywhere["results"]} == {somchai["request_id"], ploy["request_id"]}
+    withdrawn = helpers.call_action("dgaaccounts_request_list", q="dga.or.th", state="withdrawn")
+    assert (withdrawn["count"], withdrawn["other_states"]) == (1, 1)
+    # Other filters still apply to the count of the other states.
+    assert helpers.call_action("dgaaccounts_request_list", q="dga.or.th",
+                               kind="cancellation")["other_states"] == 0
+    assert "other_states" not in helpers.call_action("dgaaccounts_request_list")

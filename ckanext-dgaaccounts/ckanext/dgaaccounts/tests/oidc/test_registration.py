@@ -1,17 +1,23 @@
-"""Registration from a verified identity: the agency officer form pre-filled and locked with
-what the provider verified, the request recording provider, assurance level and verified
-fields (shown on the review page), the identity linked to the new pending account, and the
-minimum assurance level."""
+"""Registration from a verified identity: the agency officer form and the developer sign-up
+pre-filled and locked (read-only, and enforced by the server) with what the provider
+verified, the email verification skipped only when the provider asserts the address verified,
+the request recording provider, assurance level and verified fields (shown on the review
+page), the identity linked to the new account, and the minimum assurance level."""
 from __future__ import annotations
+
+import re
 
 import pytest
 
 import ckan.model as model
-from ckan.tests import factories
+from ckan.plugins import toolkit as tk
+from ckan.tests import factories, helpers as ckan_helpers
 
+from ckanext.dgaaccounts import identity
 from ckanext.dgaaccounts.identity import IdentityLink
-from ckanext.dgaaccounts.model import Request
-from ckanext.dgaaccounts.tests.oidc.helpers import callback, csrf, events, signed_in
+from ckanext.dgaaccounts.model import OutboxMessage, Request
+from ckanext.dgaaccounts.tests.conftest import row_counts
+from ckanext.dgaaccounts.tests.oidc.helpers import api_as, callback, csrf, events, signed_in
 
 pytestmark = pytest.mark.usefixtures("clean_db", "oidc", "smtp")
 FORM = {"name": "somchai", "password": "Correct-Horse-42", "position": "นักวิชาการคอมพิวเตอร์",
@@ -35,6 +41,10 @@ def test_digital_id_registration_is_prefilled_locked_recorded_and_linked(app, oi
     assert 'value="dga"' in page
     assert "Identity verified by Digital ID, assurance level (IAL) 2.3" in page
     # whatever is posted, the verified fields keep the provider's values
+    # ...shown read-only
+    for field in ("field-fullname", "field-email", "field-organization"):
+        assert _readonly(page, field), field
+    assert not _readonly(page, "field-position")
     response = client.post("/user/oidc/register/agency", data={
         **FORM, "_csrf_token": csrf(page), "fullname": "Someone Else",
         "email": "else@example.com", "organization": ""}, follow_redirects=False)
@@ -42,9 +52,21 @@ def test_digital_id_registration_is_prefilled_locked_recorded_and_linked(app, oi
     [req] = model.Session.query(Request).all()
     user = model.User.get(req.user_id)
     assert user.fullname == "สมชาย ใจดี / Somchai Jaidee"
-    assert req.email == "somchai@dga.or.th"
+    assert user.email == req.email == "somchai@dga.or.th"
     assert req.organization_id == agency["id"]
     assert user.state == "pending"
+    # Digital ID asserted the address verified: no email to confirm, the request moves on and
+    # the browser goes to it (with the applicant's grant)
+    assert req.state == "awaiting_document"
+    assert req.verified is not None
+    assert response.headers["Location"].endswith(f"/dgaaccounts/request/{req.id}")
+    assert "Your email address was verified by Digital ID" in client.get(
+        f"/dgaaccounts/request/{req.id}").body
+    templates = [m.template for m in model.Session.query(OutboxMessage)]
+    assert "verify_agency" not in templates
+    assert "verified_agency" in templates
+    [verified] = events("verify_email")
+    assert verified.details["email_verified_by"] == "digitalid"
     record = req.details["identity"]
     assert record["provider"] == "digitalid"
     assert record["ial"] == 2.3
@@ -86,3 +108,160 @@ def test_below_the_minimum_assurance_level_is_refused(app, oidc, ckan_config, mo
 def test_without_a_verified_identity_the_normal_form_is_used(app):
     response = app.get("/user/oidc/register/agency", follow_redirects=False)
     assert response.headers["Location"].endswith("/dgaaccounts/register/agency")
+
+
+def _readonly(page: str, field_id: str) -> bool:
+    tag = re.search(rf'<input[^>]*id="{re.escape(field_id)}"[^>]*>', page)
+    assert tag, field_id
+    return " readonly" in tag.group(0)
+
+
+def test_unverified_email_keeps_the_verification_email(app, oidc):
+    client, _ = callback(app, "thaid", "malee")  # email_verified false
+    page = client.get("/user/oidc/register/agency").body
+    assert _readonly(page, "field-fullname")
+    assert not _readonly(page, "field-email")
+    response = client.post("/user/oidc/register/agency", data={
+        **FORM, "name": "malee", "_csrf_token": csrf(page), "fullname": "x",
+        "email": "malee@example.com", "agency_name": "กรมการปกครอง"}, follow_redirects=False)
+    assert response.headers["Location"].endswith("/dgaaccounts/register/sent")
+    [req] = model.Session.query(Request).all()
+    assert req.state == "awaiting_verification"
+    assert model.User.get(req.user_id).fullname == "มาลี ศรีสุข / Malee Srisuk"
+    assert [m.template for m in model.Session.query(OutboxMessage)] == ["verify_agency"]
+    assert req.details["identity"]["verified"] == ["fullname"]
+    assert req.details["identity"]["ial"] == 1.1
+    [link] = model.Session.query(IdentityLink).all()
+    assert link.user_id == req.user_id
+
+
+DEVELOPER = {"name": "somchai_dev", "password": "Correct-Horse-42", "purpose": "แอปข้อมูลเปิด"}
+
+
+def test_developer_sign_up_from_a_verified_identity_opens_at_once(app, oidc):
+    client, _ = callback(app, "digitalid", "somchai")
+    page = client.get("/user/oidc/no-account").body
+    assert "/user/oidc/register/developer" in page
+    page = client.get("/user/oidc/register/developer").body
+    assert "Identity verified by Digital ID, assurance level (IAL) 2.3" in page
+    assert "สมชาย ใจดี / Somchai Jaidee" in page
+    assert _readonly(page, "field-fullname")
+    assert _readonly(page, "field-email")
+    assert not _readonly(page, "field-username")
+    response = client.post("/user/oidc/register/developer", data={
+        **DEVELOPER, "_csrf_token": csrf(page), "fullname": "Someone Else",
+        "email": "else@example.com"})
+    assert response.status_code == 200, response.body[:2000]
+    # the API token, shown once, and a signed-in developer
+    token = re.search(r'id="dgaaccounts-api-token">([^<]+)<', response.body).group(1)
+    assert signed_in(client)
+    model.Session.expire_all()
+    [req] = model.Session.query(Request).all()
+    user = model.User.get(req.user_id)
+    assert (user.name, user.state, user.fullname, user.email) == (
+        "somchai_dev", "active", "สมชาย ใจดี / Somchai Jaidee", "somchai@dga.or.th")
+    assert req.state == "approved"
+    assert req.details["identity"]["provider"] == "digitalid"
+    assert req.details["identity"]["ial"] == 2.3
+    assert req.details["identity"]["verified"] == ["email", "fullname"]
+    assert "verify_developer" not in [m.template for m in model.Session.query(OutboxMessage)]
+    assert app.post("/api/3/action/dgaaccounts_token_list", json={},
+                    headers={"Authorization": token}).status_code == 200
+    [link] = model.Session.query(IdentityLink).all()
+    assert link.user_id == user.id
+    # the identity signs in to the new account from now on
+    other, _ = callback(app, "digitalid", "somchai")
+    assert signed_in(other)
+    assert api_as(other, "somchai_dev") == 200
+
+
+def test_developer_sign_up_with_an_unverified_email_is_verified_by_email(app, oidc):
+    client, _ = callback(app, "thaid", "malee")
+    page = client.get("/user/oidc/register/developer").body
+    assert "malee@example.com" not in page
+    response = client.post("/user/oidc/register/developer", data={
+        **DEVELOPER, "name": "malee_dev", "_csrf_token": csrf(page), "fullname": "x",
+        "email": "malee.dev@example.com"}, follow_redirects=False)
+    assert response.headers["Location"].endswith("/dgaaccounts/register/sent")
+    [req] = model.Session.query(Request).all()
+    assert req.state == "awaiting_verification"
+    assert req.email == "malee.dev@example.com"
+    assert model.User.get(req.user_id).fullname == "มาลี ศรีสุข / Malee Srisuk"
+    assert [m.template for m in model.Session.query(OutboxMessage)] == ["verify_developer"]
+    assert not signed_in(client)
+    # linked, but the pending account does not sign in
+    other, response = callback(app, "thaid", "malee")
+    assert response.headers["Location"].endswith("/user/login")
+    assert not signed_in(other)
+
+
+def test_registration_with_an_identity_already_linked_is_refused(app, oidc):
+    client, _ = callback(app, "digitalid", "somchai")
+    page = client.get("/user/oidc/register/developer").body
+    # meanwhile, the same identity is linked to another account
+    other = factories.User(name="other", email="other@example.com")
+    identity.link(model.User.get(other["id"]), "digitalid", oidc["digitalid"].issuer,
+                  "did-8f2c", None, None)
+    model.Session.commit()
+    before = row_counts()
+    response = client.post("/user/oidc/register/developer", data={
+        **DEVELOPER, "_csrf_token": csrf(page)}, follow_redirects=False)
+    assert response.headers["Location"].endswith("/user/login")
+    assert "already linked to an account" in client.get("/user/login").body
+    after = row_counts()
+    assert (after["users"], after["requests"]) == (before["users"], before["requests"])
+    assert events("oidc_refused")[-1].details["reason"] == "already_linked"
+
+
+def test_a_verified_identity_cannot_be_claimed_through_the_api(app):
+    """The identity reaches the action only through its context: data posted to the API that
+    names it is ignored, the address is verified by email as always."""
+    response = app.post("/api/3/action/dgaaccounts_developer_register", json={
+        "name": "api_dev", "fullname": "API Dev", "email": "api.dev@example.com",
+        "password": "Correct-Horse-42", "dgaaccounts_verified_identity": {
+            "provider": "thaid", "issuer": "x", "sub": "y", "email": "api.dev@example.com"},
+        "identity": {"provider": "thaid"}})
+    assert response.status_code == 200, response.body
+    [req] = model.Session.query(Request).all()
+    assert req.state == "awaiting_verification"
+    assert "identity" not in req.details
+    assert model.Session.query(IdentityLink).count() == 0
+
+
+def test_the_identity_passed_in_the_context_is_used_by_the_action(app):
+    """The contract the provider views rely on (called in-process, never over HTTP)."""
+    verified = identity.Verified(provider="thaid", issuer="https://thaid.example", sub="s-1",
+                                 record={"provider": "thaid", "ial": 2.3,
+                                         "verified": ["email"]},
+                                 email="In.Context@Example.com")
+    result = ckan_helpers.call_action(
+        "dgaaccounts_developer_register",
+        context={"user": "", identity.CONTEXT_KEY: verified},
+        name="ctx_dev", fullname="Ctx Dev", email="in.context@example.com",
+        password="Correct-Horse-42")
+    assert result["state"] == "approved"
+    assert result["api_token"]
+    assert model.User.by_name("ctx_dev").state == "active"
+    assert identity.find("https://thaid.example", "s-1").user_id == model.User.by_name(
+        "ctx_dev").id
+
+
+def test_the_action_refuses_an_identity_linked_meanwhile_and_makes_nothing(app):
+    """The link is made in the registration's transaction: an identity linked between the
+    page and the action refuses the registration, with nothing half-made."""
+    other = factories.User(name="other", email="other@example.com")
+    identity.link(model.User.get(other["id"]), "thaid", "https://thaid.example", "s-1", None,
+                  None)
+    model.Session.commit()
+    before = row_counts()
+    verified = identity.Verified(provider="thaid", issuer="https://thaid.example", sub="s-1",
+                                 record={"provider": "thaid"}, email="late@example.com")
+    with pytest.raises(tk.ValidationError) as error:
+        ckan_helpers.call_action(
+            "dgaaccounts_developer_register",
+            context={"user": "", identity.CONTEXT_KEY: verified},
+            name="late_dev", fullname="Late Dev", email="late@example.com",
+            password="Correct-Horse-42")
+    assert "identity" in error.value.error_dict
+    assert row_counts() == before
+    assert model.User.by_name("late_dev") is None

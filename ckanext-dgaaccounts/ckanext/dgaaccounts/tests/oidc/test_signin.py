@@ -98,7 +98,7 @@ class TestSignIn:
         page = client.get("/user/oidc/no-account").body
         assert "no account on this portal is linked to it" in page
         assert "/user/oidc/register/agency" in page  # pre-filled from the identity
-        assert "/dgaaccounts/register/developer" in page
+        assert "/user/oidc/register/developer" in page  # pre-filled too
         assert not signed_in(client)
         after = row_counts()
         assert after["users"] == before["users"]
@@ -246,6 +246,25 @@ class TestLinking:
 
     def test_linking_needs_a_signed_in_user(self, app):
         assert app.post("/user/oidc/thaid/link", status=403)
+
+    def test_the_link_actions_over_http_with_an_api_token(self, app, oidc):
+        link_id = _link(_user(), "digitalid", oidc).id
+        token = factories.APIToken(user="somchai")["token"]
+        listed = app.get("/api/3/action/dgaaccounts_identity_link_list",
+                         headers={"Authorization": token})
+        assert listed.status_code == 200, listed.body
+        assert listed.json["result"][0]["id"] == link_id
+        # parameters are no identity: linking needs the provider's callback
+        refused = app.post("/api/3/action/dgaaccounts_identity_link",
+                           headers={"Authorization": token},
+                           json={"issuer": oidc["digitalid"].issuer, "sub": "x"})
+        assert refused.status_code == 409
+        assert app.post("/api/3/action/dgaaccounts_identity_unlink",
+                        json={"id": link_id}).status_code == 403
+        done = app.post("/api/3/action/dgaaccounts_identity_unlink",
+                        headers={"Authorization": token}, json={"id": link_id})
+        assert done.status_code == 200
+        assert model.Session.query(IdentityLink).count() == 0
 
 
 # -- sign out everywhere -------------------------------------------------------------------

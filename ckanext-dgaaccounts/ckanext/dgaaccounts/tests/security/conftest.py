@@ -40,13 +40,13 @@ from ckanext.dgaaccounts.tests.conftest import (  # noqa: F401 - shared helpers,
 
 @pytest.fixture(scope="module")
 def _unload_plugins_after_module(_module_plugins) -> None:
-    """Kept for older tests: ``_module_plugins`` (tests/conftest.py) unloads at module end."""
+    """Kept for older tests: the plugins now stay loaded for the session (tests/conftest.py)."""
 
 
 @pytest.fixture
 def plugin_loaded(with_plugins) -> None:
-    """The plugin, loaded once for a module of many short action calls: ``with_plugins``
-    of tests/conftest.py, which keeps the plugins loaded for the module."""
+    """The plugin, loaded once for the session: ``with_plugins`` of tests/conftest.py, which
+    keeps the plugins loaded."""
 
 
 @pytest.fixture(autouse=True)
@@ -70,10 +70,12 @@ def _csrf_exemptions_start_clean() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def module_app(_module_plugins) -> Any:
-    """CKAN's test app, made once for a module and shared by all its tests, whatever their
-    marks. Made with the plugin loaded and the test configuration: CSRF on, and on CKAN 2.11
-    not waived for extensions (``ckan.csrf_protection.ignore_extensions = false``)."""
+def module_app(_module_plugins, _module_apps) -> Any:
+    """CKAN's test app, shared by all the tests of a module whatever their marks (and by the
+    modules of the test process that ask for it). Made with the plugin loaded and the test
+    configuration: CSRF on, and on CKAN 2.11 not waived for extensions
+    (``ckan.csrf_protection.ignore_extensions = false``)."""
+    import ckan.plugins.core
     from ckan.lib.app_globals import _CONFIG_CACHE
     from ckan.tests.helpers import _get_test_app
 
@@ -81,7 +83,10 @@ def module_app(_module_plugins) -> Any:
     assert tk.asbool(tk.config.get("WTF_CSRF_ENABLED", True))
     assert not tk.asbool(tk.config.get("ckan.csrf_protection.ignore_extensions", True))
     _CONFIG_CACHE.clear()
-    return _get_test_app()
+    key = ("module_app", tuple(ckan.plugins.core._PLUGINS))
+    if key not in _module_apps:
+        _module_apps[key] = _get_test_app()
+    return _module_apps[key]
 
 
 def count(table: str, where: str = "TRUE", **params: Any) -> int:
