@@ -66,6 +66,8 @@ def admin_reactivate(id: str) -> Any:
     if run("dgaaccounts_user_reactivate", {"id": id},
            not_found=tk._("User not found.")) is not None:
         tk.h.flash_success(tk._("The account is active again. The user will be emailed."))
+    if tk.request.form.get("back") == "profile":  # the form on the user's profile
+        return tk.redirect_to("user.read", id=id)
     back = tk.request.form.get("request_id")
     if back:
         return tk.redirect_to("dgaaccounts_admin.admin_request", id=back)
@@ -75,7 +77,8 @@ def admin_reactivate(id: str) -> Any:
 @dgaaccounts_admin.route("/request/<id>/<decision>", methods=["POST"])
 def admin_decide(id: str, decision: str) -> Any:
     actions = {"approve": "dgaaccounts_request_approve", "reject": "dgaaccounts_request_reject",
-               "return": "dgaaccounts_request_return"}
+               "return": "dgaaccounts_request_return",
+               "reject_spam": "dgaaccounts_request_reject_spam"}
     if decision not in actions:
         return tk.abort(404)
     form = tk.request.form

@@ -72,6 +72,12 @@ def register_agency() -> Any:
         return _render_agency_form({}, {})
     form = {k: tk.request.form.get(k, "") for k in FORM_FIELDS}
     data: dict[str, Any] = dict(form)
+    # The form's explicit choice (snippets/agency_field.html): only the chosen field is sent.
+    form["agency_listed"] = tk.request.form.get("agency_listed", "")
+    if form["agency_listed"] == "no":
+        data["organization"] = ""
+    elif form["agency_listed"] == "yes":
+        data["agency_name"] = ""
     upload = tk.request.files.get("signed_form")
     if upload is not None and upload.filename:
         data["signed_form"] = upload

@@ -93,7 +93,9 @@ def show_request(request_id: str) -> dict[str, Any]:
 
 
 def _flash_labels() -> dict[str, str]:
-    return {"since": tk._("From"), "until": tk._("To"), "period": tk._("Per"),
+    # The form's own words for every field, never its raw name ("signed_form:").
+    return {**_field_labels(), "state": tk._("Status"), "id": tk._("Request"),
+            "since": tk._("From"), "until": tk._("To"), "period": tk._("Per"),
             "kind": tk._("Kind"), "by": tk._("Dates"), "action": tk._("Event"),
             "request_id": tk._("Request"), "user_id": tk._("About user"), "actor": tk._("By"),
             "account": tk._("Account"), "organization": tk._("Organization"),

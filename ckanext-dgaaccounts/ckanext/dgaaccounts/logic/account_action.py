@@ -14,7 +14,7 @@ import ckan.model as model
 from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
 
-from .. import account, ratelimit, storage, tokens, workflow
+from .. import account, organizations, ratelimit, storage, tokens, workflow
 from ..model import Document, Request
 from . import schema
 
@@ -155,13 +155,11 @@ def dgaaccounts_organization_list(context: Context, data_dict: DataDict) -> list
     """The active organizations an officer may join, by title (one query, every one of them:
     the registration form's type-ahead and the approval page choose from them). Anyone.
 
-    :returns: a list of ``id``, ``name`` and ``title`` (the name when there is no title)
+    :returns: a list of ``id``, ``name``, ``title`` (the name when there is no title) and
+        ``title_en`` (the ``title_en`` extra, "" when there is none; see organizations.py)
     """
     tk.check_access("dgaaccounts_organization_list", context, data_dict)
-    rows = model.Session.query(model.Group.id, model.Group.name, model.Group.title).filter(
-        model.Group.is_organization.is_(True), model.Group.state == "active"
-    ).order_by(model.Group.title)
-    return [{"id": id_, "name": name, "title": title or name} for id_, name, title in rows]
+    return organizations.active()
 
 
 def dgaaccounts_password_reset_request(context: Context, data_dict: DataDict) -> dict[str, Any]:

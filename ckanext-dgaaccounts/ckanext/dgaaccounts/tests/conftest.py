@@ -270,11 +270,17 @@ def _wanted_plugins() -> list[str]:
 _MISSING = object()
 
 
-def ensure_plugins(config: Any, state: dict[str, Any]) -> None:
+def ensure_plugins(config: Any, state: dict[str, Any], marked: bool = False) -> None:
     """Load the configured plugins unless ``state`` (the session's) says they are loaded; else
     write again to ``config`` what loading wrote (CKAN restores the config before every test),
-    except the options this test changed itself (a ``ckan_config`` mark, a fixture)."""
+    except the options this test changed itself (a ``ckan_config`` mark, a fixture).
+
+    ``marked``: the test has ``ckan_config`` marks, whose values are text; loading the plugins
+    converts every declared option to its type (``config_declaration.normalize``), so do that
+    here too when the plugins were already loaded.
+    """
     import ckan.plugins
+    from ckan.common import config_declaration
 
     wanted = _wanted_plugins()
     if state.get("names") != wanted or not all(ckan.plugins.plugin_loaded(n) for n in wanted):
@@ -289,16 +295,19 @@ def ensure_plugins(config: Any, state: dict[str, Any]) -> None:
     for key, (unloaded, loaded) in state["config"].items():
         if config.get(key, _MISSING) == unloaded:
             config[key] = loaded
+    if marked:
+        config_declaration.normalize(config)
 
 
 @pytest.fixture
-def with_plugins(ckan_config, _module_plugins):
+def with_plugins(ckan_config, _module_plugins, request):
     """CKAN's ``with_plugins``, but the plugins stay loaded for the rest of the session.
 
     CKAN's fixture loads and unloads every plugin around each test (a quarter of a second).
     A test whose ``ckan.plugins`` differs from the loaded set loads them again.
     """
-    ensure_plugins(ckan_config, _module_plugins)
+    marked = any(True for _ in request.node.iter_markers("ckan_config"))
+    ensure_plugins(ckan_config, _module_plugins, marked)
 
 
 @pytest.fixture(scope="session")
