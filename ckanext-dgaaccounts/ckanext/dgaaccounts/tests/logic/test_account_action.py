@@ -106,7 +106,7 @@ class TestRequestFormShow:
         reference = model.Session.get(Request, request_id).reference
         assert form["fields"] == {
             "reference": reference, "fullname": "สมชาย ใจดี", "username": "somchai",
-            "email": "somchai@dga.or.th", "phone": "026126000",  # as the schema keeps it
+            "email": "somchai@dga.or.th", "phone": "02 612 6000",  # as typed (the schema keeps it)
             "position": registration()["position"], "agency": registration()["agency_name"],
             "superior_name": registration()["superior_name"],
             "superior_position": registration()["superior_position"]}
