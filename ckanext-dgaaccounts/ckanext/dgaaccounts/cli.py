@@ -56,17 +56,15 @@ def outbox_retry_failed() -> None:
 @dgaaccounts.command("expire")
 def expire() -> None:
     """Expire registrations never confirmed in time and free their usernames and addresses."""
-    from . import maintenance
-
-    click.echo(f"expired: {maintenance.expire_unverified()}")
+    result = _call("dgaaccounts_registrations_expire", _site_context(), {})
+    click.echo(f"expired: {result['expired']}")
 
 
 @dgaaccounts.command("scrub")
 def scrub() -> None:
     """Erase personal details of accounts cancelled longer ago than the retention period."""
-    from . import maintenance
-
-    click.echo(f"scrubbed: {maintenance.scrub_cancelled()}")
+    result = _call("dgaaccounts_accounts_scrub", _site_context(), {})
+    click.echo(f"scrubbed: {result['scrubbed']}")
 
 
 # -- requests ------------------------------------------------------------------------------
@@ -255,9 +253,7 @@ def _share(share: float | None) -> str:
 def remind(dry_run: bool) -> None:
     """Email the sysadmins about requests due soon and overdue (for cron; once per request and
     threshold)."""
-    from . import reminders
-
-    result = reminders.send(dry_run=dry_run)
+    result = _call("dgaaccounts_reminders_send", _site_context(), {"dry_run": dry_run})
     for label in ("overdue", "due_soon"):
         for item in result[label]:
             click.echo(f"{label}: {item['reference']} {item['kind']} due {item['due']}")
@@ -286,12 +282,11 @@ def escalate(dry_run: bool) -> None:
 def purge(dry_run: bool) -> None:
     """Delete the scans of requests closed longer ago than the retention period (their
     metadata and the audit trail stay)."""
-    from . import maintenance
-
-    items = maintenance.purge_documents(dry_run=dry_run)
+    items = _call("dgaaccounts_documents_purge", _site_context(),
+                  {"dry_run": dry_run})["documents"]
     for item in items:
         click.echo(f"{item['reference']} document {item['document_id']} {item['mimetype']} "
-                   f"{item['size']} bytes, closed {item['closed']:%Y-%m-%d}")
+                   f"{item['size']} bytes, closed {item['closed'][:10]}")
     click.echo(f"{'would purge' if dry_run else 'purged'}: {len(items)}")
 
 
@@ -300,8 +295,8 @@ def export() -> None:
     """CSV exports (streamed: any number of rows in little memory)."""
 
 
-def _write(export_: Any, output: Any) -> None:
-    for chunk in export_.chunks:
+def _write(export_: dict[str, Any], output: Any) -> None:
+    for chunk in export_["chunks"]:
         output.write(chunk)
 
 
@@ -316,11 +311,9 @@ def _write(export_: Any, output: Any) -> None:
 def export_requests(since: str | None, until: str | None, by: str, kind: str | None,
                     output: Any) -> None:
     """Requests as CSV."""
-    from . import exports
-
     params = {k: v for k, v in (("since", since), ("until", until), ("by", by),
                                 ("kind", kind)) if v}
-    _write(_export(exports.requests_csv, params), output)
+    _write(_export("dgaaccounts_requests_export", params), output)
 
 
 @export.command("organizations")
@@ -355,20 +348,16 @@ def export_audit(since: str | None, until: str | None, request_id: str | None,
                  user_id: str | None, actor: str | None, action: str | None,
                  output: Any) -> None:
     """The audit log as CSV."""
-    from . import exports
-
     params = {k: v for k, v in (("since", since), ("until", until), ("request_id", request_id),
                                 ("user_id", user_id), ("actor", actor),
                                 ("action", action)) if v}
-    _write(_export(exports.audit_csv, params), output)
+    _write(_export("dgaaccounts_audit_export", params), output)
 
 
-def _export(make: Any, params: dict[str, Any]) -> Any:
-    try:
-        return make({"ignore_auth": True}, params)
-    except tk.ValidationError as e:
-        raise click.ClickException("; ".join(
-            f"{k}: {' '.join(str(m) for m in v)}" for k, v in e.error_dict.items())) from e
+def _export(action: str, params: dict[str, Any]) -> Any:
+    from .logic import housekeeping
+
+    return _call(action, {**_site_context(), housekeeping.STREAM: True}, params)
 
 
 # Developer API keys: `ckan dgaaccounts tokens ...` (cli_tokens.py).

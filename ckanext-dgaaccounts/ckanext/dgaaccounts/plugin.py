@@ -1,4 +1,5 @@
-"""Wiring of the dgaaccounts plugin. The behaviour lives in logic/, workflow.py and views.py."""
+"""Wiring of the dgaaccounts plugin. The behaviour lives in logic/, workflow.py and the views_*
+modules (listed in views.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,7 +10,8 @@ from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
 from . import (
-    account, apitokens_plugin, apiusage, bodylimit, headers, language, tokens, views, views_oidc,
+    account, apitokens_plugin, apiusage, bodylimit, grants, headers, language, signin, tokens,
+    views_oidc,
 )
 
 
@@ -44,8 +46,8 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     def get_signal_subscriptions(self) -> dict[Any, Any]:
         # Flask-Login's signals, relayed by CKAN: every login_user and logout_user sends them.
         return {
-            tk.signals.user_logged_in: [account.stamp_session, views.forget_applicant_links],
-            tk.signals.user_logged_out: [account.forget_remember, views.forget_applicant_links],
+            tk.signals.user_logged_in: [account.stamp_session, grants.forget_applicant_links],
+            tk.signals.user_logged_out: [account.forget_remember, grants.forget_applicant_links],
         }
 
     # IAuthenticator
@@ -58,7 +60,7 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
         # A closed, pending or suspended account with the right password gets one message
         # that says what to do (and no "bad username or password" after it); CKAN's own login
         # decides everything else.
-        return views.explain_refused_login()
+        return signin.explain_refused_login()
 
     # IApiToken: every token expires within the maximum lifetime (apitokens_plugin.py)
     def create_api_token_schema(self, schema: Any) -> Any:

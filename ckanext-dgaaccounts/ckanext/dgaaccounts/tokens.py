@@ -1,6 +1,7 @@
 """Link tokens sent by email. Only a sha256 of each token is stored."""
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import re
@@ -100,6 +101,16 @@ def find(token: str, purpose: str, *, lock: bool = False) -> Token | None:
     if lock:
         query = query.with_for_update()
     return query.one_or_none()
+
+
+def verification_use(token: str) -> tuple[datetime.datetime | None, str] | None:
+    """When the verification link ``token`` was used (None: not yet), and the kind of its
+    request; None for a link that was never issued."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        return None
+    return model.Session.query(Token.used, Request.kind).join(
+        Request, Request.id == Token.request_id).filter(
+        Token.token_hash == _hash(token), Token.purpose == VERIFY).first()
 
 
 def applicant_may_access(token: str | None, request_id: str) -> bool:

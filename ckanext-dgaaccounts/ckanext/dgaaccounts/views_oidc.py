@@ -12,7 +12,8 @@ import ckan.model as model
 from ckan.common import current_user
 from ckan.plugins import toolkit as tk
 
-from . import identity, oidc, workflow
+from . import grants, identity, oidc, workflow
+from .views_common import FORM_FIELDS, error_summary
 
 log = logging.getLogger(__name__)
 
@@ -264,9 +265,7 @@ def register_agency() -> Any:
     provider, values, verified = found
     if tk.request.method == "GET":
         return _render_form("agency", values, {}, verified.record)
-    from .views import _FORM_FIELDS
-
-    form = {k: tk.request.form.get(k, "") for k in _FORM_FIELDS}
+    form = {k: tk.request.form.get(k, "") for k in FORM_FIELDS}
     form.update(values)  # locked: the verified values win over whatever was posted
     data: dict[str, Any] = dict(form)
     upload = tk.request.files.get("signed_form")
@@ -283,9 +282,7 @@ def register_agency() -> Any:
     session.pop(_VERIFIED, None)
     if result.get("applicant_token"):
         # The provider verified the address: no email to confirm, straight to the request.
-        from .views import _remember_applicant
-
-        _remember_applicant(result["request_id"], result["applicant_token"])
+        grants.remember_applicant(result["request_id"], result["applicant_token"])
         tk.h.flash_success(tk._("Your email address was verified by %(provider)s.")
                            % {"provider": title(provider)})
         return tk.redirect_to("dgaaccounts.request_read", id=result["request_id"])
@@ -325,7 +322,7 @@ def register_developer() -> Any:
 
 
 def _sent(address: str) -> Any:
-    from .views import _remember_sent
+    from .views_applicant import _remember_sent
 
     _remember_sent(address)
     return tk.redirect_to("dgaaccounts.registered")
@@ -333,8 +330,6 @@ def _sent(address: str) -> Any:
 
 def _render_form(which: str, data: dict[str, Any], errors: dict[str, Any],
                  record: dict[str, Any]) -> str:
-    from .views import _error_summary
-
     return tk.render(f"dgaaccounts/register_{which}.html", {
-        "data": data, "errors": errors, "error_summary": _error_summary(errors),
+        "data": data, "errors": errors, "error_summary": error_summary(errors),
         "form_action": tk.url_for(f"dgaaccounts_oidc.register_{which}"), "verified": record})

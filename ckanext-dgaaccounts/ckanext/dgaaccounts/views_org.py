@@ -19,9 +19,10 @@ from ckan.plugins import toolkit as tk
 
 from . import approval, workflow
 from .model import Request
-from .views import (
-    _check_csrf, _context, _decision_confirmed, _flash_errors, _page, _server_error,
-    dgaaccounts_admin,
+from .views_admin import _decision_confirmed, _page, dgaaccounts_admin
+from .views_common import (
+    check_csrf as _check_csrf, context as _context, flash_errors as _flash_errors,
+    server_error as _server_error,
 )
 
 dgaaccounts_org = Blueprint("dgaaccounts_org", __name__, url_prefix="/organization/requests")

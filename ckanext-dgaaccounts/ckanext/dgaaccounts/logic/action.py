@@ -293,7 +293,8 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
     only this once.
 
     :param token: the token from the email link
-    :returns: ``request_id``, ``kind``, ``state`` and ``applicant_token`` or ``api_token``
+    :returns: ``request_id``, ``kind``, ``state`` and ``applicant_token``, or ``api_token``
+        and the developer's ``user_name``
     """
     tk.check_access("dgaaccounts_email_verify", context, data_dict)
     ratelimit.hit("verify")
@@ -308,6 +309,7 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
     model.Session.commit()
     if req.kind == workflow.DEVELOPER:
         result.update(_developer_token(req))
+        result["user_name"] = model.User.get(req.user_id).name  # the page signs them in
     result["state"] = req.state
     mail.dispatch()
     return result
@@ -914,11 +916,15 @@ from . import identity_action as _identity_action  # noqa: E402
 from . import token_action as _token_action  # noqa: E402
 from .identity_action import *  # noqa: E402,F401,F403
 from .token_action import *  # noqa: E402,F401,F403
+from . import housekeeping as _housekeeping  # noqa: E402
+from .housekeeping import *  # noqa: E402,F401,F403
+from . import account_action as _account_action  # noqa: E402
+from .account_action import *  # noqa: E402,F401,F403
 from . import queue_action as _queue_action  # noqa: E402
 from .queue_action import *  # noqa: E402,F401,F403
 
 __all__ = sorted(
     {name for name, value in list(globals().items()) if _isfunction(value)
      and getattr(value, "__module__", None) == __name__ and not name.startswith("_")}
-    | set(_token_action.__all__) | set(_queue_action.__all__)
-    | set(_identity_action.__all__))
+    | set(_token_action.__all__) | set(_queue_action.__all__) | set(_housekeeping.__all__)
+    | set(_account_action.__all__) | set(_identity_action.__all__))

@@ -185,6 +185,74 @@ def dgaaccounts_sla_report(context: Context, data_dict: DataDict) -> AuthResult:
     return _SYSADMIN_ONLY
 
 
+# -- what the pages read (logic/account_action.py) ------------------------------------------
+
+def dgaaccounts_account_show(context: Context, data_dict: DataDict) -> AuthResult:
+    """The signed-in user about their own account (no ``id``, or their own)."""
+    me = model.User.get(context.get("user") or "")
+    if me is None:
+        return {"success": False, "msg": tk._("You must be signed in.")}
+    if data_dict.get("id") in (None, "", me.id, me.name):
+        return {"success": True}
+    return {"success": False, "msg": tk._("Not authorized to see another user's account.")}
+
+
+@tk.auth_allow_anonymous_access
+def dgaaccounts_request_form_show(context: Context, data_dict: DataDict) -> AuthResult:
+    return _applicant_or_organization(context, data_dict)  # as dgaaccounts_request_show
+
+
+@tk.auth_allow_anonymous_access
+def dgaaccounts_document_show(context: Context, data_dict: DataDict) -> AuthResult:
+    return _applicant_or_organization(context, data_dict)  # as dgaaccounts_document_download
+
+
+@tk.auth_allow_anonymous_access  # the link's token is the key (the action checks it)
+def dgaaccounts_verification_show(context: Context, data_dict: DataDict) -> AuthResult:
+    return {"success": True}
+
+
+@tk.auth_allow_anonymous_access  # the registration form shows them to anyone
+def dgaaccounts_organization_list(context: Context, data_dict: DataDict) -> AuthResult:
+    return {"success": True}
+
+
+@tk.auth_allow_anonymous_access
+def dgaaccounts_password_reset_request(context: Context, data_dict: DataDict) -> AuthResult:
+    """CKAN's own rule for its "forgot password" form (``request_reset``)."""
+    try:
+        tk.check_access("request_reset", dict(context), data_dict)
+    except tk.NotAuthorized:
+        return {"success": False, "msg": tk._("Unauthorized to request reset password.")}
+    return {"success": True}
+
+
+# -- housekeeping (logic/housekeeping.py): cron, the CLI and the export pages ---------------
+
+def dgaaccounts_registrations_expire(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
+def dgaaccounts_accounts_scrub(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
+def dgaaccounts_documents_purge(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
+def dgaaccounts_reminders_send(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
+def dgaaccounts_requests_export(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
+def dgaaccounts_audit_export(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
 # -- developer API keys (logic/token_auth.py), identity links (logic/identity_auth.py) ----
 # tk.blanket.auth_functions registers a module's __all__ when it has one: the list names this
 # module's auth functions and those of token_auth.

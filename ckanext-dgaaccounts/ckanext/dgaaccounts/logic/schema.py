@@ -347,6 +347,27 @@ def requests_decide(
     }
 
 
+@tk.validator_args
+def housekeeping(default: Validator, dgaaccounts_boolean: Validator) -> Schema:
+    """The housekeeping actions that can only list what they would do (purge, remind)."""
+    return {"dry_run": [default(False), dgaaccounts_boolean]}
+
+
+@tk.validator_args
+def account_show(ignore_missing: Validator) -> Schema:
+    return {"id": [ignore_missing, *line()]}
+
+
+@tk.validator_args
+def document_show(not_empty: Validator, ignore_missing: Validator,
+                  dgaaccounts_optional_credential: Validator) -> Schema:
+    return {
+        "id": [not_empty, *line()],
+        "document_id": [not_empty, *line()],
+        "token": [ignore_missing, dgaaccounts_optional_credential],
+    }
+
+
 # -- identity links (logic/identity_action.py) ---------------------------------------------------
 
 @tk.validator_args

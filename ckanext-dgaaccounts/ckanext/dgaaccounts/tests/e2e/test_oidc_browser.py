@@ -142,7 +142,9 @@ def test_new_officer_registers_with_digital_id_is_approved_then_signs_in_with_it
     submit(page, page.get_by_role("link", name="Agency officer registration"))
     # pre-filled, and the verified fields read-only
     for field, value in (("#field-fullname", "สมชาย ใจดี / Somchai Jaidee"),
-                         ("#field-email", "somchai@dga.or.th"), ("#field-organization", "dga")):
+                         ("#field-email", "somchai@dga.or.th"),
+                         # the agency box shows the organization's title, never its URL name
+                         ("#field-organization", "สำนักงานพัฒนารัฐบาลดิจิทัล")):
         assert page.input_value(field) == value
         assert page.locator(field).get_attribute("readonly") is not None, field
     page.fill("#field-username", "somchai")

@@ -82,6 +82,21 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_token_usage_rollup",           (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_token_usage_purge",            (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_token_housekeeping",           (N,   N,   N,   N,    N,    N,     N,        Y)),
+    # What the pages read: a request's form and scans (its applicant), one's own account,
+    # a verification link's use (its holder) and the organizations; the "forgot password" form.
+    ("dgaaccounts_request_form_show",            (N,   N,   Y,   Y,    N,    N,     N,        Y)),
+    ("dgaaccounts_document_show",                (N,   N,   Y,   Y,    N,    N,     N,        Y)),
+    ("dgaaccounts_account_show",                 (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
+    ("dgaaccounts_verification_show",            (Y,   Y,   Y,   Y,    Y,    Y,     Y,        Y)),
+    ("dgaaccounts_organization_list",            (Y,   Y,   Y,   Y,    Y,    Y,     Y,        Y)),
+    ("dgaaccounts_password_reset_request",       (Y,   Y,   Y,   Y,    Y,    Y,     Y,        Y)),
+    # The workflows' housekeeping (cron and the CLI) and the CSV exports: sysadmins only.
+    ("dgaaccounts_registrations_expire",         (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_accounts_scrub",               (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_documents_purge",              (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_reminders_send",               (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_requests_export",              (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_audit_export",                 (N,   N,   N,   N,    N,    N,     N,        Y)),
     # Identity links: a signed-in user, their own links (the unlink action finds no other's;
     # linking needs the identity a provider sign-in hands over, never a parameter).
     ("dgaaccounts_identity_link_list",           (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
@@ -103,6 +118,8 @@ MODE_MATRIX: dict[str, dict[str, tuple[bool, bool]]] = {
         "dgaaccounts_request_list": (Y, N),
         "dgaaccounts_request_endorse": (Y, N),
         "dgaaccounts_request_decline": (Y, N),
+        "dgaaccounts_request_form_show": (Y, N),
+        "dgaaccounts_document_show": (Y, N),
     },
     "delegated": {
         "dgaaccounts_request_show": (Y, N),
@@ -111,6 +128,8 @@ MODE_MATRIX: dict[str, dict[str, tuple[bool, bool]]] = {
         "dgaaccounts_request_approve": (Y, N),
         "dgaaccounts_request_reject": (Y, N),
         "dgaaccounts_request_return": (Y, N),
+        "dgaaccounts_request_form_show": (Y, N),
+        "dgaaccounts_document_show": (Y, N),
     },
 }
 ORGANIZATION_SCOPED = {
@@ -120,6 +139,7 @@ ORGANIZATION_SCOPED = {
 REQUEST_SCOPED = {
     "dgaaccounts_request_document_upload", "dgaaccounts_request_show",
     "dgaaccounts_request_withdraw", "dgaaccounts_document_download",
+    "dgaaccounts_request_form_show", "dgaaccounts_document_show",
     "dgaaccounts_request_approve", "dgaaccounts_request_reject", "dgaaccounts_request_return",
     "dgaaccounts_request_reject_spam",
     "dgaaccounts_request_endorse", "dgaaccounts_request_decline",
@@ -332,6 +352,15 @@ DENIED_STEPS = [
     ("dgaaccounts_approval_mode_update", None),
     ("dgaaccounts_approval_mode_list", None),
     ("dgaaccounts_approval_mode_show", None),
+    ("dgaaccounts_request_form_show", None),
+    ("dgaaccounts_document_show", None),
+    ("dgaaccounts_account_show", None),
+    ("dgaaccounts_registrations_expire", None),
+    ("dgaaccounts_accounts_scrub", None),
+    ("dgaaccounts_documents_purge", None),
+    ("dgaaccounts_reminders_send", None),
+    ("dgaaccounts_requests_export", None),
+    ("dgaaccounts_audit_export", None),
 ]
 
 
@@ -347,6 +376,8 @@ def _extra(action: str) -> dict[str, Any]:
         return {"note": "ours"}
     if action == "dgaaccounts_approval_mode_update":
         return {"mode": "delegated"}
+    if action == "dgaaccounts_document_show":
+        return {"document_id": "any"}
     return {}
 
 
