@@ -1,7 +1,10 @@
 """Wiring of the dgaaccounts plugin. The behaviour lives in logic/, workflow.py and views.py."""
 from __future__ import annotations
 
+import inspect
 from typing import Any
+
+from flask import Blueprint
 
 import ckan.plugins as p
 from ckan.common import CKANConfig
@@ -9,15 +12,23 @@ from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
 from . import (
-    account, apitokens_plugin, apiusage, bodylimit, headers, language, tokens, views, views_oidc,
+    account, apitokens_plugin, apiusage, bodylimit, headers, language, tokens, views, views_decide,
+    views_oidc,
 )
+
+
+def _blueprints() -> list[Blueprint]:
+    """The blueprints of views.py (and of the modules it imports), and of the decision links
+    of the emails (views_decide.py)."""
+    found = [bp for _name, bp in inspect.getmembers(views, lambda m: isinstance(m, Blueprint))]
+    return found + [views_decide.dgaaccounts_decide]
 
 
 @tk.blanket.actions
 @tk.blanket.auth_functions
 @tk.blanket.validators
 @tk.blanket.helpers
-@tk.blanket.blueprints
+@tk.blanket.blueprints(_blueprints)
 @tk.blanket.cli
 @tk.blanket.config_declarations
 class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
