@@ -50,7 +50,9 @@ def decide(request_id: str, event: str) -> Any:
     if not current_user.is_authenticated:
         if tk.request.method == "POST":
             return tk.abort(403, tk._("Sign in to decide on requests."))
-        return tk.redirect_to("user.login", came_from=tk.request.full_path.rstrip("?"))
+        # Back to this page after the sign-in, in the language of the link.
+        return tk.redirect_to("user.login", came_from=tk.h.url_for(
+            "dgaaccounts_decide.decide", request_id=request_id, event=event))
     req = model.Session.get(Request, request_id)
     if req is None:
         return tk.abort(404, tk._("Request not found."))
