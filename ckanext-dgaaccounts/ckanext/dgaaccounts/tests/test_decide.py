@@ -98,7 +98,8 @@ class TestEmailLinks:
             assert f"/dgaaccounts/decide/{request_id}/{event}" in en
             assert f"/th/dgaaccounts/decide/{request_id}/{event}" not in en
         assert {m.group(3) for m in LINK.finditer(en)} == {"approve", "return", "reject"}
-        assert "Or decide here" in en and "Or decide here" not in th
+        assert "Or decide here" in en
+        assert "Or decide here" not in th
         assert "อนุมัติ" in th  # "Approve" in Thai
         assert all(url.startswith(site) or url.startswith("http")
                    for url, _i, _e in LINK.findall(th))
@@ -193,7 +194,8 @@ class TestPage:
         for event in ("approve", "return", "reject"):
             page = client.get(path(request_id, event))
             assert page.status_code == 200
-            assert reference in page.body and "somchai" in page.body
+            assert reference in page.body
+            assert "somchai" in page.body
             assert f'data-event="{event}"' in page.body
         assert unchanged() == before
         assert trail(request_id) == audit
@@ -203,7 +205,8 @@ class TestPage:
         request_id = world.request()
         client = world.browser("root")
         approve = client.get(path(request_id, "approve")).body
-        assert 'name="role"' in approve and 'value="admin"' in approve
+        assert 'name="role"' in approve
+        assert 'value="admin"' in approve
         assert 'name="reason"' not in approve
         for event in ("return", "reject"):
             assert 'name="reason"' in client.get(path(request_id, event)).body
@@ -213,7 +216,8 @@ class TestPage:
         world.mode("delegated")
         request_id = world.request()
         page = world.browser("dga_admin").get(path(request_id, "approve")).body
-        assert 'value="editor"' in page and 'value="member"' in page
+        assert 'value="editor"' in page
+        assert 'value="member"' in page
         assert 'value="admin"' not in page
 
     def test_unknown_request_and_unknown_event_are_404(self, world):
