@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import datetime
+import math
 from typing import Any
 
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import config, signatures, timefmt, workflow
+from . import config, organizations, signatures, timefmt, workflow
 from .model import utcnow
 
 
@@ -24,11 +25,14 @@ def dgaaccounts_default_role() -> str:
 
 
 def dgaaccounts_organizations() -> list[dict[str, str]]:
-    """Active organizations for the registration form's type-ahead (one query)."""
-    rows = model.Session.query(model.Group.name, model.Group.title).filter(
-        model.Group.is_organization.is_(True), model.Group.state == "active"
-    ).order_by(model.Group.title)
-    return [{"name": name, "title": title or name} for name, title in rows]
+    """Active organizations for the registration form's type-ahead: titles in Thai and, where
+    the organization has one, in English (one query)."""
+    return organizations.active()
+
+
+def dgaaccounts_organization_title(value: str | None) -> str:
+    """The agency box's text for ``value`` (an id, a name or typed text): never a URL name."""
+    return organizations.title_of(value)
 
 
 def dgaaccounts_state_label(state: str) -> str:
@@ -102,6 +106,7 @@ def dgaaccounts_percent(share: float | None) -> str:
 
 
 _CHART = {"width": 640, "height": 180, "left": 36, "bottom": 24, "top": 8}
+_CHART_LABEL_EM = 0.62  # widest digit or dash of a sans-serif font, in em
 
 
 def dgaaccounts_sla_chart(periods: list[dict[str, Any]]) -> dict[str, Any]:
@@ -113,7 +118,11 @@ def dgaaccounts_sla_chart(periods: list[dict[str, Any]]) -> dict[str, Any]:
     count = max(len(periods), 1)
     highest = max([p["decided"] for p in periods] + [1])
     step = (width - left) / count
-    label_every = max(1, -(-count // 12))  # at most about 12 labels under the bars
+    # Labels under the bars never overlap: a label (a day, 10 characters at font-size 10, at
+    # most 0.62 em each) plus a gap must fit in the bars it stands for; the SVG scales as a
+    # whole, so what holds at the viewBox's width holds at every screen width.
+    label_width = max([len(str(p["start"])) for p in periods] + [1]) * _CHART_LABEL_EM * 10 + 8
+    label_every = max(1, math.ceil(label_width / step))
     bars = []
     for i, p in enumerate(periods):
         within, late = p["within_target"], p["decided"] - p["within_target"]
@@ -162,6 +171,11 @@ def dgaaccounts_decision_consequence(req: dict[str, Any], decision: str) -> str:
         return tk._(
             "The account %(user)s will be suspended: its API tokens are revoked and it is "
             "signed out everywhere until a sysadmin reactivates it."
+        ) % {"user": user}
+    if decision == "reject_spam":
+        return tk._(
+            "The sign-up will be closed for good and the pending account %(user)s removed; its "
+            "verification link stops working. Nobody is emailed."
         ) % {"user": user}
     if kind in (workflow.AGENCY, workflow.DEVELOPER):
         return tk._(
@@ -228,6 +242,40 @@ def dgaaccounts_oidc_providers() -> list[dict[str, str]]:
     from . import oidc, views_oidc
 
     return [{"name": p.name, "title": views_oidc.title(p)} for p in oidc.providers()]
+
+
+def _user_id(user: Any) -> str | None:
+    return user.get("id") if isinstance(user, dict) else getattr(user, "id", None)
+
+
+def dgaaccounts_is_suspended(user: Any = None) -> bool:
+    """Whether ``user`` (a user dict or object) is suspended: CKAN keeps such an account
+    ``pending``, so its profile says "suspended" from this instead."""
+    from . import account
+
+    user_id = _user_id(user)
+    found = model.User.get(user_id) if user_id else None
+    return found is not None and found.state == "pending" and account.is_suspended(found)
+
+
+USER_REQUESTS_SHOWN = 20
+
+
+def dgaaccounts_user_requests(user: Any = None) -> list[dict[str, Any]]:
+    """The requests of ``user``, newest first (at most USER_REQUESTS_SHOWN), for their profile:
+    shown to the user and to sysadmins only (an empty list for anyone else)."""
+    from .model import Request
+
+    user_id = _user_id(user)
+    from ckan.common import current_user
+
+    if not user_id or not current_user.is_authenticated or not (
+            current_user.sysadmin or current_user.id == user_id):
+        return []
+    rows = model.Session.query(Request).filter(Request.user_id == user_id).order_by(
+        Request.created.desc()).limit(USER_REQUESTS_SHOWN)
+    return [{"id": r.id, "reference": r.reference, "kind": r.kind, "state": r.state,
+             "created": r.created.isoformat()} for r in rows]
 
 
 def dgaaccounts_approval_mode_label(mode: str) -> str:

@@ -42,6 +42,7 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     # IConfigurer
     def update_config(self, config_: CKANConfig) -> None:
         tk.add_template_directory(config_, "templates")
+        tk.add_public_directory(config_, "public")  # dgaaccounts/*.css, *.js (templates/base.html)
         tokens.redact_request_logs()
 
     # IMiddleware

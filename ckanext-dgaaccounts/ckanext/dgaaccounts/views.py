@@ -136,6 +136,12 @@ def register_agency() -> Any:
         return _render_agency_form({}, {})
     form = {k: tk.request.form.get(k, "") for k in _FORM_FIELDS}
     data: dict[str, Any] = dict(form)
+    # The form's explicit choice (snippets/agency_field.html): only the chosen field is sent.
+    form["agency_listed"] = tk.request.form.get("agency_listed", "")
+    if form["agency_listed"] == "no":
+        data["organization"] = ""
+    elif form["agency_listed"] == "yes":
+        data["agency_name"] = ""
     upload = tk.request.files.get("signed_form")
     if upload is not None and upload.filename:
         data["signed_form"] = upload
@@ -624,6 +630,8 @@ def admin_reactivate(id: str) -> Any:
         return tk.abort(404, tk._("User not found."))
     else:
         tk.h.flash_success(tk._("The account is active again. The user will be emailed."))
+    if tk.request.form.get("back") == "profile":  # the form on the user's profile
+        return tk.redirect_to("user.read", id=id)
     back = tk.request.form.get("request_id")
     if back:
         return tk.redirect_to("dgaaccounts_admin.admin_request", id=back)
@@ -633,7 +641,8 @@ def admin_reactivate(id: str) -> Any:
 @dgaaccounts_admin.route("/request/<id>/<decision>", methods=["POST"])
 def admin_decide(id: str, decision: str) -> Any:
     actions = {"approve": "dgaaccounts_request_approve", "reject": "dgaaccounts_request_reject",
-               "return": "dgaaccounts_request_return"}
+               "return": "dgaaccounts_request_return",
+               "reject_spam": "dgaaccounts_request_reject_spam"}
     if decision not in actions:
         return tk.abort(404)
     form = tk.request.form
@@ -744,7 +753,9 @@ def _args(names: tuple[str, ...]) -> dict[str, str]:
 
 
 def _flash_errors(error: tk.ValidationError) -> None:
-    labels = {"since": tk._("From"), "until": tk._("To"), "period": tk._("Per"),
+    # The form's own words for every field, never its raw name ("signed_form:").
+    labels = {**_field_labels(), "state": tk._("Status"), "id": tk._("Request"),
+              "since": tk._("From"), "until": tk._("To"), "period": tk._("Per"),
               "kind": tk._("Kind"), "by": tk._("Dates"), "action": tk._("Event"),
               "request_id": tk._("Request"), "user_id": tk._("About user"), "actor": tk._("By"),
               "account": tk._("Account"), "organization": tk._("Organization"),

@@ -84,6 +84,10 @@ _DOCUMENT_FLOW = {
                      effects=("activate_account", "join_organization")),
     "reject": Event((SUBMITTED,), REJECTED, (("rejected", "applicant"),),
                     effects=("close_pending_account",)),
+    # A sign-up that never confirmed its address, closed by a sysadmin as spam: no email (the
+    # address may not be the sender's), the pending account removed.
+    "reject_spam": Event((AWAITING_VERIFICATION,), REJECTED,
+                         effects=("close_pending_account",)),
     "return": Event((SUBMITTED,), RETURNED, (("returned", "applicant"),)),
     "withdraw": Event(OPEN_STATES, WITHDRAWN, (("withdrawn", "applicant"),),
                       effects=("close_pending_account",)),
@@ -116,6 +120,7 @@ TRANSITIONS: dict[str, dict[str, Event]] = {
         "withdraw": Event((AWAITING_VERIFICATION,), WITHDRAWN,
                           effects=("close_pending_account",)),
         "expire": Event((AWAITING_VERIFICATION,), EXPIRED, effects=("remove_registration",)),
+        "reject_spam": _DOCUMENT_FLOW["reject_spam"],
     },
 }
 
@@ -293,6 +298,7 @@ def event_label(action: str) -> str:
         "upload_document": tk._("Signed form uploaded"),
         "approve": tk._("Approved"),
         "reject": tk._("Rejected"),
+        "reject_spam": tk._("Rejected as spam"),
         "endorse": tk._("Endorsed by the organization"),
         "decline": tk._("Declined by the organization"),
         "approval_mode_set": tk._("Approval mode changed"),
@@ -333,4 +339,5 @@ def needs_confirmation(kind: str, event: str) -> bool:
     """Decisions that cannot be taken back, which the web page asks to confirm: a rejection,
     and approving a cancellation (the account is deleted) or a suspension (signed out, tokens
     revoked)."""
-    return event == "reject" or (event == "approve" and kind in (CANCELLATION, SUSPENSION))
+    return event in ("reject", "reject_spam") or (
+        event == "approve" and kind in (CANCELLATION, SUSPENSION))

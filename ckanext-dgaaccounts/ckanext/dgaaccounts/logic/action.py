@@ -689,6 +689,30 @@ def _endorsement(context: Context, data: dict[str, Any], event: str,
 
 
 @_rolls_back
+def dgaaccounts_request_reject_spam(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Reject as spam a registration still awaiting email verification. Sysadmins only.
+
+    The request is closed (``rejected``, audited as ``reject_spam``), its pending account is
+    removed and its verification link stops working; nobody is emailed (the address may not be
+    the sender's).
+
+    :param id: the request id
+    :param reason: (optional) a note for the record
+    :returns: the request, as ``dgaaccounts_request_show``
+    """
+    tk.check_access("dgaaccounts_request_reject_spam", context, data_dict)
+    data = _validate(data_dict, schema.request_reject_spam(), context)
+    req = requests_read.get(data["id"], lock=True)
+    workflow.check(req, "reject_spam")
+    _not_own_request(req, _actor_id(context))
+    recheck.account_for(req)
+    # The event's effect (workflow.TRANSITIONS) removes the pending account.
+    workflow.transition(req, "reject_spam", _actor_id(context), note=data.get("reason"))
+    _commit(context)
+    return _shown(req, context, data)
+
+
+@_rolls_back
 def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Withdraw an open request. The request's applicant only (signed in or with the token).
 

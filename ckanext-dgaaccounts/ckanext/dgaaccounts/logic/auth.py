@@ -92,6 +92,10 @@ def dgaaccounts_approval_mode_update(context: Context, data_dict: DataDict) -> A
     return _SYSADMIN_ONLY
 
 
+def dgaaccounts_request_reject_spam(context: Context, data_dict: DataDict) -> AuthResult:
+    return _SYSADMIN_ONLY
+
+
 def dgaaccounts_approval_mode_list(context: Context, data_dict: DataDict) -> AuthResult:
     return _SYSADMIN_ONLY
 

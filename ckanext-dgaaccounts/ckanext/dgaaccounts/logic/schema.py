@@ -6,6 +6,8 @@ from typing import Any
 from ckan.plugins import toolkit as tk
 from ckan.types import Context, Schema, Validator
 
+from .messages import plain_errors
+
 
 def validate(data_dict: dict[str, Any], sch: Schema, context: Context) -> dict[str, Any]:
     """``data_dict`` as the schema makes it, or ``ValidationError`` with a message per field.
@@ -14,7 +16,7 @@ def validate(data_dict: dict[str, Any], sch: Schema, context: Context) -> dict[s
     actions in its own transaction (``defer_commit``) keeps it."""
     data, errors = tk.navl_validate(dict(data_dict), sch, context)
     if errors:
-        raise tk.ValidationError(errors)
+        raise tk.ValidationError(plain_errors(errors))
     return data
 
 
@@ -184,6 +186,16 @@ def request_decision_with_reason(
     return {
         "id": [not_empty, *line()],
         "reason": [not_empty, *lines(not_empty, dgaaccounts_max_length(2000))],
+    }
+
+
+@tk.validator_args
+def request_reject_spam(
+    not_empty: Validator, dgaaccounts_max_length: Validator,
+) -> Schema:
+    return {
+        "id": [not_empty, *line()],
+        "reason": optional(lines(dgaaccounts_max_length(2000))),
     }
 
 

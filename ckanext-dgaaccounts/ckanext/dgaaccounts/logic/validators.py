@@ -16,6 +16,10 @@ from .. import config, workflow
 from ..model import Request
 
 _PHONE = re.compile(r"^\+?[0-9]{9,12}$")
+# A phone number followed by an extension: the marker as typed ("ต่อ", "ext.", "#"...).
+_PHONE_EXTENSION = re.compile(
+    r"^(?P<number>.*?[0-9)])\s*(?P<marker>ต่อ|ext\.?|extension|x|#)\s*(?P<extension>[0-9]{1,6})$",
+    re.IGNORECASE)
 
 
 # The bounds of every number and date an action takes: inside what Python's dates and
@@ -151,23 +155,51 @@ def dgaaccounts_password(key: FlattenKey, data: FlattenDataDict,
 
 
 def dgaaccounts_phone(value: Any, context: Context) -> Any:
-    """A Thai phone number: digits, optionally +66, spaces and dashes ignored."""
+    """A Thai phone number, optionally with an extension ("02 612 6000 ต่อ 1234",
+    "02-612-6000 ext. 1234", "026126000 #1234"), kept as typed with its spaces normalized.
+
+    The number itself: 9 to 12 digits, optionally +66, spaces, dashes and brackets allowed.
+    The extension: 1 to 6 digits after "ต่อ", "ext", "ext.", "extension", "x" or "#".
+    """
     if value is tk.missing or value in (None, ""):
         return value
-    compact = re.sub(r"[\s\-()]", "", str(value))
-    if not _PHONE.match(compact):
-        raise tk.Invalid(tk._("Enter a phone number, for example 02 141 6000 or 081 234 5678."))
-    return compact
+    text = " ".join(str(value).split())
+    found = _PHONE_EXTENSION.match(text)
+    number, marker, extension = (
+        (found["number"], found["marker"], found["extension"]) if found else (text, None, None))
+    number = number.strip()
+    if not _PHONE.match(re.sub(r"[\s\-()]", "", number)):
+        raise tk.Invalid(tk._(
+            "Enter a phone number, for example 02 141 6000 or 081 234 5678; an extension may "
+            "follow, for example 02 141 6000 ต่อ 1234."))
+    if marker is None:
+        return number
+    if marker in ("#", "x", "X"):  # written against the digits: "#1234", "x1234"
+        return f"{number} {marker}{extension}"
+    return f"{number} {marker} {extension}"
 
 
 def dgaaccounts_organization(value: Any, context: Context) -> Any:
-    """An active organization, by id or name; returns its id."""
+    """An active organization, by id, name, or title as a person types it; returns its id.
+
+    A title (Thai, or English from the organization's ``title_en`` extra) matches when it is
+    the same up to case and spaces, or, failing that, when the text is found in one title
+    only. Text found in several titles is refused with a request to choose: never a guess.
+    """
     if value is tk.missing or value in (None, ""):
         return value
     group = model.Group.get(str(value))
-    if group is None or not group.is_organization or group.state != "active":
-        raise tk.Invalid(tk._("Organization not found."))
-    return group.id
+    if group is not None and group.is_organization and group.state == "active":
+        return group.id
+    from .. import organizations
+
+    found = organizations.find_by_title(str(value))
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise tk.Invalid(tk._(
+            "Several agencies match \"%(text)s\": choose yours from the list.") % {"text": value})
+    raise tk.Invalid(tk._("Organization not found."))
 
 
 def dgaaccounts_organization_or_agency(key: FlattenKey, data: FlattenDataDict,

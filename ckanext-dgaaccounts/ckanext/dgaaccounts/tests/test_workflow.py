@@ -34,7 +34,7 @@ STATES = OPEN + (APPROVED, REJECTED, WITHDRAWN, EXPIRED)
 
 EVENTS = (
     "verify_email", "verify_email_with_document", "upload_document",
-    "approve", "reject", "return", "withdraw", "expire",
+    "approve", "reject", "return", "withdraw", "expire", "reject_spam",
     # The organization's answer in the "endorse" approval mode (README "Approval modes").
     "endorse", "decline",
 )
@@ -58,10 +58,13 @@ _DOCUMENT_FLOW: dict[str, tuple[tuple[str, ...], str, tuple[tuple[str, str], ...
     "return": ((SUB,), RET, (("returned", "applicant"),)),
     "withdraw": (OPEN, WITHDRAWN, (("withdrawn", "applicant"),)),
     "expire": (OPEN, EXPIRED, ()),
+    # A sign-up never verified, closed by a sysadmin as spam: nobody is emailed (issue 12).
+    "reject_spam": ((AV,), REJECTED, ()),
 }
 # Cancellation and suspension: asked by a signed-in user, so no email to verify; they start
 # awaiting the signed form.
-_ACCOUNT_FLOW = {k: v for k, v in _DOCUMENT_FLOW.items() if not k.startswith("verify_email")}
+_ACCOUNT_FLOW = {k: v for k, v in _DOCUMENT_FLOW.items()
+                 if not k.startswith("verify_email") and k != "reject_spam"}
 _ACCOUNT_FLOW["withdraw"] = ((AD, SUB, RET), WITHDRAWN, (("withdrawn", "applicant"),))
 _ACCOUNT_FLOW["expire"] = ((AD, SUB, RET), EXPIRED, ())
 LEGAL = {
@@ -73,6 +76,7 @@ LEGAL = {
         "verify_email": ((AV,), APPROVED, (("developer_welcome", "applicant"),)),
         "withdraw": ((AV,), WITHDRAWN, ()),
         "expire": ((AV,), EXPIRED, ()),
+        "reject_spam": ((AV,), REJECTED, ()),
     },
 }
 
@@ -87,6 +91,9 @@ EFFECTS = {
     (AGENCY, "reject"): "closed",
     (AGENCY, "withdraw"): "closed",
     (DEVELOPER, "withdraw"): "closed",
+    # A sign-up rejected as spam before it confirmed its address: the same (issue 12).
+    (AGENCY, "reject_spam"): "closed",
+    (DEVELOPER, "reject_spam"): "closed",
     # A registration never finished goes, with its pending account (the audit trail keeps it).
     (AGENCY, "expire"): "removed",
     (DEVELOPER, "expire"): "removed",
@@ -95,7 +102,7 @@ EFFECTS = {
 ALL = [(kind, event, state) for kind in KINDS for event in EVENTS for state in STATES]
 LEGAL_CASES = [c for c in ALL if c[2] in LEGAL[c[0]].get(c[1], ((),))[0]]
 ILLEGAL_CASES = [c for c in ALL if c not in LEGAL_CASES]
-DECISIONS = ("approve", "reject", "return")
+DECISIONS = ("approve", "reject", "return", "reject_spam")  # a sysadmin decided: recorded
 SERVICE_HOURS = 7  # not the default 24: the due time must come from the configuration
 
 
@@ -255,8 +262,8 @@ def _at(iso: str | None) -> datetime.datetime | None:
 
 
 def test_the_case_lists_cover_every_combination():
-    assert len(ALL) == len(KINDS) * len(EVENTS) * len(STATES) == 320
-    assert len(LEGAL_CASES) == 17 + 2 * 13 + 3
+    assert len(ALL) == len(KINDS) * len(EVENTS) * len(STATES) == 352
+    assert len(LEGAL_CASES) == 18 + 2 * 13 + 4
     assert set(workflow.KINDS) == set(KINDS)
     assert set(workflow.STATES) == set(STATES)
     assert set(workflow.OPEN_STATES) == set(OPEN)

@@ -50,13 +50,16 @@ def test_agency_officer_registers_and_a_sysadmin_approves(
     assert page.url == live_server("/dgaaccounts/register")
     page.get_by_role("link", name="Register as an agency officer").click()
     page.wait_for_url(live_server("/dgaaccounts/register/agency"))
-    assert page.locator("#dgaaccounts-organizations option[value=dga]").count() == 1
+    # The type-ahead offers titles, never the URL name (issue 12).
+    assert page.locator('#dgaaccounts-organizations option[value="สำนักงานพัฒนารัฐบาลดิจิทัล"]'
+                        ).count() == 1
+    assert page.locator("#dgaaccounts-organizations option[value=dga]").count() == 0
     page.fill("#field-fullname", APPLICANT["fullname"])
     page.fill("#field-username", APPLICANT["name"])
     page.fill("#field-email", APPLICANT["email"])
     page.fill("#field-password", APPLICANT["password"])
-    # The agency field is an <input list=...>: typing the organization's name picks it.
-    page.locator("#field-organization").press_sequentially("dga")
+    # The agency field is an <input list=...>: typing the organization's title picks it.
+    page.locator("#field-organization").press_sequentially("สำนักงานพัฒนารัฐบาลดิจิทัล")
     for field in ("position", "phone", "superior_name", "superior_position"):
         page.fill("#field-" + field.replace("_", "-"), APPLICANT[field])
     page.screenshot(path=os.path.join(screenshot_dir, "register-agency.png"))

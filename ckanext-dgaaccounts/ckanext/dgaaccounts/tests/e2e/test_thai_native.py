@@ -142,12 +142,12 @@ def _serious(results) -> list[str]:
             for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
-def _shot_name(path: str) -> str:
-    """th-admin-request.png for /ckan-admin/dgaaccounts/request/<id>, and so on."""
+def _shot_name(path: str, lang: str = "th") -> str:
+    """th-admin-request.png for /ckan-admin/dgaaccounts/request/<id> (en-... in English)."""
     words = [w for w in path.replace("ckan-admin/dgaaccounts", "admin").split("/")
              if w and w != "dgaaccounts" and not re.fullmatch(r"[0-9a-f-]{36}|not-a-real-token", w)]
     name = "-".join(words)
-    return "th-" + {"admin": "admin-queue"}.get(name, name) + ".png"
+    return f"{lang}-" + {"admin": "admin-queue"}.get(name, name) + ".png"
 
 
 def test_every_page_passes_axe_in_both_languages_at_both_widths(page_at, live_server, world,
@@ -177,11 +177,17 @@ def test_every_page_passes_axe_in_both_languages_at_both_widths(page_at, live_se
                     "document.documentElement.scrollWidth - document.documentElement.clientWidth")
                 if overflow > 0:
                     found.append(f"horizontal overflow of {overflow}px")
+                # No empty sidebar: a column shown with nothing in it.
+                empty = page.evaluate("""[...document.querySelectorAll('aside.secondary')]
+                    .filter(a => a.offsetWidth > 0 && !a.innerText.trim()).length""")
+                if empty:
+                    found.append("an empty sidebar")
                 if found:
                     problems[key] = found
                 checked += 1
-                if prefix == "/th" and width == "desktop":  # the README's Thai screenshots
+                if width == "desktop":  # the README's screenshots, Thai and English
                     page.evaluate("window.scrollTo(0, 0)")
-                    page.screenshot(path=f"{screenshot_dir}/{_shot_name(path)}")
+                    lang = "th" if prefix == "/th" else "en"
+                    page.screenshot(path=f"{screenshot_dir}/{_shot_name(path, lang)}")
     assert checked == 2 * 2 * len(_pages(world))
     assert not problems, "\n".join(f"{k}: {v}" for k, v in problems.items())

@@ -52,6 +52,7 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_request_approve",              (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_request_reject",               (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_request_return",               (N,   N,   N,   N,    N,    N,     N,        Y)),
+    ("dgaaccounts_request_reject_spam",          (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_request_endorse",              (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_request_decline",              (N,   N,   N,   N,    N,    N,     N,        Y)),
     # Approval modes: sysadmins set them; an organization's admins read their own.
@@ -120,6 +121,7 @@ REQUEST_SCOPED = {
     "dgaaccounts_request_document_upload", "dgaaccounts_request_show",
     "dgaaccounts_request_withdraw", "dgaaccounts_document_download",
     "dgaaccounts_request_approve", "dgaaccounts_request_reject", "dgaaccounts_request_return",
+    "dgaaccounts_request_reject_spam",
     "dgaaccounts_request_endorse", "dgaaccounts_request_decline",
 }
 
@@ -258,7 +260,8 @@ def test_sysadmin_is_allowed_through_check_access_not_the_auth_function(shared_w
 # -- the tokens ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(REQUEST_SCOPED - {
-    "dgaaccounts_request_approve", "dgaaccounts_request_reject", "dgaaccounts_request_return"}))
+    "dgaaccounts_request_approve", "dgaaccounts_request_reject", "dgaaccounts_request_return",
+    "dgaaccounts_request_reject_spam"}))
 class TestApplicantToken:
     def test_verification_token_is_not_an_applicant_token(self, world, name):
         req = model.Session.get(Request, world.request_id)
@@ -323,6 +326,7 @@ DENIED_STEPS = [
     ("dgaaccounts_request_approve", "submitted"),
     ("dgaaccounts_request_reject", "submitted"),
     ("dgaaccounts_request_return", "submitted"),
+    ("dgaaccounts_request_reject_spam", None),  # the request still awaits verification
     ("dgaaccounts_request_endorse", "submitted"),
     ("dgaaccounts_request_decline", "submitted"),
     ("dgaaccounts_approval_mode_update", None),

@@ -38,7 +38,8 @@ def test_digital_id_registration_is_prefilled_locked_recorded_and_linked(app, oi
     page = client.get("/user/oidc/register/agency").body
     assert "สมชาย ใจดี / Somchai Jaidee" in page
     assert "somchai@dga.or.th" in page
-    assert 'value="dga"' in page
+    # The verified agency is in the box by its title, never its URL name (issue 12).
+    assert 'value="สำนักงานพัฒนารัฐบาลดิจิทัล"' in page
     assert "Identity verified by Digital ID, assurance level (IAL) 2.3" in page
     # whatever is posted, the verified fields keep the provider's values
     # ...shown read-only

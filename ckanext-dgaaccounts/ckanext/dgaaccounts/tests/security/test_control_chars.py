@@ -41,7 +41,8 @@ MULTI_LINE = {"purpose", "note", "reason"}
 AS_GIVEN = {"password", "token"}
 SCHEMAS = ["agency_register", "developer_register", "token", "verification_resend",
            "password_reset", "request_id", "request_list", "request_approve",
-           "request_decision_with_reason", "cancellation_request_create", "user_reactivate",
+           "request_decision_with_reason", "request_reject_spam",
+           "cancellation_request_create", "user_reactivate",
            "audit_list", "sla_report", "requests_export", "audit_export", "requests_decide"]
 
 
