@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import ckan.model as model
+from ckan.plugins import toolkit as tk
 from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts import escalation, mail, workflow
@@ -91,7 +92,7 @@ class TestEmailLinks:
         deliver()
         th = smtp.body(smtp.to("root@dga.or.th")[-1])
         en = smtp.body(smtp.to("boss@dga.or.th")[-1])
-        site = "http://test.ckan.net"
+        site = tk.config["ckan.site_url"].rstrip("/")
         for event in ("approve", "return", "reject"):
             # Thai is not the default language of the test site: its links carry /th.
             assert f"/th/dgaaccounts/decide/{request_id}/{event}" in th
