@@ -154,6 +154,7 @@ def _context(msg: OutboxMessage, req: Request | None, secret: str | None) -> dic
         "link": None,
         "expires": None,
         "approval": None,
+        "decide": [],
     }
     owner_id = ctx["params"].pop("revoke_all_for", None)
     if owner_id:  # "revoke all my tokens": signed now, like every link token
@@ -171,6 +172,7 @@ def _context(msg: OutboxMessage, req: Request | None, secret: str | None) -> dic
             "admin_url": f"{site}/ckan-admin/dgaaccounts/request/{req.id}",
         }
         ctx["approval"] = _approval(req)
+        ctx["decide"] = decide_links(msg.template, req, site)
     if secret and msg.mint == tokens.VERIFY:
         ctx["link"] = f"{site}/dgaaccounts/verify/{secret}"
         ctx["expires"] = timefmt.format_datetime(
@@ -180,6 +182,27 @@ def _context(msg: OutboxMessage, req: Request | None, secret: str | None) -> dic
     elif secret and req is not None:
         ctx["link"] = f"{site}/dgaaccounts/request/{req.id}?token={secret}"
     return ctx
+
+
+# The messages that ask their recipient for a decision, and as whom (approval.py): each links
+# to a confirmation page per decision (views_decide.py), which needs a sign-in and asks again.
+_DECIDE_AS = {"new_request": "sysadmin", "escalated": "sysadmin",
+              "org_new_request": "organization_admin"}
+
+
+def decide_links(template: str, req: Request, site: str) -> list[dict[str, str]]:
+    """The decisions the recipient of ``template`` may take on ``req`` now, each as ``event``
+    and ``url`` (on ``site``, the localized root). No secret in them: the page needs a
+    signed-in approver and re-checks everything; the actions decide."""
+    from . import approval, workflow  # workflow imports this module
+
+    role = _DECIDE_AS.get(template)
+    if role is None:
+        return []
+    return [{"event": event, "url": f"{site}/dgaaccounts/decide/{req.id}/{event}"}
+            for event in workflow.allowed_events(req)
+            if event in approval.DECISIONS + approval.ENDORSEMENTS
+            and role in approval.decider_roles(req, event)]
 
 
 def _approval(req: Request) -> dict[str, str] | None:

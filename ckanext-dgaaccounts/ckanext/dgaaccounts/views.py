@@ -9,7 +9,9 @@ before CKAN's own).
 - views_org: the organization admins' queue and review page, the sysadmins' page of approval
   modes (``dgaaccounts_org``, and routes on ``dgaaccounts_admin``);
 - views_oidc: the provider sign-in (``dgaaccounts_oidc``);
-- views_tokens: developer API keys (``dgaaccounts_tokens``).
+- views_tokens: developer API keys (``dgaaccounts_tokens``);
+- views_decide: the confirmation pages that the notification emails link to, one per
+  decision (``dgaaccounts_decide``).
 
 What they share (context, CSRF check, error page, running an action) is in views_common.
 """
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 from .views_admin import dgaaccounts_admin
 from .views_applicant import dgaaccounts
+from .views_decide import dgaaccounts_decide
 from .views_oidc import dgaaccounts_oidc
 from .views_org import dgaaccounts_org
 from .views_tokens import dgaaccounts_tokens
 
-__all__ = ["dgaaccounts", "dgaaccounts_admin", "dgaaccounts_oidc", "dgaaccounts_org",
-           "dgaaccounts_tokens"]
+__all__ = ["dgaaccounts", "dgaaccounts_admin", "dgaaccounts_decide", "dgaaccounts_oidc",
+           "dgaaccounts_org", "dgaaccounts_tokens"]

@@ -184,7 +184,7 @@ def test_email_in_thai_and_english(po):
 
 _EMAILS = sorted(
     name[:-4] for name in os.listdir(os.path.join(PACKAGE, "templates", "dgaaccounts", "emails"))
-    if name.endswith(".txt")
+    if name.endswith(".txt") and not name.startswith("_")  # "_x.txt": a part others include
 )
 
 
