@@ -332,7 +332,7 @@ def export_organizations(since: str | None, until: str | None, output: Any) -> N
     except tk.ValidationError as e:
         raise click.ClickException("; ".join(
             f"{k}: {' '.join(str(m) for m in v)}" for k, v in e.error_dict.items())) from e
-    _write(made, output)
+    _write({"chunks": made.chunks}, output)
 
 
 @export.command("audit")

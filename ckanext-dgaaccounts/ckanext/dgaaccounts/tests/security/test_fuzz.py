@@ -114,10 +114,17 @@ def test_canonical_email_is_idempotent_and_lower_case(value):
 @example("02 612 6000")
 @example("0\x00812345678")
 def test_phone_is_digits_or_an_error(value):
+    # kept as typed (spaces normalized): a 9 to 12 digit number written with spaces, dashes or
+    # brackets, and optionally an extension of 1 to 6 digits after its marker
     result, errors = _run("phone", [_validator("dgaaccounts_phone")], value)
     if errors or result in (tk.missing, None, ""):
         return
-    assert re.fullmatch(r"\+?[0-9]{9,12}", result)
+    assert result == " ".join(result.split())
+    found = re.fullmatch(
+        r"(?P<number>[+0-9 ()\-]+?)(?: (?:ต่อ|ext\.?|extension) [0-9]{1,6}| [#xX][0-9]{1,6})?",
+        result, flags=re.IGNORECASE)
+    assert found, result
+    assert re.fullmatch(r"\+?[0-9]{9,12}", re.sub(r"[\s\-()]", "", found["number"]))
 
 
 @FUZZ
