@@ -162,7 +162,9 @@ def login(page, live_server, name: str, password: str) -> None:
 def submit(page, target) -> None:
     """Click a submit button (a selector or a locator) and wait for the page it leads to."""
     # "domcontentloaded": a page framing a PDF may never fire "load" in headless Chromium.
-    with page.expect_navigation(wait_until="domcontentloaded"):
+    # A form's POST does real work (a decision, its emails to a live SMTP server): on a loaded
+    # 2-core CI machine it can pass the default 10 s, so the navigation gets three times that.
+    with page.expect_navigation(wait_until="domcontentloaded", timeout=3 * TIMEOUT_MS):
         (page.locator(target) if isinstance(target, str) else target).click()
 
 
