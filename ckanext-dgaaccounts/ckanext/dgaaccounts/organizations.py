@@ -19,14 +19,15 @@ TITLE_EN = "title_en"
 def active() -> list[dict[str, str]]:
     """Every active organization: ``id``, ``name``, ``title`` and ``title_en`` ("" if none),
     ordered by title (one query)."""
-    query = model.Session.query(model.Group.id, model.Group.name, model.Group.title)
     extra = getattr(model, "GroupExtra", None)
     if extra is not None:  # CKAN 2.11: extras are rows of their own table
-        query = query.add_columns(extra.value).outerjoin(
-            extra, and_(extra.group_id == model.Group.id, extra.key == TITLE_EN,
-                        extra.state == "active"))
+        query = model.Session.query(
+            model.Group.id, model.Group.name, model.Group.title, extra.value
+        ).outerjoin(extra, and_(extra.group_id == model.Group.id, extra.key == TITLE_EN,
+                                extra.state == "active"))
     else:  # CKAN 2.12: extras are a JSONB column of the group
-        query = query.add_columns(model.Group.extras[TITLE_EN].astext)
+        query = model.Session.query(model.Group.id, model.Group.name, model.Group.title,
+                                    model.Group.extras[TITLE_EN].astext)
     rows = (
         query.filter(model.Group.is_organization.is_(True), model.Group.state == "active")
         .order_by(model.Group.title, model.Group.name)
