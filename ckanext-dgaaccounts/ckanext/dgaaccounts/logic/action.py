@@ -32,6 +32,7 @@ from .. import (
 )
 from ..model import ApprovalMode, Document, Request, utcnow
 from . import schema
+from .auth import _user as _caller  # the caller's User (None when anonymous)
 from .schema import validate as _validate
 
 log = logging.getLogger(__name__)
@@ -858,9 +859,8 @@ def _allowed_events(req: Request, context: Context, token: Any) -> list[str]:
 
 
 def _actor_id(context: Context) -> str | None:
-    user = context.get("auth_user_obj") or (
-        model.User.get(context["user"]) if context.get("user") else None)
-    return getattr(user, "id", None)
+    user = _caller(context)
+    return user.id if user is not None else None
 
 
 def _not_own_request(req: Request, actor_id: str | None) -> None:

@@ -161,9 +161,8 @@ def _applicant(context: Context, data_dict: DataDict) -> AuthResult:
         Request, str(data_dict.get("id") or ""))
     if req is None:
         return {"success": False}
-    user = context.get("auth_user_obj") or (
-        model.User.get(context["user"]) if context.get("user") else None)
-    if user is not None and getattr(user, "id", None) == req.user_id:
+    user = _user(context)
+    if user is not None and user.id == req.user_id:
         return {"success": True}
     if tokens.applicant_may_access(data_dict.get("token"), req.id):
         return {"success": True}
