@@ -159,13 +159,34 @@ def login(page, live_server, name: str, password: str) -> None:
     assert "/user/login" not in page.url, f"{name} could not log in"
 
 
+def in_view(page, target):
+    """The target (a selector or a locator), scrolled into view with two frames drawn since.
+
+    A review page frames the signed PDF, which Chromium shows in an out-of-process frame. When
+    a click first has to scroll the page (Playwright scrolls, then sends the mouse event at
+    once), Chromium can route the event by where that frame was before the scroll: into the PDF
+    viewer, and the button never sees it (an approval was never sent in 1 run of 3). Clicks and
+    ticks on such pages go through here.
+    """
+    locator = page.locator(target) if isinstance(target, str) else target
+    locator.scroll_into_view_if_needed()
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    return locator
+
+
+def tick(page, target) -> None:
+    """Tick a checkbox, scrolled into view first (see ``in_view``)."""
+    in_view(page, target).check()
+
+
 def submit(page, target) -> None:
     """Click a submit button (a selector or a locator) and wait for the page it leads to."""
     # "domcontentloaded": a page framing a PDF may never fire "load" in headless Chromium.
     # A form's POST does real work (a decision, its emails to a live SMTP server): on a loaded
     # 2-core CI machine it can pass the default 10 s, so the navigation gets three times that.
+    button = in_view(page, target)
     with page.expect_navigation(wait_until="domcontentloaded", timeout=3 * TIMEOUT_MS):
-        (page.locator(target) if isinstance(target, str) else target).click()
+        button.click()
 
 
 def state(page) -> str:

@@ -16,7 +16,7 @@ from ckan.tests import factories, helpers
 from ckanext.dgaaccounts import account
 from ckanext.dgaaccounts.model import AuditEvent, Request
 from ckanext.dgaaccounts.tests.conftest import PDF, Upload, registration
-from ckanext.dgaaccounts.tests.e2e.conftest import TIMEOUT_MS, fresh, login, state, submit
+from ckanext.dgaaccounts.tests.e2e.conftest import TIMEOUT_MS, fresh, login, state, submit, tick
 
 pytestmark = [
     pytest.mark.e2e,
@@ -304,9 +304,8 @@ def test_sysadmin_reactivates_from_the_profile_and_rejects_spam(page_at, live_se
     _goto(page, live_server(url))
     assert state(page) == "awaiting_verification"
     assert page.inner_text("#dgaaccounts-consequence-reject_spam").strip()
-    page.check("#field-confirm-reject_spam")
-    with page.expect_navigation(wait_until="domcontentloaded", timeout=3 * TIMEOUT_MS):
-        page.click("#dgaaccounts-reject-spam")
+    tick(page, "#field-confirm-reject_spam")
+    submit(page, "#dgaaccounts-reject-spam")
     assert state(page) == "rejected"
     fresh()
     req = model.Session.get(Request, spam["request_id"])
