@@ -281,12 +281,3 @@ def mode_label(mode: str) -> str:
         ENDORSE: tk._("endorse (the organization's admins endorse, then sysadmins decide)"),
         DELEGATED: tk._("delegated (the organization's admins decide)"),
     }.get(mode, mode)
-
-
-def events_for(user: model.User | None, req: Request) -> list[str]:
-    """The decisions and endorsements ``user`` may make on ``req`` now (the review page)."""
-    from . import workflow  # workflow imports this module
-
-    return [event for event in workflow.allowed_events(req)
-            if event in DECISIONS + ENDORSEMENTS
-            and can_decide(user, req, event, {"role": "member"} if event == "approve" else None)]

@@ -14,6 +14,11 @@ from .logic import housekeeping
 from .views_common import check_csrf, context, flash_errors, run, server_error, show_request
 
 dgaaccounts_admin = Blueprint("dgaaccounts_admin", __name__, url_prefix="/ckan-admin/dgaaccounts")
+
+# The decisions a sysadmin makes on the review page (workflow.ACTIONS names their actions), and
+# the roles an approval may grant, in the order the page offers them.
+DECISIONS = ("approve", "return", "reject", "reject_spam")
+ROLES = ("editor", "member", "admin")
 dgaaccounts_admin.register_error_handler(Exception, server_error)
 
 
@@ -56,7 +61,9 @@ def admin_request(id: str) -> str:
         applicant = None
     return tk.render("dgaaccounts/admin/request.html", {
         "req": req,
+        "events": [e for e in req["allowed_events"] if e in DECISIONS],
         "organizations": tk.get_action("dgaaccounts_organization_list")(context(), {}),
+        "roles": ROLES,
         "suspended": bool(applicant and applicant["suspended"]),
     })
 
@@ -76,10 +83,7 @@ def admin_reactivate(id: str) -> Any:
 
 @dgaaccounts_admin.route("/request/<id>/<decision>", methods=["POST"])
 def admin_decide(id: str, decision: str) -> Any:
-    actions = {"approve": "dgaaccounts_request_approve", "reject": "dgaaccounts_request_reject",
-               "return": "dgaaccounts_request_return",
-               "reject_spam": "dgaaccounts_request_reject_spam"}
-    if decision not in actions:
+    if decision not in DECISIONS:
         return tk.abort(404)
     form = tk.request.form
     data = {"id": id, **{k: form[k] for k in ("note", "reason", "organization", "role")
@@ -88,7 +92,7 @@ def admin_decide(id: str, decision: str) -> Any:
         tk.h.flash_error(tk._("Nothing was changed: tick the box to confirm that you have read "
                               "what this decision will do."))
         return tk.redirect_to("dgaaccounts_admin.admin_request", id=id)
-    if run(actions[decision], data) is not None:
+    if run(workflow.ACTIONS[decision], data) is not None:
         tk.h.flash_success(tk._("Decision recorded. The applicant will be emailed."))
     return tk.redirect_to("dgaaccounts_admin.admin_request", id=id)
 

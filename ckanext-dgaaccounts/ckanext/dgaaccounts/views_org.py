@@ -13,12 +13,10 @@ from typing import Any
 
 from flask import Blueprint
 
-import ckan.model as model
 from ckan.common import current_user
 from ckan.plugins import toolkit as tk
 
-from . import approval, workflow
-from .model import Request
+from . import approval, views_admin, workflow
 from .views_admin import _decision_confirmed, _page, dgaaccounts_admin
 from .views_common import (
     check_csrf as _check_csrf, context as _context, flash_errors as _flash_errors,
@@ -28,12 +26,10 @@ from .views_common import (
 dgaaccounts_org = Blueprint("dgaaccounts_org", __name__, url_prefix="/organization/requests")
 dgaaccounts_org.register_error_handler(Exception, _server_error)
 
-# The decisions of the review page, and the action of each.
-_ACTIONS = {
-    "approve": "dgaaccounts_request_approve", "reject": "dgaaccounts_request_reject",
-    "return": "dgaaccounts_request_return", "endorse": "dgaaccounts_request_endorse",
-    "decline": "dgaaccounts_request_decline",
-}
+# What an organization's admins may decide on their organization's page (workflow.ACTIONS names
+# the actions), and the roles they may grant (at most editor: approval.DELEGATED_ROLES).
+DECISIONS = ("endorse", "decline", "approve", "return", "reject")
+ROLES = tuple(role for role in views_admin.ROLES if role in approval.DELEGATED_ROLES)
 
 
 @dgaaccounts_org.before_request
@@ -78,12 +74,11 @@ def queue(id: str) -> str:
 def review(id: str, request_id: str) -> str:
     org = _organization(id)
     req = _show(org, request_id)
-    row = model.Session.get(Request, request_id)
     return tk.render("dgaaccounts/org_request.html", {
         "group_dict": org, "group_type": "organization", "req": req,
         "mode": approval.mode_for(org["id"]),
-        "events": approval.events_for(model.User.get(current_user.id), row),
-        "roles": approval.DELEGATED_ROLES,
+        "events": [e for e in req["allowed_events"] if e in DECISIONS],
+        "roles": ROLES,
     })
 
 
@@ -103,7 +98,7 @@ def _show(org: dict[str, Any], request_id: str) -> dict[str, Any]:
 def decide(id: str, request_id: str, decision: str) -> Any:
     org = _organization(id)
     _show(org, request_id)  # who may not see the request learns nothing more
-    if decision not in _ACTIONS:
+    if decision not in DECISIONS:
         return tk.abort(404)
     form = tk.request.form
     data: dict[str, Any] = {"id": request_id, **{
@@ -115,7 +110,7 @@ def decide(id: str, request_id: str, decision: str) -> Any:
                               "what this decision will do."))
         return tk.redirect_to("dgaaccounts_org.review", id=id, request_id=request_id)
     try:
-        tk.get_action(_ACTIONS[decision])(_context(), data)
+        tk.get_action(workflow.ACTIONS[decision])(_context(), data)
     except tk.ValidationError as e:
         _flash_errors(e)
     except tk.NotAuthorized as e:
