@@ -97,8 +97,31 @@ def link(user: model.User, provider: str, issuer: str, sub: str, pid: str | None
     return row
 
 
-def touch(row: IdentityLink) -> None:
+def signed_in(row: IdentityLink) -> None:
+    """A sign-in through the link's provider: its last use and the audit trail, committed."""
     row.last_used = utcnow()
+    _audit("oidc_sign_in", row.user_id, row.user_id, row)
+    model.Session.commit()
+
+
+def sign_in_refused(provider: str, reason: str, purpose: str, actor_id: str | None,
+                    user_id: str | None) -> None:
+    """A provider sign-in or link refused (``reason``: a code, never the token or the claims):
+    nothing of the attempt is kept but the audit trail's record of it."""
+    from . import workflow
+
+    model.Session.rollback()
+    workflow.audit("oidc_refused", actor_id, target_user_id=user_id,
+                   details={"provider": provider, "reason": reason, "purpose": purpose})
+    model.Session.commit()
+
+
+def no_account(provider: str, issuer: str) -> None:
+    """A verified identity that no account is linked to (audited, then it may register)."""
+    from . import workflow
+
+    workflow.audit("oidc_no_account", None, details={"provider": provider, "issuer": issuer})
+    model.Session.commit()
 
 
 def _audit(action: str, actor_id: str | None, user_id: str, row: IdentityLink) -> None:

@@ -12,7 +12,7 @@ import ckan.model as model
 from ckan.common import current_user
 from ckan.plugins import toolkit as tk
 
-from . import grants, identity, oidc, workflow
+from . import grants, identity, oidc
 from .views_common import FORM_FIELDS, error_summary
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,7 @@ def _actor() -> str | None:
 def _refused(provider: str, reason: str, message: str, *, user_id: str | None = None,
              purpose: str = "login") -> Any:
     """Audit a refused sign-in or link, tell the user, and go back where it started."""
-    model.Session.rollback()
-    workflow.audit("oidc_refused", _actor(), target_user_id=user_id,
-                   details={"provider": provider, "reason": reason, "purpose": purpose})
-    model.Session.commit()
+    identity.sign_in_refused(provider, reason, purpose, _actor(), user_id)
     tk.h.flash_error(message)
     if purpose == "link" and current_user.is_authenticated:
         return tk.redirect_to("dgaaccounts_oidc.identities")
@@ -92,10 +89,7 @@ def _finish_login(verified: oidc.Identity) -> Any:
     why = oidc.refusal(user) if user is not None else tk._("Account not found.")
     if why:
         return _refused(verified.provider, "account_state", why, user_id=row.user_id)
-    identity.touch(row)
-    workflow.audit("oidc_sign_in", user.id, target_user_id=user.id,
-                   details={"provider": verified.provider, "issuer": verified.issuer})
-    model.Session.commit()
+    identity.signed_in(row)
     _sign_in(user)
     session[oidc.SESSION_PROVIDER] = verified.provider
     return tk.redirect_to("dashboard.datasets")
@@ -111,9 +105,7 @@ def _sign_in(user: model.User) -> None:
 
 
 def _no_account(verified: oidc.Identity) -> Any:
-    workflow.audit("oidc_no_account", None,
-                   details={"provider": verified.provider, "issuer": verified.issuer})
-    model.Session.commit()
+    identity.no_account(verified.provider, verified.issuer)
     session[_VERIFIED] = {"provider": verified.provider, "issuer": verified.issuer,
                           "sub": verified.sub,
                           "fields": {k: v for k, v in verified.fields.items() if k != "pid"},

@@ -46,12 +46,13 @@ def _signed_in() -> None:
 @dgaaccounts_tokens.route("/dgaaccounts/tokens/<token_id>/renew", methods=["GET", "POST"])
 def renew(token_id: str) -> Any:
     _signed_in()
-    token = model.ApiToken.get(token_id) if len(token_id) <= 200 else None
-    if token is None:
-        tk.abort(404, tk._("This API token does not exist or has been revoked."))
-    if token.user_id != current_user.id and not current_user.sysadmin:
-        tk.abort(403, tk._("This API token is not yours."))
-    extra: dict[str, Any] = {"token": apitokens.token_info(token), "errors": None, "new": None}
+    try:
+        token = tk.get_action("dgaaccounts_token_show")(_context(), {"id": token_id})
+    except tk.ObjectNotFound as exc:
+        return tk.abort(404, str(exc))
+    except tk.NotAuthorized as exc:
+        return tk.abort(403, str(exc))
+    extra: dict[str, Any] = {"token": token, "errors": None, "new": None}
     if tk.request.method == "POST":
         try:
             extra["new"] = tk.get_action("dgaaccounts_token_renew")(_context(), {"id": token_id})

@@ -135,13 +135,6 @@ def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> AuthResult:
     return _SYSADMIN_ONLY
 
 
-@tk.auth_allow_anonymous_access  # a pending applicant cannot sign in: the token is their key
-def dgaaccounts_document_download(context: Context, data_dict: DataDict) -> AuthResult:
-    """The scans of a request: its applicant, sysadmins and, where the approval mode gives
-    them a part, its organization's admins (used by the download view)."""
-    return _applicant_or_organization(context, data_dict)
-
-
 @tk.chained_auth_function
 @tk.auth_allow_anonymous_access
 def user_reset(next_auth: Any, context: Context, data_dict: DataDict) -> AuthResult:
@@ -201,9 +194,11 @@ def dgaaccounts_request_form_show(context: Context, data_dict: DataDict) -> Auth
     return _applicant_or_organization(context, data_dict)  # as dgaaccounts_request_show
 
 
-@tk.auth_allow_anonymous_access
+@tk.auth_allow_anonymous_access  # a pending applicant cannot sign in: the token is their key
 def dgaaccounts_document_show(context: Context, data_dict: DataDict) -> AuthResult:
-    return _applicant_or_organization(context, data_dict)  # as dgaaccounts_document_download
+    """The scans of a request: its applicant, sysadmins and, where the approval mode gives
+    them a part, its organization's admins (the document view reads them through it)."""
+    return _applicant_or_organization(context, data_dict)
 
 
 @tk.auth_allow_anonymous_access  # the link's token is the key (the action checks it)

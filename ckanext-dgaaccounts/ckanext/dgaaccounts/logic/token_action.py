@@ -21,8 +21,8 @@ from ..tokenmodel import TokenTier, TokenUsage, UserTier
 __all__ = [
     "api_token_create",
     "dgaaccounts_token_tier_set", "dgaaccounts_token_tier_list", "dgaaccounts_token_tier_assign",
-    "dgaaccounts_token_list", "dgaaccounts_token_renew", "dgaaccounts_token_revoke_all",
-    "dgaaccounts_token_usage", "dgaaccounts_token_usage_list",
+    "dgaaccounts_token_list", "dgaaccounts_token_show", "dgaaccounts_token_renew",
+    "dgaaccounts_token_revoke_all", "dgaaccounts_token_usage", "dgaaccounts_token_usage_list",
     "dgaaccounts_token_reminders_send", "dgaaccounts_token_overlap_revoke",
     "dgaaccounts_token_usage_rollup", "dgaaccounts_token_usage_purge",
     "dgaaccounts_token_housekeeping",
@@ -234,6 +234,38 @@ def dgaaccounts_token_list(context: Context, data_dict: DataDict) -> list[dict[s
     return [apitokens.token_info(t) for t in rows]
 
 
+def dgaaccounts_token_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """One of your API tokens (any user's for sysadmins), as ``dgaaccounts_token_list`` shows it.
+
+    :param id: the token's id (``jti``)
+    :returns: ``id``, ``name``, ``created_at``, ``last_access``, ``expires_at``, ``expired``,
+        ``renewed_by``, ``revoke_after``
+    """
+    tk.check_access("dgaaccounts_token_show", context, data_dict)
+    return apitokens.token_info(_own_token(data_dict.get("id"), _me(context)))
+
+
+def _me(context: Context) -> model.User | None:
+    return model.User.get(context.get("user") or "")
+
+
+def _own_token(token_id: Any, me: model.User | None, *,
+               for_update: bool = False) -> model.ApiToken:
+    """The token ``token_id`` if it is ``me``'s (or ``me`` is a sysadmin): not found for an
+    unknown or revoked token, not authorized for another user's."""
+    token = None
+    if isinstance(token_id, str) and 0 < len(token_id) <= 200:
+        query = model.Session.query(model.ApiToken).filter(model.ApiToken.id == token_id)
+        token = (query.with_for_update() if for_update else query).one_or_none()
+    if token is None:
+        model.Session.rollback()
+        raise tk.ObjectNotFound(tk._("This API token does not exist or has been revoked."))
+    if me is None or (token.user_id != me.id and not me.sysadmin):
+        model.Session.rollback()
+        raise tk.NotAuthorized(tk._("This API token is not yours."))
+    return token
+
+
 def dgaaccounts_token_renew(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Replace one of your tokens with a new one of the same name. The old one keeps working
     for ``token_renewal_overlap_days``, then the housekeeping job revokes it.
@@ -242,7 +274,7 @@ def dgaaccounts_token_renew(context: Context, data_dict: DataDict) -> dict[str, 
     :returns: ``token`` (shown once), ``id``, ``name``, ``expires_at``, ``old_token_revoke_after``
     """
     tk.check_access("dgaaccounts_token_renew", context, data_dict)
-    me = model.User.get(context.get("user") or "")
+    me = _me(context)
     old = _lock_for_renewal(data_dict.get("id"), me)
     owner = old.owner
     old_id, name = old.id, old.name
@@ -268,16 +300,7 @@ def dgaaccounts_token_renew(context: Context, data_dict: DataDict) -> dict[str, 
 
 
 def _lock_for_renewal(token_id: Any, me: model.User | None) -> model.ApiToken:
-    token = None
-    if isinstance(token_id, str) and 0 < len(token_id) <= 200:
-        token = model.Session.query(model.ApiToken).filter(
-            model.ApiToken.id == token_id).with_for_update().one_or_none()
-    if token is None:
-        model.Session.rollback()
-        raise tk.ObjectNotFound(tk._("This API token does not exist or has been revoked."))
-    if me is None or (token.user_id != me.id and not me.sysadmin):
-        model.Session.rollback()
-        raise tk.NotAuthorized(tk._("This API token is not yours."))
+    token = _own_token(token_id, me, for_update=True)
     if ((token.plugin_extras or {}).get(apitokens.EXTRA) or {}).get("renewed_by"):
         model.Session.rollback()
         raise tk.ValidationError({"id": [tk._("This API token has already been renewed.")]})

@@ -10,7 +10,8 @@ from ckan.types import AuthResult, Context, DataDict
 
 __all__ = [
     "dgaaccounts_token_tier_set", "dgaaccounts_token_tier_list", "dgaaccounts_token_tier_assign",
-    "dgaaccounts_token_list", "dgaaccounts_token_renew", "dgaaccounts_token_revoke_all",
+    "dgaaccounts_token_list", "dgaaccounts_token_show", "dgaaccounts_token_renew",
+    "dgaaccounts_token_revoke_all",
     "dgaaccounts_token_usage", "dgaaccounts_token_usage_list",
     "dgaaccounts_token_reminders_send", "dgaaccounts_token_overlap_revoke",
     "dgaaccounts_token_usage_rollup", "dgaaccounts_token_usage_purge",
@@ -45,6 +46,11 @@ def dgaaccounts_token_tier_assign(context: Context, data_dict: DataDict) -> Auth
 
 def dgaaccounts_token_list(context: Context, data_dict: DataDict) -> AuthResult:
     return _own(context, data_dict)
+
+
+def dgaaccounts_token_show(context: Context, data_dict: DataDict) -> AuthResult:
+    # The action checks that the token is the caller's own.
+    return _own(context, {})
 
 
 def dgaaccounts_token_renew(context: Context, data_dict: DataDict) -> AuthResult:

@@ -296,6 +296,24 @@ class TestRenewal:
                                 id=old_id)
         assert model.Session.query(model.ApiToken).count() == 1
 
+    def test_a_token_is_shown_to_its_owner_and_sysadmins_only(self):
+        owner, other, admin = factories.User(), factories.User(), factories.Sysadmin()
+        token_id = api_token.decode(_token(owner, name="etl")["token"])["jti"]
+        for caller in (owner, admin):
+            shown = helpers.call_action("dgaaccounts_token_show",
+                                        context={"user": caller["name"], "ignore_auth": False},
+                                        id=token_id)
+            assert (shown["id"], shown["name"]) == (token_id, "etl")
+            assert "token" not in shown  # never the secret again
+        with pytest.raises(tk.NotAuthorized):
+            helpers.call_action("dgaaccounts_token_show",
+                                context={"user": other["name"], "ignore_auth": False},
+                                id=token_id)
+        for missing in ("no-such-token", "x" * 201, ""):
+            with pytest.raises(tk.ObjectNotFound):
+                helpers.call_action("dgaaccounts_token_show", context={"user": owner["name"]},
+                                    id=missing)
+
     def test_renewal_page_confirms_on_get_and_renews_on_post(self, app):
         from ckanext.dgaaccounts.tests.security.conftest import csrf_token, sign_in
         user = factories.User(password="Passw0rd-long-1")

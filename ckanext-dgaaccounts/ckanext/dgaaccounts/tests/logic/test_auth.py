@@ -47,7 +47,6 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_request_document_upload",      (N,   N,   Y,   Y,    N,    N,     N,        Y)),
     ("dgaaccounts_request_show",                 (N,   N,   Y,   Y,    N,    N,     N,        Y)),
     ("dgaaccounts_request_withdraw",             (N,   N,   Y,   Y,    N,    N,     N,        Y)),
-    ("dgaaccounts_document_download",            (N,   N,   Y,   Y,    N,    N,     N,        Y)),
     ("dgaaccounts_request_list",                 (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_request_approve",              (N,   N,   N,   N,    N,    N,     N,        Y)),
     ("dgaaccounts_request_reject",               (N,   N,   N,   N,    N,    N,     N,        Y)),
@@ -68,6 +67,7 @@ MATRIX: list[tuple[str, tuple[bool, ...]]] = [
     ("dgaaccounts_cancellation_request_create",  (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
     # Developer API keys: a signed-in user, about their own tokens (no ``user`` given).
     ("dgaaccounts_token_list",                   (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
+    ("dgaaccounts_token_show",                   (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
     ("dgaaccounts_token_renew",                  (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
     ("dgaaccounts_token_usage",                  (N,   Y,   Y,   N,    N,    Y,     Y,        Y)),
     # ... or the signed link from the email (a signature the action checks).
@@ -114,7 +114,6 @@ MODE_MATRIX: dict[str, dict[str, tuple[bool, bool]]] = {
     "central": {},
     "endorse": {
         "dgaaccounts_request_show": (Y, N),
-        "dgaaccounts_document_download": (Y, N),
         "dgaaccounts_request_list": (Y, N),
         "dgaaccounts_request_endorse": (Y, N),
         "dgaaccounts_request_decline": (Y, N),
@@ -123,7 +122,6 @@ MODE_MATRIX: dict[str, dict[str, tuple[bool, bool]]] = {
     },
     "delegated": {
         "dgaaccounts_request_show": (Y, N),
-        "dgaaccounts_document_download": (Y, N),
         "dgaaccounts_request_list": (Y, N),
         "dgaaccounts_request_approve": (Y, N),
         "dgaaccounts_request_reject": (Y, N),
@@ -138,7 +136,7 @@ ORGANIZATION_SCOPED = {
 }
 REQUEST_SCOPED = {
     "dgaaccounts_request_document_upload", "dgaaccounts_request_show",
-    "dgaaccounts_request_withdraw", "dgaaccounts_document_download",
+    "dgaaccounts_request_withdraw",
     "dgaaccounts_request_form_show", "dgaaccounts_document_show",
     "dgaaccounts_request_approve", "dgaaccounts_request_reject", "dgaaccounts_request_return",
     "dgaaccounts_request_reject_spam",
@@ -443,7 +441,7 @@ def test_non_string_token_through_the_action_is_not_authorized(shared_world, tok
 
 def test_applicant_token_alone_opens_the_documents(shared_world):
     """A pending applicant cannot sign in: the link's token must be enough to see their scan."""
-    assert allowed("dgaaccounts_document_download", {"user": ""},
+    assert allowed("dgaaccounts_document_show", {"user": ""},
                    {"id": shared_world.request_id, "token": shared_world.token})
 
 
