@@ -22,7 +22,8 @@ mode (``central``, ``endorse``, ``delegated``), with its own organizations, peop
   due first; in ``central`` every request is theirs, in ``endorse`` those the agency answered
   and the escalated ones, in ``delegated`` the escalated ones;
 * ``dgaaccounts_requests_escalate`` runs from cron every minute (the simulation skips the
-  minutes in which nothing can be due, which changes nothing).
+  minutes in which nothing can be due, which changes nothing), with ``office_hours`` set to the
+  sysadmins' hours (``--office-hours ''`` for the plain threshold) in ``Asia/Bangkok``.
 
 The summary (stdout, JSON) gives per mode the share decided within 24 hours, the median and 90th
 percentile time to decision, the escalations and how late each fired after its threshold, and
@@ -418,10 +419,17 @@ def main() -> None:
                         help="a smaller run keeps the sysadmins as busy as with this many "
                              "requests: each decision takes load-of / requests times longer")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--office-hours", default="mon-fri 08:30-16:30",
+                        help="ckanext.dgaaccounts.office_hours for the run (the simulated "
+                             "sysadmins' hours; '' for the plain 80%% threshold)")
     args = parser.parse_args()
     app = make_app(load_config(args.ini))
     import ckan.model as model
     from ckan.plugins import toolkit as tk
+
+    # The portal's zone and the sysadmins' hours, as a DGA portal would set them.
+    tk.config["ckan.display_timezone"] = "Asia/Bangkok"
+    tk.config["ckanext.dgaaccounts.office_hours"] = args.office_hours
     from freezegun import freeze_time
     from sqlalchemy import event
 
@@ -431,6 +439,7 @@ def main() -> None:
 
     out: dict[str, Any] = {"requests": args.requests, "organizations": args.organizations,
                            "days": args.days, "seed": args.seed,
+                           "office_hours": args.office_hours,
                            "decision_minutes": [4 * max(args.load_of / args.requests, 1.0),
                                                 8 * max(args.load_of / args.requests, 1.0)],
                            "modes": {}}

@@ -1,7 +1,9 @@
 """Escalation: a request left too long without a decision goes to the sysadmins.
 
 A submitted request escalates when ``escalation_percent`` (default 80) of its service time has
-passed without a decision (``submitted + share * (due - submitted)``), or at once when its
+passed without a decision (``submitted + share * (due - submitted)``; with ``office_hours``,
+earlier if that would leave the sysadmins less than ``escalation_lead_minutes`` of their opening
+hours before the due time: officehours.py), or at once when its
 organization decides with the portal (mode ``endorse`` or ``delegated``) but has no active
 organization admin with an email address to do so. Escalating emails every active sysadmin in
 their language, flags the request in the queue and records ``escalate`` in the audit trail.
@@ -26,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 import ckan.model as model
 
-from . import config, mail, workflow
+from . import config, mail, officehours, workflow
 from .model import Escalation, Request, utcnow
 
 ACTION = "escalate"
@@ -36,11 +38,15 @@ TEMPLATE = "escalated"
 KINDS = tuple(k for k in workflow.KINDS if k != workflow.DEVELOPER)
 
 
-def threshold_of(req: Request) -> datetime.datetime | None:
-    """When ``req``'s current submission escalates for lack of a decision."""
+def threshold_of(req: Request, office: officehours.Office | None = None,
+                 ) -> datetime.datetime | None:
+    """When ``req``'s current submission escalates for lack of a decision: ``escalation_percent``
+    of its service time, or earlier to leave the sysadmins time in their ``office_hours``."""
     if req.submitted is None or req.due is None:
         return None
-    return req.submitted + (req.due - req.submitted) * config.escalation_share()
+    plain = req.submitted + (req.due - req.submitted) * config.escalation_share()
+    return officehours.escalation_moment(plain, req.submitted, req.due,
+                                         office if office is not None else officehours.office())
 
 
 def _threshold() -> Any:
@@ -75,9 +81,16 @@ def due(now: datetime.datetime | None = None) -> list[tuple[Request, str, dateti
     for req in orphans:
         if req.organization_id in acting:
             found[req.id] = (req, NO_ADMIN, req.submitted)
-    for req in _waiting().filter(_threshold() <= now).order_by(Request.due, Request.id):
-        if req.id not in found:
-            found[req.id] = (req, THRESHOLD, threshold_of(req) or now)
+    office = officehours.office()
+    waiting = _waiting().order_by(Request.due, Request.id)
+    if office is None:  # the plain threshold: the database picks the requests
+        waiting = waiting.filter(_threshold() <= now)
+    else:  # brought forward by office hours: only ever earlier, never before submission
+        waiting = waiting.filter(Request.submitted <= now)
+    for req in waiting:
+        threshold = threshold_of(req, office)
+        if req.id not in found and threshold is not None and threshold <= now:
+            found[req.id] = (req, THRESHOLD, threshold)
     return sorted(found.values(), key=lambda item: (item[2], item[0].id))
 
 

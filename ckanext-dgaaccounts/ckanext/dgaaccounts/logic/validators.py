@@ -401,3 +401,26 @@ def dgaaccounts_request_ids(value: Any, context: Context) -> Any:
     if len(ids) > _BULK_MAX:
         raise tk.Invalid(tk._("Choose at most %(n)s requests at once.") % {"n": _BULK_MAX})
     return ids
+
+
+def dgaaccounts_office_hours(value: Any, context: Context) -> Any:
+    """``ckanext.dgaaccounts.office_hours``: empty, or days and hours (officehours.parse)."""
+    from .. import officehours
+
+    if value:
+        try:
+            officehours.parse(str(value))
+        except ValueError as e:
+            raise tk.Invalid(str(e)) from None
+    return value
+
+
+def dgaaccounts_office_holidays(value: Any, context: Context) -> Any:
+    """``ckanext.dgaaccounts.office_holidays``: days as YYYY-MM-DD."""
+    days = value.split() if isinstance(value, str) else list(value or [])
+    for day in days:
+        try:
+            datetime.date.fromisoformat(str(day).strip())
+        except ValueError:
+            raise tk.Invalid(f"not a date (YYYY-MM-DD): {day!r}") from None
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import threading
 import uuid
+import zoneinfo
 
 import pytest
 
@@ -13,7 +14,8 @@ from ckan.cli.cli import ckan
 from ckan.plugins import toolkit as tk
 from ckan.tests import factories, helpers
 
-from ckanext.dgaaccounts import approval, escalation, workflow
+from ckanext.dgaaccounts import approval, escalation, officehours, workflow
+from ckanext.dgaaccounts.logic import validators
 from ckanext.dgaaccounts.model import AuditEvent, Escalation, OutboxMessage, Request, utcnow
 
 pytestmark = [
@@ -315,3 +317,120 @@ class TestCommand:
         second = cli.invoke(ckan, ["dgaaccounts", "escalate"])
         assert "escalated: 0" in second.output
         assert len(audited()) == 1
+
+
+# -- office hours (officehours.py) ------------------------------------------------------------
+
+BANGKOK = datetime.timezone(datetime.timedelta(hours=7))
+
+
+def ict(text: str) -> datetime.datetime:
+    """A Bangkok wall-clock time ("2026-12-04 10:00", a Friday) as naive UTC."""
+    return datetime.datetime.fromisoformat(text).replace(tzinfo=BANGKOK).astimezone(
+        datetime.timezone.utc).replace(tzinfo=None)
+
+
+def submitted_at(at: datetime.datetime) -> Request:
+    user = factories.User()
+    req = Request(
+        reference=f"DGA-2026-{uuid.uuid4().hex[:6]}", kind=workflow.AGENCY,
+        state=workflow.SUBMITTED, user_id=user["id"], email=f"{uuid.uuid4().hex[:8]}@dga.or.th",
+        details={}, locale="th", created=at - HOUR, updated=at, submitted=at,
+        due=at + 24 * HOUR)
+    model.Session.add(req)
+    model.Session.commit()
+    return req
+
+
+def office(holidays: tuple[str, ...] = (), lead: int = 60) -> officehours.Office:
+    weekdays, opens, closes = officehours.parse("mon-fri 08:30-16:30")
+    return officehours.Office(weekdays, opens, closes,
+                              frozenset(datetime.date.fromisoformat(d) for d in holidays),
+                              zoneinfo.ZoneInfo("Asia/Bangkok"),
+                              datetime.timedelta(minutes=lead))
+
+
+class TestOfficeHours:
+    @pytest.mark.parametrize(("spec", "days", "opens", "closes"), [
+        ("mon-fri 08:30-16:30", {0, 1, 2, 3, 4}, "08:30", "16:30"),
+        ("Sat 09:00-12:00", {5}, "09:00", "12:00"),
+        ("fri - mon 7:00 - 19:15", {4, 5, 6, 0}, "07:00", "19:15"),
+    ])
+    def test_days_and_hours_are_read(self, spec, days, opens, closes):
+        weekdays, o, c = officehours.parse(spec)
+        assert (weekdays, o.strftime("%H:%M"), c.strftime("%H:%M")) == (days, opens, closes)
+
+    @pytest.mark.parametrize("spec", [
+        "", "mon-fri", "monday-friday 08:30-16:30", "mon-fri 8-16", "mon-fri 16:30-08:30",
+        "mon-fri 08:30-08:30", "xyz 08:00-09:00", "mon-fri 25:00-26:00", "mon-fri 08:30-16:30 x",
+    ])
+    def test_anything_else_is_refused_with_a_reason(self, spec):
+        with pytest.raises(ValueError, match="office|day|hour|must"):
+            officehours.parse(spec)
+        if spec:  # the option's validator: CKAN refuses to start with it
+            with pytest.raises(tk.Invalid):
+                validators.dgaaccounts_office_hours(spec, {})
+
+    def test_bad_holidays_are_refused(self):
+        assert validators.dgaaccounts_office_holidays(["2027-04-13"], {}) == ["2027-04-13"]
+        with pytest.raises(tk.Invalid):
+            validators.dgaaccounts_office_holidays(["13/04/2027"], {})
+
+    @staticmethod
+    def moment(since: str, **kw) -> datetime.datetime:
+        at = ict(since)
+        return officehours.escalation_moment(at + 19 * HOUR + 12 * MINUTE, at, at + 24 * HOUR,
+                                             office(**kw))
+
+    def test_a_threshold_with_an_hour_of_opening_time_after_it_stays(self):
+        # Tuesday 10:00: the threshold is Wednesday 05:12, but 08:30-10:00 is left before the due.
+        assert self.moment("2026-12-01 10:00") == ict("2026-12-02 05:12")
+        assert self.moment("2026-12-01 14:00") == ict("2026-12-02 09:12")  # in opening hours
+
+    def test_an_early_due_leaves_too_little_so_the_evening_before(self):
+        # Monday 09:00 is due Tuesday 09:00: half an hour of Tuesday, the other half on Monday.
+        assert self.moment("2026-12-07 09:00") == ict("2026-12-07 16:00")
+
+    def test_a_threshold_in_the_last_hour_comes_to_the_lead(self):
+        # Tuesday 21:00 is due Wednesday 21:00: at 16:12 only 18 minutes would be left.
+        assert self.moment("2026-12-01 21:00") == ict("2026-12-02 15:30")
+        assert self.moment("2026-12-01 21:00", lead=0) == ict("2026-12-02 16:12")
+
+    def test_friday_morning_escalates_friday_afternoon_not_on_saturday(self):
+        assert self.moment("2026-12-04 10:00") == ict("2026-12-04 15:30")
+
+    def test_submitted_within_the_lead_escalates_at_once(self):
+        assert self.moment("2026-12-04 16:00") == ict("2026-12-04 16:00")
+
+    def test_no_opening_before_the_due_keeps_the_threshold(self):
+        since = ict("2026-12-04 20:00")  # Friday night, due Saturday night: nobody at work
+        threshold = since + 19 * HOUR + 12 * MINUTE
+        assert self.moment("2026-12-04 20:00") == threshold
+        assert officehours.escalation_moment(threshold, since, since + 24 * HOUR,
+                                             None) == threshold
+
+    def test_a_holiday_counts_as_closed(self):
+        # Monday 14:00, due Tuesday 14:00; with Tuesday a holiday, Monday 15:30.
+        assert self.moment("2026-12-07 14:00") == ict("2026-12-08 09:12")
+        assert self.moment("2026-12-07 14:00", holidays=("2026-12-08",)) == ict("2026-12-07 15:30")
+
+
+@pytest.mark.usefixtures("with_request_context")
+@pytest.mark.ckan_config("ckan.display_timezone", "Asia/Bangkok")
+class TestEscalationInOfficeHours:
+    @pytest.mark.ckan_config("ckanext.dgaaccounts.office_hours", "mon-fri 08:30-16:30")
+    def test_the_run_escalates_at_the_moment_brought_forward(self, admins):
+        friday = submitted_at(ict("2026-12-04 10:00"))  # plain threshold: Saturday 05:12
+        assert escalation.escalate(now=ict("2026-12-04 15:29")) == []
+        [item] = escalation.escalate(now=ict("2026-12-04 15:30"))
+        assert (item["id"], item["reason"]) == (friday.id, "threshold")
+        assert item["threshold"] == ict("2026-12-04 15:30")
+        [event] = audited()
+        assert event.details["threshold"] == ict("2026-12-04 15:30").isoformat()
+        assert escalation.escalate(now=ict("2026-12-05 05:12")) == []  # once
+
+    def test_without_office_hours_the_plain_threshold(self, admins):
+        friday = submitted_at(ict("2026-12-04 10:00"))
+        assert escalation.escalate(now=ict("2026-12-04 15:30")) == []
+        assert escalation.escalate(now=ict("2026-12-05 05:11")) == []
+        assert [i["id"] for i in escalation.escalate(now=ict("2026-12-05 05:12"))] == [friday.id]
