@@ -14,10 +14,13 @@ Digital ID"). Tokens from the provider are never logged or stored.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
+import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -152,13 +155,64 @@ def _get_json(url: str) -> dict[str, Any]:
     return data
 
 
+# The providers' discovery documents and key sets, kept in each process for ``cache_seconds``:
+# a sign-in costs the provider one code exchange, not three more requests. url -> (when, data).
+_CACHE: dict[str, tuple[float, dict[str, Any]]] = {}
+_REFETCH_AFTER = 5.0  # a key set this old is fetched again for an ID token with an unknown key
+
+
+def cache_seconds() -> float:
+    return float(tk.config.get(PREFIX + "cache_seconds") or 0)
+
+
+def _cached_json(url: str, check: Callable[[dict[str, Any]], bool] = lambda _data: True, *,
+                 older_than: float | None = None) -> dict[str, Any]:
+    """The JSON document at ``url``, from this process's cache while it is younger than
+    ``cache_seconds`` (and, with ``older_than``, not fetched again unless it is older than
+    that); only a document that passes ``check`` is kept."""
+    hit = _CACHE.get(url)
+    age = time.monotonic() - hit[0] if hit else None
+    limit = cache_seconds() if older_than is None else min(older_than, cache_seconds())
+    if hit and age is not None and age < limit:
+        return hit[1]
+    data = _get_json(url)
+    if not check(data):
+        raise _unavailable()
+    _CACHE[url] = (time.monotonic(), data)
+    return data
+
+
+def _has_endpoints(meta: dict[str, Any]) -> bool:
+    return all(isinstance(meta.get(key), str)
+               for key in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"))
+
+
 def metadata(provider: Provider) -> dict[str, Any]:
     """The provider's discovery document (checked for the endpoints we use)."""
-    meta = _get_json(provider.discovery_url)
-    for key in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"):
-        if not isinstance(meta.get(key), str):
-            raise _unavailable()
-    return meta
+    return _cached_json(provider.discovery_url, _has_endpoints)
+
+
+def _key_set(jwks_uri: str, id_token: str) -> KeySet:
+    """The provider's keys; fetched again if the token names a key they lack (the provider
+    rotated its keys since they were kept), at most every few seconds."""
+    kept = _CACHE.get(jwks_uri)
+    keys = _cached_json(jwks_uri)
+    kid = _kid(id_token)
+    if _CACHE.get(jwks_uri) is kept and kid and kid not in {
+            k.get("kid") for k in keys.get("keys") or [] if isinstance(k, dict)}:
+        keys = _cached_json(jwks_uri, older_than=_REFETCH_AFTER)
+    return KeySet.import_key_set(keys)
+
+
+def _kid(id_token: str) -> str | None:
+    """The ``kid`` of a compact JWS's protected header, unverified (only to pick a key)."""
+    try:
+        head = id_token.split(".", 1)[0]
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except ValueError:
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
 
 
 def _session_client(provider: Provider, redirect_uri: str) -> OAuth2Session:
@@ -239,7 +293,7 @@ def verify_id_token(provider: Provider, meta: dict[str, Any], id_token: Any,
     if not isinstance(id_token, str) or not id_token:
         raise _bad_token()
     try:
-        keys = KeySet.import_key_set(_get_json(meta["jwks_uri"]))
+        keys = _key_set(meta["jwks_uri"], id_token)
     except (JoseError, ValueError, TypeError, KeyError):
         raise _unavailable() from None
     try:

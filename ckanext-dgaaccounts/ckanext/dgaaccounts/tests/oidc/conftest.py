@@ -163,7 +163,10 @@ def oidc_servers(oidc_node_modules, tmp_path_factory) -> Iterator[dict[str, Runn
 
 @pytest.fixture
 def oidc(oidc_servers, ckan_config, monkeypatch) -> dict[str, RunningProvider]:
-    """CKAN configured with both providers."""
+    """CKAN configured with both providers (and nothing of theirs kept from another test)."""
+    from ckanext.dgaaccounts import oidc as oidc_module
+
+    monkeypatch.setattr(oidc_module, "_CACHE", {})
     monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.oidc.providers", "thaid digitalid")
     monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.identity_hmac_secret",
                         "test-identity-hmac-secret")

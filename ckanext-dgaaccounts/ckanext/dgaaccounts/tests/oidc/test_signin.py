@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
@@ -14,6 +15,7 @@ import ckan.model as model
 from ckan.tests import factories, helpers as ckan_helpers
 
 from ckanext.dgaaccounts import account, identity
+from ckanext.dgaaccounts import oidc as oidc_module
 from ckanext.dgaaccounts.identity import IdentityLink
 from ckanext.dgaaccounts.tests.conftest import registration, row_counts
 from ckanext.dgaaccounts.tests.oidc.conftest import (
@@ -317,3 +319,57 @@ class TestSignOut:
         response = client.get("/user/_logout", follow_redirects=False)
         assert response.headers["Location"].endswith("/user/logged_out_redirect")
         assert not signed_in(client)
+
+
+class TestProviderDocumentsKept:
+    """The discovery document and the keys are fetched once per process and cache_seconds, and
+    the keys again when the provider has rotated them."""
+
+    @pytest.fixture
+    def fetched(self, monkeypatch) -> list[str]:
+        urls: list[str] = []
+        real = oidc_module._get_json
+
+        def counting(url: str):
+            urls.append(url)
+            return real(url)
+
+        monkeypatch.setattr(oidc_module, "_get_json", counting)
+        return urls
+
+    def _sign_in_twice(self, app, oidc) -> None:
+        _link(_user(), "thaid", oidc)
+        for _ in range(2):
+            _client, response = callback(app, "thaid", "somchai")
+            assert response.status_code == 302
+            assert "/dashboard" in response.headers["Location"]
+
+    def test_two_sign_ins_fetch_each_document_once(self, app, oidc, fetched):
+        self._sign_in_twice(app, oidc)
+        assert sorted(fetched) == sorted([oidc["thaid"].discovery_url,
+                                          _jwks_uri(oidc)])
+
+    def test_zero_seconds_fetches_every_time(self, app, oidc, fetched, ckan_config,
+                                             monkeypatch):
+        monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.oidc.cache_seconds", 0)
+        self._sign_in_twice(app, oidc)
+        # Each sign-in: discovery at the start and at the callback, then the keys.
+        assert fetched.count(oidc["thaid"].discovery_url) == 4
+        assert fetched.count(_jwks_uri(oidc)) == 2
+
+    def test_rotated_keys_are_fetched_again(self, app, oidc, fetched):
+        from joserfc.jwk import ECKey
+
+        old = ECKey.generate_key("P-256", parameters={"kid": "retired-key"})
+        oidc_module._CACHE[_jwks_uri(oidc)] = (
+            time.monotonic() - 60, {"keys": [old.as_dict(private=False)]})
+        _link(_user(), "thaid", oidc)
+        _client, response = callback(app, "thaid", "somchai")
+        assert "/dashboard" in response.headers["Location"]  # verified with the new keys
+        assert fetched.count(_jwks_uri(oidc)) == 1
+        kept = {k["kid"] for k in oidc_module._CACHE[_jwks_uri(oidc)][1]["keys"]}
+        assert "retired-key" not in kept
+
+
+def _jwks_uri(oidc) -> str:
+    return requests.get(oidc["thaid"].discovery_url, timeout=10).json()["jwks_uri"]
