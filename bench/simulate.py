@@ -422,6 +422,9 @@ def main() -> None:
     parser.add_argument("--office-hours", default="mon-fri 08:30-16:30",
                         help="ckanext.dgaaccounts.office_hours for the run (the simulated "
                              "sysadmins' hours; '' for the plain 80%% threshold)")
+    parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                        help="another CKAN option for the run, e.g. "
+                             "ckanext.dgaaccounts.escalation_lead_minutes=120")
     args = parser.parse_args()
     app = make_app(load_config(args.ini))
     import ckan.model as model
@@ -430,6 +433,8 @@ def main() -> None:
     # The portal's zone and the sysadmins' hours, as a DGA portal would set them.
     tk.config["ckan.display_timezone"] = "Asia/Bangkok"
     tk.config["ckanext.dgaaccounts.office_hours"] = args.office_hours
+    settings = dict(item.split("=", 1) for item in args.set)
+    tk.config.update(settings)
     from freezegun import freeze_time
     from sqlalchemy import event
 
@@ -439,7 +444,7 @@ def main() -> None:
 
     out: dict[str, Any] = {"requests": args.requests, "organizations": args.organizations,
                            "days": args.days, "seed": args.seed,
-                           "office_hours": args.office_hours,
+                           "office_hours": args.office_hours, "settings": settings,
                            "decision_minutes": [4 * max(args.load_of / args.requests, 1.0),
                                                 8 * max(args.load_of / args.requests, 1.0)],
                            "modes": {}}

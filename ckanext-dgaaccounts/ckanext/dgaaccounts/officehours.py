@@ -77,8 +77,10 @@ def office() -> Office | None:
     if not spec:
         return None
     weekdays, opens, closes = parse(spec)
+    days = tk.config.get(PREFIX + "office_holidays") or []
     holidays = frozenset(datetime.date.fromisoformat(str(d).strip())
-                         for d in tk.config.get(PREFIX + "office_holidays") or [] if str(d).strip())
+                         for d in (days.split() if isinstance(days, str) else days)
+                         if str(d).strip())
     lead = datetime.timedelta(minutes=int(tk.config.get(PREFIX + "escalation_lead_minutes") or 0))
     return Office(weekdays, opens, closes, holidays, timefmt.display_zone(), lead)
 

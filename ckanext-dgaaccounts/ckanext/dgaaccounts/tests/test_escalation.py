@@ -419,18 +419,28 @@ class TestOfficeHours:
 @pytest.mark.ckan_config("ckan.display_timezone", "Asia/Bangkok")
 class TestEscalationInOfficeHours:
     @pytest.mark.ckan_config("ckanext.dgaaccounts.office_hours", "mon-fri 08:30-16:30")
+    @pytest.mark.ckan_config("ckanext.dgaaccounts.office_holidays", "2026-12-10")
+    def test_a_holiday_from_the_options(self, admins):
+        # Wednesday 14:00 is due Thursday 14:00, a holiday: two hours before Wednesday's closing.
+        wednesday = submitted_at(ict("2026-12-09 14:00"))
+        assert escalation.escalate(now=ict("2026-12-09 14:29")) == []
+        assert [i["id"] for i in escalation.escalate(now=ict("2026-12-09 14:30"))] == [
+            wednesday.id]
+
+    @pytest.mark.ckan_config("ckanext.dgaaccounts.office_hours", "mon-fri 08:30-16:30")
     def test_the_run_escalates_at_the_moment_brought_forward(self, admins):
-        friday = submitted_at(ict("2026-12-04 10:00"))  # plain threshold: Saturday 05:12
-        assert escalation.escalate(now=ict("2026-12-04 15:29")) == []
-        [item] = escalation.escalate(now=ict("2026-12-04 15:30"))
+        # Plain threshold: Saturday 05:12; two hours (the default lead) before Friday's closing.
+        friday = submitted_at(ict("2026-12-04 10:00"))
+        assert escalation.escalate(now=ict("2026-12-04 14:29")) == []
+        [item] = escalation.escalate(now=ict("2026-12-04 14:30"))
         assert (item["id"], item["reason"]) == (friday.id, "threshold")
-        assert item["threshold"] == ict("2026-12-04 15:30")
+        assert item["threshold"] == ict("2026-12-04 14:30")
         [event] = audited()
-        assert event.details["threshold"] == ict("2026-12-04 15:30").isoformat()
+        assert event.details["threshold"] == ict("2026-12-04 14:30").isoformat()
         assert escalation.escalate(now=ict("2026-12-05 05:12")) == []  # once
 
     def test_without_office_hours_the_plain_threshold(self, admins):
         friday = submitted_at(ict("2026-12-04 10:00"))
-        assert escalation.escalate(now=ict("2026-12-04 15:30")) == []
+        assert escalation.escalate(now=ict("2026-12-04 14:30")) == []
         assert escalation.escalate(now=ict("2026-12-05 05:11")) == []
         assert [i["id"] for i in escalation.escalate(now=ict("2026-12-05 05:12"))] == [friday.id]
