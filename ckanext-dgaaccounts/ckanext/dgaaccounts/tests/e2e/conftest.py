@@ -130,17 +130,24 @@ def browser():
 
 
 @pytest.fixture
-def new_page(browser, live_server):
-    """A page in a fresh browser context (its own cookies) that can reach only the live site."""
+def open_page(browser, live_server):
+    """Pages, each in a fresh browser context (its own cookies), that can reach the live site
+    and the origins in ``also``, nothing else; every browser test's pages come from here."""
     contexts = []
-    local = re.compile("^" + re.escape(live_server.url) + "(/|$)")
 
-    def make():
-        context = browser.new_context(viewport=VIEWPORT, locale="en-US", accept_downloads=True,
+    def make(viewport: dict[str, int] | None = None, locale: str = "en-US",
+             also: tuple[str, ...] = ()):
+        allowed = re.compile(
+            "^(" + "|".join(re.escape(url) for url in (live_server.url, *also)) + ")(/|$)")
+        context = browser.new_context(viewport=viewport or VIEWPORT, locale=locale,
+                                      accept_downloads=True,
                                       reduced_motion="reduce")  # no smooth scrolling
         context.set_default_timeout(TIMEOUT_MS)
-        # Hermetic and fast: nothing leaves the loopback site.
-        context.route(lambda url: url.startswith(("http:", "https:")) and not local.match(url),
+        # A whole page (its styles and scripts too) on a loaded 2-core machine can take longer
+        # than an action's wait: a sign-in page once took more than 10 s under a load of 12.
+        context.set_default_navigation_timeout(3 * TIMEOUT_MS)
+        # Hermetic and fast: nothing leaves the allowed sites.
+        context.route(lambda url: url.startswith(("http:", "https:")) and not allowed.match(url),
                       lambda route: route.abort())
         contexts.append(context)
         return context.new_page()
@@ -148,6 +155,12 @@ def new_page(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def new_page(open_page):
+    """A desktop page in English in a fresh context that can reach only the live site."""
+    return lambda: open_page()
 
 
 def login(page, live_server, name: str, password: str) -> None:

@@ -39,23 +39,9 @@ RAW = ("Missing value", "ค่าที่ขาดหาย", "purely lowercas
 
 
 @pytest.fixture
-def page_at(browser, live_server):
+def page_at(open_page):
     """A page of the given viewport and language in a fresh context (only the live site)."""
-    contexts = []
-    local = re.compile("^" + re.escape(live_server.url) + "(/|$)")
-
-    def make(viewport: dict[str, int] | None = None, locale: str = "th-TH"):
-        context = browser.new_context(viewport=viewport or WIDTHS["desktop"], locale=locale,
-                                      reduced_motion="reduce", accept_downloads=True)
-        context.set_default_timeout(TIMEOUT_MS)
-        context.route(lambda url: url.startswith(("http:", "https:")) and not local.match(url),
-                      lambda route: route.abort())
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
+    return lambda viewport=None, locale="th-TH": open_page(viewport or WIDTHS["desktop"], locale)
 
 
 @pytest.fixture

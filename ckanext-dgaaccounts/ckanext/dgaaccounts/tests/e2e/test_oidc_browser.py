@@ -14,7 +14,7 @@ from ckan.tests import factories
 from ckanext.dgaaccounts import account, identity
 from ckanext.dgaaccounts.model import Request
 from ckanext.dgaaccounts.tests.e2e.conftest import (
-    TIMEOUT_MS, VIEWPORT, fresh, login, state, submit,
+    fresh, login, state, submit,
 )
 from ckanext.dgaaccounts.tests.oidc.conftest import (  # noqa: F401 (fixture)
     DIGITALID_ACCOUNTS, PID, oidc_node_modules, start_provider, stop_provider,
@@ -36,24 +36,10 @@ def digital_id(oidc_node_modules, live_server, ckan_config, monkeypatch, tmp_pat
 
 
 @pytest.fixture
-def new_browser(browser, live_server, digital_id):
+def new_browser(open_page, digital_id):
     """Fresh browsers (own cookies, at the portal and the provider) that may reach the portal
     and the provider, nothing else."""
-    allowed = re.compile("^(" + re.escape(live_server.url) + "|" + re.escape(digital_id.issuer)
-                         + ")(/|$)")
-    contexts = []
-
-    def make():
-        context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-        context.set_default_timeout(TIMEOUT_MS)
-        context.route(lambda url: url.startswith(("http:", "https:")) and not allowed.match(url),
-                      lambda route: route.abort())
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
+    return lambda: open_page(also=(digital_id.issuer,))
 
 
 @pytest.fixture
@@ -93,7 +79,8 @@ def test_sign_in_with_digital_id_and_sign_out_everywhere(page, live_server, digi
     assert page.locator("input[name=login]").count() == 1
 
 
-def test_agency_registration_from_a_verified_identity(page, live_server, digital_id, browser):
+def test_agency_registration_from_a_verified_identity(page, live_server, digital_id,
+                                                    new_browser):
     factories.Organization(name="dga", title="สำนักงานพัฒนารัฐบาลดิจิทัล",
                            extras=[{"key": "dgaaccounts_organization_id",
                                     "value": "0994000164882"}])
@@ -119,11 +106,10 @@ def test_agency_registration_from_a_verified_identity(page, live_server, digital
     fresh()
     [req] = model.Session.query(Request).all()
     assert req.details["identity"]["provider"] == "digitalid"
-    review = browser.new_context(viewport=VIEWPORT, locale="en-US").new_page()
+    review = new_browser()
     login(review, live_server, "reviewer", PASSWORD)
     review.goto(live_server(f"/ckan-admin/dgaaccounts/request/{req.id}"))
     assert "Identity verified by Digital ID, assurance level (IAL) 2.3" in review.content()
-    review.context.close()
 
 
 def test_new_officer_registers_with_digital_id_is_approved_then_signs_in_with_it(

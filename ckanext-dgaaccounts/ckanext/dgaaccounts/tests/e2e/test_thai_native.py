@@ -30,23 +30,9 @@ ENGLISH_STAMP = re.compile(r"\d{1,2} [A-Z][a-z]{2} 20\d\d, \d\d:\d\d \(ICT\)")
 
 
 @pytest.fixture
-def page_at(browser, live_server):
-    """A page in a fresh context of the given viewport that can reach only the live site."""
-    contexts = []
-    local = re.compile("^" + re.escape(live_server.url) + "(/|$)")
-
-    def make(viewport: dict[str, int]):
-        context = browser.new_context(viewport=viewport, locale="th-TH", reduced_motion="reduce",
-                                      accept_downloads=True)
-        context.set_default_timeout(TIMEOUT_MS)
-        context.route(lambda url: url.startswith(("http:", "https:")) and not local.match(url),
-                      lambda route: route.abort())
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
+def page_at(open_page):
+    """A page of the given viewport, in Thai, in a fresh context (only the live site)."""
+    return lambda viewport: open_page(viewport, "th-TH")
 
 
 def _submitted_request(smtp, deliver, **overrides) -> str:
