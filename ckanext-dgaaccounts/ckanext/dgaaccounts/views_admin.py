@@ -101,24 +101,31 @@ def admin_decide(id: str, decision: str) -> Any:
 def admin_decide_bulk() -> Any:
     """One decision on the requests ticked in the queue: a confirmation page first (what will
     happen to which requests), then ``dgaaccounts_requests_decide``, each request on its own."""
+    return decide_bulk("dgaaccounts/admin/bulk_confirm.html", {},
+                       tk.url_for("dgaaccounts_admin.queue"))
+
+
+def decide_bulk(template: str, extra: dict[str, Any], back: str) -> Any:
+    """The bulk decision of a queue page (the sysadmins' or an organization's): ``template``
+    confirms the ticked requests (with ``extra``), then the action decides; back to ``back``."""
     form = tk.request.form
     data = {"ids": form.getlist("ids"), "decision": form.get("decision", ""),
             **{k: form[k] for k in ("reason", "role") if form.get(k)}}
     if form.get("confirm") != "yes":
         if data["decision"] not in ("approve", "return", "reject") or not data["ids"]:
             tk.h.flash_error(tk._("Tick one or more requests and choose a decision."))
-            return tk.redirect_to("dgaaccounts_admin.queue")
+            return tk.redirect_to(back)
         chosen = []
         for request_id in data["ids"][:100]:
             try:
                 chosen.append(tk.get_action("dgaaccounts_request_show")(
                     context(), {"id": request_id}))
-            except (tk.ObjectNotFound, tk.ValidationError):
-                continue
-        return tk.render("dgaaccounts/admin/bulk_confirm.html", {"data": data, "chosen": chosen})
+            except (tk.ObjectNotFound, tk.NotAuthorized, tk.ValidationError):
+                continue  # nothing shown of a request the reader may not see
+        return tk.render(template, dict(extra, data=data, chosen=chosen))
     result = run("dgaaccounts_requests_decide", data)
     if result is None:
-        return tk.redirect_to("dgaaccounts_admin.queue")
+        return tk.redirect_to(back)
     if result["decided"]:
         tk.h.flash_success(tk.ungettext(
             "%(num)s request decided. Each applicant will be emailed.",
@@ -128,7 +135,7 @@ def admin_decide_bulk() -> Any:
         if not item["success"]:
             tk.h.flash_error(tk._("%(ref)s was not decided: %(error)s") % {
                 "ref": item["reference"] or item["id"], "error": item["error"]})
-    return tk.redirect_to("dgaaccounts_admin.queue")
+    return tk.redirect_to(back)
 
 
 def _decision_confirmed(id: str, decision: str) -> bool:

@@ -70,6 +70,16 @@ def queue(id: str) -> str:
         mode=approval.mode_for(org["id"]), kinds=workflow.KINDS, states=workflow.STATES))
 
 
+@dgaaccounts_org.route("/<id>/decide", methods=["POST"])
+def decide_bulk(id: str) -> Any:
+    """The organization admins' bulk decision (mode ``delegated``): the same confirmation page
+    and action as the sysadmins'; each request checked on its own."""
+    org = _organization(id)
+    return views_admin.decide_bulk("dgaaccounts/org_bulk_confirm.html", {
+        "group_dict": org, "group_type": "organization"},
+        tk.url_for("dgaaccounts_org.queue", id=org["name"]))
+
+
 @dgaaccounts_org.route("/<id>/<request_id>")
 def review(id: str, request_id: str) -> str:
     org = _organization(id)

@@ -57,8 +57,9 @@ def dgaaccounts_requests_decide(context: Context, data_dict: DataDict) -> dict[s
     (``dgaaccounts_request_approve``, ``_return``, ``_reject``) as the caller: its auth
     function, its checks, its own transaction, audit event and email. A request that cannot be
     decided (already decided, changed, not the caller's to decide) is reported in ``results``
-    with its error and the others go on. Whoever may make the decision on a request may ask
-    for it here (sysadmins).
+    with its error and the others go on. Sysadmins may ask for it here, and the admins of an
+    organization in the ``delegated`` approval mode (for their organization's requests: the
+    others are refused one by one).
 
     :param ids: the request ids (a list, at most 100)
     :param decision: ``approve``, ``return`` or ``reject``

@@ -181,3 +181,91 @@ class TestPages:
             "ids": world["ids"], "decision": "approve", "confirm": "yes"})
         assert resp.status_code in (400, 403)
         assert states(world["ids"]) == ["submitted"] * 3
+
+
+@pytest.fixture
+def delegated(world):
+    """The DGA organization decides its own requests; its admin, and another organization's
+    request beside."""
+    boss = factories.User(name="dga_boss", email="boss@dga.or.th", password=PASSWORD)
+    helpers.call_action("member_create", id="dga", object=boss["id"], object_type="user",
+                        capacity="admin")
+    factories.Organization(name="nso", title="NSO")
+    helpers.call_action("dgaaccounts_approval_mode_update", organization="dga", mode="delegated")
+    result = helpers.call_action("dgaaccounts_agency_register", **registration(
+        name="nso1", email="nso1@dga.or.th", organization="nso", agency_name="",
+        signed_form=Upload(PDF, "form.pdf")))
+    req = model.Session.get(Request, result["request_id"])
+    secret = tokens.mint(req, tokens.VERIFY)
+    model.Session.commit()
+    helpers.call_action("dgaaccounts_email_verify", token=secret)
+    return dict(world, other=result["request_id"])
+
+
+def as_boss() -> dict:
+    return {"user": "dga_boss", "ignore_auth": False}
+
+
+@pytest.mark.usefixtures("with_request_context")
+class TestOrganizationAdmins:
+    def test_they_decide_their_organizations_requests_only(self, delegated):
+        ids = delegated["ids"][:2] + [delegated["other"]]
+        result = helpers.call_action("dgaaccounts_requests_decide", context=as_boss(), ids=ids,
+                                     decision="approve", role="editor")
+        assert (result["decided"], result["failed"]) == (2, 1)
+        assert [r["success"] for r in result["results"]] == [True, True, False]
+        assert states(ids) == ["approved", "approved", "submitted"]
+        assert sorted(events("approve")) == sorted(ids[:2])
+
+    def test_never_a_role_above_editor(self, delegated):
+        result = helpers.call_action("dgaaccounts_requests_decide", context=as_boss(),
+                                     ids=delegated["ids"][:1], decision="approve", role="admin")
+        assert (result["decided"], result["failed"]) == (0, 1)
+        assert states(delegated["ids"][:1]) == ["submitted"]
+
+    def test_not_in_the_central_mode(self, delegated):
+        helpers.call_action("dgaaccounts_approval_mode_update", organization="dga",
+                            mode="central")
+        with pytest.raises(tk.NotAuthorized):
+            helpers.call_action("dgaaccounts_requests_decide", context=as_boss(),
+                                ids=delegated["ids"], decision="approve")
+        assert states(delegated["ids"]) == ["submitted"] * 3
+
+
+class TestOrganizationQueuePage:
+    def test_tick_review_confirm_on_the_organizations_queue(self, delegated, app):
+        ids = delegated["ids"]
+        browser = sign_in(app, "dga_boss", PASSWORD)
+        queue = browser.get("/organization/requests/dga")
+        for request_id in ids:
+            assert f'name="ids" value="{request_id}"' in queue.body
+        assert delegated["other"] not in queue.body
+        review = browser.post("/organization/requests/dga/decide", data={
+            "_csrf_token": csrf_token(queue.body), "ids": ids[:2] + [delegated["other"]],
+            "decision": "reject", "reason": "ไม่ใช่เจ้าหน้าที่ของเรา"})
+        assert review.status_code == 200
+        assert "dgaaccounts-bulk-confirm" in review.body
+        refs = [model.Session.get(Request, i).reference for i in ids + [delegated["other"]]]
+        assert refs[0] in review.body
+        assert refs[1] in review.body
+        assert refs[3] not in review.body  # another organization's: not even shown
+        assert states(ids) == ["submitted"] * 3
+        done = browser.post("/organization/requests/dga/decide", data={
+            "_csrf_token": csrf_token(review.body), "ids": ids[:2], "decision": "reject",
+            "reason": "ไม่ใช่เจ้าหน้าที่ของเรา", "confirm": "yes"}, follow_redirects=True)
+        assert done.status_code == 200
+        assert "2 requests decided. Each applicant will be emailed." in done.body
+        assert states(ids) == ["rejected", "rejected", "submitted"]
+
+    def test_no_ticks_where_the_organization_does_not_decide(self, delegated, app):
+        helpers.call_action("dgaaccounts_approval_mode_update", organization="dga",
+                            mode="endorse")
+        browser = sign_in(app, "dga_boss", PASSWORD)
+        queue = browser.get("/organization/requests/dga")
+        assert queue.status_code == 200
+        assert 'name="ids"' not in queue.body
+        resp = browser.post("/organization/requests/dga/decide", data={
+            "_csrf_token": csrf_token(queue.body), "ids": delegated["ids"],
+            "decision": "approve", "confirm": "yes"}, follow_redirects=True)
+        assert states(delegated["ids"]) == ["submitted"] * 3
+        assert resp.status_code in (200, 403)

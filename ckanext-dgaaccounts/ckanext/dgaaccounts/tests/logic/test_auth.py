@@ -128,6 +128,8 @@ MODE_MATRIX: dict[str, dict[str, tuple[bool, bool]]] = {
         "dgaaccounts_request_return": (Y, N),
         "dgaaccounts_request_form_show": (Y, N),
         "dgaaccounts_document_show": (Y, N),
+        # Bulk decisions on their own queue (each request is checked again as above).
+        "dgaaccounts_requests_decide": (Y, N),
     },
 }
 ORGANIZATION_SCOPED = {

@@ -312,6 +312,11 @@ def _mode_rows(mode: str) -> list[Row]:
         Row(f"{mode}: POST organization decline <fresh>", "POST", rule,
             "/organization/requests/dga/{t}/decline", answer, data={"reason": "ไม่รู้จัก"},
             fresh="agency_submitted", changed=("declined", "submitted")),
+        Row(f"{mode}: POST organization bulk return <fresh>", "POST",
+            "/organization/requests/<id>/decide", "/organization/requests/dga/decide", decision,
+            data={"ids": "{t}", "decision": "return", "reason": "ลายเซ็นไม่ครบ",
+                  "confirm": "yes"}, fresh="agency_submitted",
+            changed=("returned", "submitted")),
         Row(f"{mode}: POST organization <unknown decision>", "POST", rule,
             "/organization/requests/dga/{a}/delete",
             (403, 403, 403, 403, 404 if part else 403, 403, 404)),
@@ -358,9 +363,12 @@ def _try(app: Any, web: Web, table: str, row: Row) -> tuple[dict[str, int], dict
                 refused_target = refused_target or _fresh(row.fresh)
                 target = refused_target
         client, token = _client(app, web, table, caller, target if row.fresh else None)
-        path = row.path.format(**web.values(), **({"t": target["t"]} if target else {}))
+        values = dict(web.values(), **({"t": target["t"]} if target else {}))
+        path = row.path.format(**values)
         if row.method == "POST":
-            resp = client.post(path, data={"_csrf_token": token, **(row.data or {})},
+            data = {k: v.format(**values) if isinstance(v, str) and "{" in v else v
+                    for k, v in (row.data or {}).items()}
+            resp = client.post(path, data={"_csrf_token": token, **data},
                                follow_redirects=False)
         else:
             resp = client.get(path, follow_redirects=False)
