@@ -7,34 +7,36 @@ transaction.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import hmac
 import uuid
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKey, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped
 
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from .model import utcnow
+from .model import BaseModel, mapped_column, utcnow
 
 
-class IdentityLink(tk.BaseModel):
+class IdentityLink(BaseModel):
     """One provider identity linked to one CKAN account (table from migration 0007)."""
 
     __tablename__ = "dgaaccounts_identity_link"
 
-    id = Column(Text, primary_key=True, default=lambda: str(uuid.uuid4()))
-    user_id = Column(Text, ForeignKey("user.id"), nullable=False, index=True)
-    provider = Column(Text, nullable=False)
-    issuer = Column(Text, nullable=False)
-    sub = Column(Text, nullable=False)
-    pid_hmac = Column(Text, index=True)
-    linked = Column(DateTime, nullable=False, default=utcnow)
-    linked_by = Column(Text)
-    last_used = Column(DateTime)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=lambda: str(uuid.uuid4()))
+    user_id: Mapped[str] = mapped_column(Text, ForeignKey("user.id"), nullable=False, index=True)
+    provider: Mapped[str] = mapped_column(Text, nullable=False)
+    issuer: Mapped[str] = mapped_column(Text, nullable=False)
+    sub: Mapped[str] = mapped_column(Text, nullable=False)
+    pid_hmac: Mapped[str | None] = mapped_column(Text, index=True)
+    linked: Mapped[datetime.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    linked_by: Mapped[str | None] = mapped_column(Text)
+    last_used: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (
         UniqueConstraint("issuer", "sub", name="dgaaccounts_identity_link_issuer_sub_key"),
