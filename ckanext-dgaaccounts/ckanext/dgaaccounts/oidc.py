@@ -18,7 +18,7 @@ import dataclasses
 import hashlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from authlib.common.security import generate_token
@@ -32,6 +32,9 @@ from ckan.common import session
 from ckan.plugins import toolkit as tk
 
 from . import account
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySetSerialization
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +178,7 @@ def start(provider: Provider, purpose: str, redirect_uri: str) -> str:
                     "purpose": purpose, "at": int(time.time())}
     # A few flows at once (two tabs); the oldest go.
     session[_FLOWS] = dict(sorted(flows.items(), key=lambda kv: kv[1]["at"])[-_MAX_FLOWS:])
+    url: str
     url, _ = _session_client(provider, redirect_uri).create_authorization_url(
         meta["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier)
     return url
@@ -189,9 +193,9 @@ def _bad_state() -> SignInError:
 def _take_flow(provider: Provider, state: str | None) -> dict[str, Any]:
     """The flow of ``state``, once: out of the session and marked used in Redis."""
     flows = dict(session.get(_FLOWS) or {})
-    flow = flows.pop(state, None) if state else None
+    flow: dict[str, Any] | None = flows.pop(state, None) if state else None
     session[_FLOWS] = flows
-    if (flow is None or flow.get("provider") != provider.name
+    if (state is None or flow is None or flow.get("provider") != provider.name
             or time.time() - flow.get("at", 0) > _FLOW_LIFETIME):
         raise _bad_state()
     from ckan.lib.redis import connect_to_redis
@@ -239,7 +243,8 @@ def verify_id_token(provider: Provider, meta: dict[str, Any], id_token: Any,
     if not isinstance(id_token, str) or not id_token:
         raise _bad_token()
     try:
-        keys = KeySet.import_key_set(_get_json(meta["jwks_uri"]))
+        # the provider's JSON as it came: import_key_set checks it (its errors caught below)
+        keys = KeySet.import_key_set(cast("KeySetSerialization", _get_json(meta["jwks_uri"])))
     except (JoseError, ValueError, TypeError, KeyError):
         raise _unavailable() from None
     try:
