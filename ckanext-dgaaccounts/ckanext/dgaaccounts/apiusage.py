@@ -116,8 +116,8 @@ def guard() -> Response | None:
     reason, token = apitokens.check_claims(claims)
     counted = pending.receive() if pending is not None else None
     if reason is not None:
-        if counted is not None:
-            _count_error(claims["jti"])  # type: ignore[index]
+        if counted is not None and claims is not None:  # (counted: claims were read)
+            _count_error(claims["jti"])
         return _refusal(reason)
     if counted is None:
         return None  # limits off, or Redis down: served without a limit (logged)

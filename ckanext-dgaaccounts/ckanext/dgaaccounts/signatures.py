@@ -560,7 +560,8 @@ def _listed_as_revoked(status: Any, trust: _Trust, result: SignatureResult) -> b
 
 
 def _revocation_date(entry: Any) -> datetime.datetime:
-    when: datetime.datetime | None = getattr(entry, "revocation_date_utc", None)  # >= 42
+    # cryptography >= 42
+    when: datetime.datetime | None = getattr(entry, "revocation_date_utc", None)
     if when is None:
         when = entry.revocation_date.replace(tzinfo=datetime.timezone.utc)
     return when

@@ -271,6 +271,7 @@ def document(id: str, document_id: str) -> Response:
         return tk.abort(403, tk._("Not authorized to see this request."))
     except (tk.ObjectNotFound, tk.ValidationError):
         return tk.abort(404, tk._("Document not found."))
+    # the row the action read (an extension's key: CKAN's Context type lists only core keys)
     row = ctx["dgaaccounts_document"]  # type: ignore[typeddict-item]
     disposition = "attachment" if request.args.get("download") else "inline"
     response = send_file(storage.get_store().path(row.storage_key), mimetype=doc["mimetype"],

@@ -119,6 +119,7 @@ def dgaaccounts_document_show(context: Context, data_dict: DataDict) -> dict[str
     """
     data = _validate(data_dict, schema.document_show(), context)
     req = model.Session.get(Request, data["id"])
+    # for the auth function (an extension's key: CKAN's Context type lists only core keys)
     context["dgaaccounts_request"] = req  # type: ignore[typeddict-unknown-key]
     # Access first: an unknown request is refused (403) as one that is not the caller's.
     tk.check_access("dgaaccounts_document_show", context, data_dict)
@@ -200,5 +201,6 @@ def _request(data_dict: DataDict, context: Context) -> Request:
     req = model.Session.get(Request, data["id"])
     if req is None:
         raise tk.ObjectNotFound(tk._("Request not found."))
+    # for the auth function (an extension's key: CKAN's Context type lists only core keys)
     context["dgaaccounts_request"] = req  # type: ignore[typeddict-unknown-key]
     return req

@@ -351,7 +351,8 @@ def _developer_token(req: Request) -> dict[str, Any]:
         token_request.update(
             expires_in=tk.config.get("expire_api_token.default_lifetime"), unit=1)
     # (the extension's own key: CKAN's Context type lists only core keys)
-    signup: Context = {"user": user.name, "ignore_auth": True, "dgaaccounts_signup": True}  # type: ignore[typeddict-unknown-key]
+    signup: Context = {  # type: ignore[typeddict-unknown-key]
+        "user": user.name, "ignore_auth": True, "dgaaccounts_signup": True}
     token = tk.get_action("api_token_create")(signup, token_request)
     return {"api_token": token["token"], "api_token_expires": token.get("expires_at")}
 
@@ -463,6 +464,7 @@ def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -
     """
     data = _validate(data_dict, schema.request_id(), context)
     req = requests_read.get(data["id"])
+    # for the auth function (an extension's key: CKAN's Context type lists only core keys)
     context["dgaaccounts_request"] = req  # type: ignore[typeddict-unknown-key]
     tk.check_access("dgaaccounts_request_document_upload", context, data_dict)
     ratelimit.hit("upload", req.id)
@@ -528,6 +530,7 @@ def dgaaccounts_request_show(context: Context, data_dict: DataDict) -> dict[str,
     """
     data = _validate(data_dict, schema.request_id(), context)
     req = requests_read.get(data["id"])
+    # for the auth function (an extension's key: CKAN's Context type lists only core keys)
     context["dgaaccounts_request"] = req  # type: ignore[typeddict-unknown-key]
     tk.check_access("dgaaccounts_request_show", context, data_dict)
     return _shown(req, context, data_dict)
@@ -739,6 +742,7 @@ def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[
     """
     data = _validate(data_dict, schema.request_id(), context)
     req = requests_read.get(data["id"], lock=True)
+    # for the auth function (an extension's key: CKAN's Context type lists only core keys)
     context["dgaaccounts_request"] = req  # type: ignore[typeddict-unknown-key]
     tk.check_access("dgaaccounts_request_withdraw", context, data_dict)
     workflow.transition(req, "withdraw", _actor_id(context) or req.user_id)
@@ -862,7 +866,9 @@ def _allowed_events(req: Request, context: Context, token: Any) -> list[str]:
                 not context.get("ignore_auth") and not approval.can_decide(
                     user, req, event, {"role": "member"} if event == "approve" else None))):
             continue
-        asking: Context = {"user": context.get("user", ""), "dgaaccounts_request": req}  # type: ignore[typeddict-unknown-key]
+        # (the request for the auth function: CKAN's Context type lists only core keys)
+        asking: Context = {  # type: ignore[typeddict-unknown-key]
+            "user": context.get("user", ""), "dgaaccounts_request": req}
         for key in ("auth_user_obj", "ignore_auth"):
             if context.get(key):
                 asking[key] = context[key]
