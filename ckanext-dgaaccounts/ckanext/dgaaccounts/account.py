@@ -20,7 +20,7 @@ import datetime
 import secrets
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func
 
@@ -59,7 +59,9 @@ def is_suspended(user: model.User) -> bool:
 def end_sessions_and_tokens(user: model.User) -> int:
     """Sign out every session and delete every API token. Returns how many tokens went."""
     _set_extras(user, epoch=epoch(user) + 1)
-    user.reset_key = None  # a reset link emailed before must not open the account later
+    # A reset link emailed before must not open the account later. (reset_key, about and
+    # image_url are nullable columns that CKAN's model types as str.)
+    user.reset_key = None  # type: ignore[assignment]
     # A bulk delete, not api_token_revoke: that action commits on its own, midway.
     return model.Session.query(model.ApiToken).filter(
         model.ApiToken.user_id == user.id).delete(synchronize_session=False)
@@ -109,7 +111,7 @@ def suspend(user: model.User) -> dict[str, int]:
 def reactivate(user: model.User) -> None:
     """Open a suspended account again. Old sessions and tokens stay invalid (new epoch)."""
     _set_extras(user, suspended=False, epoch=epoch(user) + 1)
-    user.reset_key = None
+    user.reset_key = None  # type: ignore[assignment]
     user.state = "active"
 
 
@@ -171,7 +173,7 @@ def check_session() -> None:
 def _end_session() -> None:
     # logout_user also tells Flask-Login to clear its remember cookie.
     if "_user_id" in session:
-        tk.logout_user()
+        tk.logout_user()  # type: ignore[no-untyped-call]  # CKAN left it unannotated
     session.pop(_SESSION_KEY, None)
     tk.g.dgaaccounts_forget_remember = True
 
@@ -182,11 +184,13 @@ def _remember_duration() -> datetime.timedelta:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt=_REMEMBER_SALT)
+    key = current_app.secret_key
+    assert key is not None  # CKAN sets SECRET_KEY at start
+    return URLSafeTimedSerializer(key, salt=_REMEMBER_SALT)
 
 
 def _remembered_epoch(user: model.User) -> int | None:
-    value = tk.request.cookies.get(REMEMBER_COOKIE)
+    value = request.cookies.get(REMEMBER_COOKIE)
     if not value:
         return None
     try:
@@ -209,7 +213,7 @@ def remember_cookie(response: Response) -> Response:
             domain=config.get("REMEMBER_COOKIE_DOMAIN"),
             secure=bool(config.get("REMEMBER_COOKIE_SECURE", False)), httponly=True,
             samesite=config.get("REMEMBER_COOKIE_SAMESITE") or "Lax")
-    elif tk.g.get("dgaaccounts_forget_remember") and REMEMBER_COOKIE in tk.request.cookies:
+    elif tk.g.get("dgaaccounts_forget_remember") and REMEMBER_COOKIE in request.cookies:
         response.delete_cookie(REMEMBER_COOKIE, path=config.get("REMEMBER_COOKIE_PATH", "/"),
                                domain=config.get("REMEMBER_COOKIE_DOMAIN"))
     return response
@@ -228,8 +232,8 @@ def scrub(user: model.User) -> None:
     """Erase personal details; the row stays for CKAN's references and the audit trail."""
     user.fullname = None
     user.email = None
-    user.about = None
-    user.image_url = None
+    user.about = None  # type: ignore[assignment]
+    user.image_url = None  # type: ignore[assignment]
     user.password = secrets.token_urlsafe(32)  # a password nobody knows
     user.plugin_extras = {"dgaaccounts": {"scrubbed": True}}
 
@@ -250,6 +254,7 @@ def send_password_reset(wanted: str) -> None:
     else:
         query = query.filter(model.User.name == wanted)
     for user in query:
+        assert user.email  # the query keeps accounts with an address
         mail.queue(None, "password_reset", user.email, recipient_name=user.fullname or user.name,
                    locale=mail.user_locale(user),
                    params={"user_id": user.id, "username": user.name})

@@ -15,6 +15,7 @@ from typing import Any
 from collections.abc import Callable, Mapping
 
 import ckan.model as model
+from ckan.types import ErrorDict
 from ckan.plugins import toolkit as tk
 
 from . import config
@@ -54,7 +55,7 @@ def requested_seconds(data_dict: Mapping[str, Any]) -> int | None:
     ``ValidationError`` per field for anything but positive integers."""
     if data_dict.get("expires_in") in (None, ""):
         return None
-    errors: dict[str, list[str]] = {}
+    errors: ErrorDict = {}
     values: dict[str, int] = {}
     for field, default in (("expires_in", None), ("unit", 1)):
         raw = data_dict.get(field, default)

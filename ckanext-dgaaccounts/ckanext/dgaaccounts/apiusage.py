@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, after_this_request
+from flask import Response, after_this_request, request
 from redis import ConnectionPool
 from redis.exceptions import NoScriptError
 
@@ -98,7 +98,6 @@ def guard() -> Response | None:
     only ``/api/``: pages, resource downloads): refuse an invalid, revoked or expired token
     with a JSON error and a reason code, count the call and apply the hourly limit. ``None``
     lets CKAN go on (it then authenticates the token itself)."""
-    request = tk.request
     raw = request.headers.get(tk.config.get("apitoken_header_name") or "Authorization", "")
     if not raw:
         return None
@@ -117,8 +116,8 @@ def guard() -> Response | None:
     reason, token = apitokens.check_claims(claims)
     counted = pending.receive() if pending is not None else None
     if reason is not None:
-        if counted is not None:
-            _count_error(claims["jti"])  # type: ignore[index]
+        if counted is not None and claims is not None:  # (counted: claims were read)
+            _count_error(claims["jti"])
         return _refusal(reason)
     if counted is None:
         return None  # limits off, or Redis down: served without a limit (logged)
@@ -172,7 +171,7 @@ def _refusal(reason: str) -> Response:
 
 def _json(status: int, type_: str, message: str, reason: str,
           headers: dict[str, str]) -> Response:
-    body = {"help": tk.request.url, "success": False,
+    body = {"help": request.url, "success": False,
             "error": {"__type": type_, "message": message, "reason": reason}}
     response = Response(json.dumps(body), status=status, mimetype="application/json")
     response.headers.update(headers)

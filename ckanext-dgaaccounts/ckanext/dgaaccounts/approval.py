@@ -15,7 +15,7 @@ centrally whatever the default.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import ckan.model as model
 from ckan.plugins import toolkit as tk
@@ -48,8 +48,9 @@ def modes_for(organization_ids: Iterable[str]) -> dict[str, str]:
     ids = {i for i in organization_ids if i}
     if not ids:
         return {}
-    stored = dict(model.Session.query(ApprovalMode.organization_id, ApprovalMode.mode).filter(
-        ApprovalMode.organization_id.in_(ids)))
+    stored: dict[str, str] = {org: mode for org, mode in model.Session.query(
+        ApprovalMode.organization_id, ApprovalMode.mode).filter(
+        ApprovalMode.organization_id.in_(ids))}
     default = default_mode()
     return {i: stored.get(i, default) for i in ids}
 
@@ -271,7 +272,7 @@ def organization_for_account(user: model.User) -> str | None:
     return found[0][0] if len(found) == 1 else None
 
 
-def _active(user: model.User | None) -> bool:
+def _active(user: model.User | None) -> TypeGuard[model.User]:
     return user is not None and user.state == "active"
 
 

@@ -30,7 +30,8 @@ def query(conditions: list[Any]) -> Any:
 
 def count(conditions: list[Any]) -> int:
     """How many events match (on the audit table alone, without the joins for names)."""
-    return model.Session.query(func.count(AuditEvent.id)).filter(*conditions).scalar()
+    count: int = model.Session.query(func.count(AuditEvent.id)).filter(*conditions).scalar()
+    return count
 
 
 def filters(data: dict[str, Any]) -> list[Any]:
@@ -50,7 +51,7 @@ def filters(data: dict[str, Any]) -> list[Any]:
 
 def row_dict(row: Any) -> dict[str, Any]:
     event, reference, actor_name, target_name = row
-    result = event.as_dict()
+    result: dict[str, Any] = event.as_dict()
     result.update(request_reference=reference, actor_name=actor_name,
                   target_user_name=target_name)
     return result

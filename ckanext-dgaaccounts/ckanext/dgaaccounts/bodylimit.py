@@ -32,7 +32,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import escape
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -42,6 +42,9 @@ from werkzeug.wsgi import get_content_length
 from ckan.plugins import toolkit as tk
 
 from . import config
+
+if TYPE_CHECKING:
+    from babel.support import NullTranslations
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -221,7 +224,7 @@ def _page(english: str, thai: str, first: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _thai_catalog() -> Any:
+def _thai_catalog() -> NullTranslations:
     from babel.support import Translations
 
     return Translations.load(_I18N, ["th"], _DOMAIN)
@@ -233,7 +236,8 @@ def _thai(message: str) -> str:
 
 
 def _default_locale() -> str:
-    return tk.config.get("ckan.locale_default") or "en"
+    locale: str = tk.config.get("ckan.locale_default") or "en"
+    return locale
 
 
 def _mb(size: int) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from ckan.plugins import toolkit as tk
+from ckan.types import Context
 
 from . import mail, workflow
 
@@ -69,12 +70,12 @@ def scrub() -> None:
 
 # -- requests ------------------------------------------------------------------------------
 
-def _site_context() -> dict[str, Any]:
+def _site_context() -> Context:
     site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
     return {"user": site_user["name"], "ignore_auth": True}
 
 
-def _call(action: str, context: dict[str, Any], data: dict[str, Any]) -> Any:
+def _call(action: str, context: Context, data: dict[str, Any]) -> Any:
     """Run an action; its refusals become a one-line error and exit status 1."""
     try:
         return tk.get_action(action)(context, data)
@@ -147,7 +148,7 @@ def requests_show(request: str) -> None:
                    f"{event['from_state'] or '-'} -> {event['to_state'] or '-'}")
 
 
-def _sysadmin_context(name: str) -> dict[str, Any]:
+def _sysadmin_context(name: str) -> Context:
     """The named, active sysadmin as the actor: the actions check and audit them."""
     import ckan.model as model
 
@@ -331,7 +332,8 @@ def export_organizations(since: str | None, until: str | None, output: Any) -> N
         made = exports.organizations_csv(_site_context(), params)
     except tk.ValidationError as e:
         raise click.ClickException("; ".join(
-            f"{k}: {' '.join(str(m) for m in v)}" for k, v in e.error_dict.items())) from e
+            f"{k}: {' '.join(str(m) for m in (v if isinstance(v, list) else [v]))}"
+            for k, v in e.error_dict.items())) from e
     _write({"chunks": made.chunks}, output)
 
 
@@ -357,7 +359,7 @@ def export_audit(since: str | None, until: str | None, request_id: str | None,
 def _export(action: str, params: dict[str, Any]) -> Any:
     from .logic import housekeeping
 
-    return _call(action, {**_site_context(), housekeeping.STREAM: True}, params)
+    return _call(action, housekeeping.streaming(_site_context()), params)
 
 
 # Developer API keys: `ckan dgaaccounts tokens ...` (cli_tokens.py).

@@ -11,6 +11,22 @@ from .states import DEVELOPER
 PREFIX = "ckanext.dgaaccounts."
 
 
+# tk.config is typed Any; CKAN gives each option in the type config_declaration.yaml declares.
+def _int(option: str) -> int:
+    value: int = tk.config[PREFIX + option]
+    return value
+
+
+def _str(option: str) -> str:
+    value: str = tk.config[PREFIX + option]
+    return value
+
+
+def _bool(option: str) -> bool:
+    value: bool = tk.config[PREFIX + option]
+    return value
+
+
 def agency_email_domains() -> list[str]:
     return [d.strip().lower().lstrip("@.") for d in tk.config[PREFIX + "agency_email_domains"] if d]
 
@@ -28,15 +44,15 @@ def service_time(kind: str | None = None) -> datetime.timedelta:
 
 
 def upload_max_size() -> int:
-    return tk.config[PREFIX + "upload_max_size"]
+    return _int("upload_max_size")
 
 
 def upload_max_pixels() -> int:
-    return tk.config[PREFIX + "upload_max_pixels"]
+    return _int("upload_max_pixels")
 
 
 def request_body_allowance() -> int:
-    return tk.config[PREFIX + "request_body_allowance"]
+    return _int("request_body_allowance")
 
 
 def upload_types() -> list[str]:
@@ -44,7 +60,7 @@ def upload_types() -> list[str]:
 
 
 def storage_path() -> str:
-    path = tk.config.get(PREFIX + "storage_path")
+    path: str | None = tk.config.get(PREFIX + "storage_path")
     if path:
         return path
     base = tk.config.get("ckan.storage_path")
@@ -67,12 +83,12 @@ def applicant_grant_lifetime() -> datetime.timedelta:
 
 
 def default_role() -> str:
-    return tk.config[PREFIX + "default_role"]
+    return _str("default_role")
 
 
 def approval_mode_default() -> str:
     """The approval mode of an organization whose sysadmins set none (approval.py)."""
-    return tk.config[PREFIX + "approval_mode_default"]
+    return _str("approval_mode_default")
 
 
 def mail_from() -> str:
@@ -80,19 +96,19 @@ def mail_from() -> str:
 
 
 def smtp_timeout() -> int:
-    return tk.config[PREFIX + "smtp_timeout"]
+    return _int("smtp_timeout")
 
 
 def outbox_max_attempts() -> int:
-    return tk.config[PREFIX + "outbox_max_attempts"]
+    return _int("outbox_max_attempts")
 
 
 def outbox_backoff() -> int:
-    return tk.config[PREFIX + "outbox_backoff"]
+    return _int("outbox_backoff")
 
 
 def password_min_length() -> int:
-    return tk.config[PREFIX + "password_min_length"]
+    return _int("password_min_length")
 
 
 def rate_limit() -> tuple[int, int]:
@@ -143,11 +159,11 @@ def report_timezone() -> str:
 # -- developer API keys (apitokens.py, apiusage.py) ---------------------------------------
 
 def token_max_days() -> int:
-    return tk.config[PREFIX + "token_max_lifetime_days"]
+    return _int("token_max_lifetime_days")
 
 
 def token_max_days_sysadmin() -> int:
-    return tk.config[PREFIX + "token_max_lifetime_days_sysadmin"]
+    return _int("token_max_lifetime_days_sysadmin")
 
 
 def token_reminder_days() -> list[int]:
@@ -160,11 +176,11 @@ def token_renewal_overlap() -> datetime.timedelta:
 
 
 def token_limits_enabled() -> bool:
-    return tk.config[PREFIX + "token_limits_enabled"]
+    return _bool("token_limits_enabled")
 
 
 def token_default_hourly_limit() -> int:
-    return tk.config[PREFIX + "token_default_hourly_limit"]
+    return _int("token_default_hourly_limit")
 
 
 def token_usage_retention() -> datetime.timedelta:

@@ -35,10 +35,16 @@ class Applied:
     files: list[str] = dataclasses.field(default_factory=list)
 
 
+def _account(req: Request) -> model.User:
+    user = model.Session.get(model.User, req.user_id)
+    assert user is not None  # user_id is a foreign key
+    return user
+
+
 def activate_account(req: Request, applied: Applied) -> None:
     """The applicant's pending account becomes active (a verified developer, an approved
     officer)."""
-    model.Session.get(model.User, req.user_id).state = "active"
+    _account(req).state = "active"
 
 
 def join_organization(req: Request, applied: Applied) -> None:
@@ -67,13 +73,13 @@ def join_organization(req: Request, applied: Applied) -> None:
 
 def cancel_account(req: Request, applied: Applied) -> None:
     """The account is deleted the CKAN way, signed out, without API tokens or memberships."""
-    applied.details.update(account.cancel(model.Session.get(model.User, req.user_id)))
+    applied.details.update(account.cancel(_account(req)))
 
 
 def suspend_account(req: Request, applied: Applied) -> None:
     """The account is blocked (signed out, without API tokens) until a sysadmin reactivates
     it."""
-    applied.details.update(account.suspend(model.Session.get(model.User, req.user_id)))
+    applied.details.update(account.suspend(_account(req)))
 
 
 def close_pending_account(req: Request, applied: Applied) -> None:
@@ -95,8 +101,8 @@ def remove_registration(req: Request, applied: Applied) -> None:
     for table in (signature_store.Signature, signature_store.SignatureCheck):
         model.Session.query(table).filter(table.document_id.in_(documents)).delete(
             synchronize_session=False)
-    for table in (Token, Document, OutboxMessage):
-        model.Session.query(table).filter(table.request_id == req.id).delete(
+    for child in (Token, Document, OutboxMessage):
+        model.Session.query(child).filter(child.request_id == req.id).delete(
             synchronize_session=False)
     user = model.Session.get(model.User, req.user_id)
     model.Session.delete(req)

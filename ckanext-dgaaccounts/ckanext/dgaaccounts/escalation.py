@@ -149,7 +149,7 @@ def _escalate_one(item: dict[str, Any], now: datetime.datetime, actor_id: str | 
             escalated=now, reason=item["reason"], organization_id=item["organization_id"],
         ).on_conflict_do_nothing().returning(Escalation.request_id)
     ).first() is not None
-    if not written:  # decided meanwhile, or another run escalated it first
+    if req is None or not written:  # decided meanwhile, or another run escalated it first
         model.Session.rollback()
         return False
     workflow.audit(ACTION, actor_id, req, details={

@@ -125,7 +125,7 @@ def filename(what: str, data: dict[str, Any]) -> str:
 
 # -- statements ------------------------------------------------------------------------------
 
-def _requests_statement(data: dict[str, Any]) -> sa.sql.Select:
+def _requests_statement(data: dict[str, Any]) -> sa.sql.Select[Any]:
     user = orm.aliased(model.User)
     decider = orm.aliased(model.User)
     targets = reports.service_targets()
@@ -153,7 +153,7 @@ def _requests_statement(data: dict[str, Any]) -> sa.sql.Select:
     return statement
 
 
-def _audit_statement(data: dict[str, Any]) -> sa.sql.Select:
+def _audit_statement(data: dict[str, Any]) -> sa.sql.Select[Any]:
     actor = orm.aliased(model.User)
     target = orm.aliased(model.User)
     return (
@@ -199,7 +199,7 @@ def _cell(value: Any) -> Any:
 
 # -- streaming -------------------------------------------------------------------------------
 
-def _stream(header: tuple[str, ...], statement: sa.sql.Select,
+def _stream(header: tuple[str, ...], statement: sa.sql.Select[Any],
             cells: Callable[[Any], list[Any]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -212,7 +212,7 @@ def _stream(header: tuple[str, ...], statement: sa.sql.Select,
 
     writer.writerow(header)
     yield BOM + take()
-    with model.meta.engine.connect() as conn:
+    with model.ensure_engine().connect() as conn:
         result = conn.execution_options(stream_results=True, max_row_buffer=BATCH).execute(
             statement)
         while True:

@@ -48,7 +48,7 @@ def remember_applicant(request_id: str, token: str) -> None:
 
 def applicant_token(request_id: str) -> str | None:
     """The applicant token this browser holds for ``request_id``, while its grant lasts."""
-    token = (session.get(_SESSION_KEY) or {}).get(request_id)
+    token: str | None = (session.get(_SESSION_KEY) or {}).get(request_id)
     granted = (session.get(_GRANTED_AT_KEY) or {}).get(request_id)
     if token is None:
         return None
@@ -85,8 +85,10 @@ def mark_token_shown(token: str) -> None:
 
 
 def token_shown_here(token: str) -> bool:
-    shown = (session.get(_TOKEN_SHOWN_KEY) or {}).get(_link_hash(token))
-    return bool(shown) and time.time() - shown < TOKEN_SHOWN_WINDOW
+    shown: int | None = (session.get(_TOKEN_SHOWN_KEY) or {}).get(_link_hash(token))
+    if not shown:
+        return False
+    return time.time() - shown < TOKEN_SHOWN_WINDOW
 
 
 def _browser_key() -> str | None:
@@ -137,4 +139,5 @@ def redeemed_by_this_browser(context: Context, token: str, claim: str | None) ->
     used = datetime.datetime.fromisoformat(found["used"])
     if (utcnow() - used).total_seconds() >= TOKEN_SHOWN_WINDOW:
         return None
-    return found["kind"]
+    kind: str = found["kind"]
+    return kind

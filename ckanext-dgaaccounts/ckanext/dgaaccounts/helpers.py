@@ -27,7 +27,9 @@ def dgaaccounts_default_role() -> str:
 def dgaaccounts_organizations() -> list[dict[str, str]]:
     """Active organizations for the registration form's type-ahead: titles in Thai and, where
     the organization has one, in English (one query)."""
-    return tk.get_action("dgaaccounts_organization_list")({"user": ""}, {})
+    found: list[dict[str, str]] = tk.get_action("dgaaccounts_organization_list")(
+        {"user": ""}, {})
+    return found
 
 
 def dgaaccounts_organization_title(value: str | None) -> str:

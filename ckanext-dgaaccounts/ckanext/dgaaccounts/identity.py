@@ -7,34 +7,37 @@ transaction.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import hmac
 import uuid
-from typing import Any
+from typing import Any, Final, TypeGuard
 
-from sqlalchemy import Column, DateTime, ForeignKey, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped
 
 import ckan.model as model
 from ckan.plugins import toolkit as tk
+from ckan.types import Context
 
-from .model import utcnow
+from .model import BaseModel, mapped_column, utcnow
 
 
-class IdentityLink(tk.BaseModel):
+class IdentityLink(BaseModel):
     """One provider identity linked to one CKAN account (table from migration 0007)."""
 
     __tablename__ = "dgaaccounts_identity_link"
 
-    id = Column(Text, primary_key=True, default=lambda: str(uuid.uuid4()))
-    user_id = Column(Text, ForeignKey("user.id"), nullable=False, index=True)
-    provider = Column(Text, nullable=False)
-    issuer = Column(Text, nullable=False)
-    sub = Column(Text, nullable=False)
-    pid_hmac = Column(Text, index=True)
-    linked = Column(DateTime, nullable=False, default=utcnow)
-    linked_by = Column(Text)
-    last_used = Column(DateTime)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=lambda: str(uuid.uuid4()))
+    user_id: Mapped[str] = mapped_column(Text, ForeignKey("user.id"), nullable=False, index=True)
+    provider: Mapped[str] = mapped_column(Text, nullable=False)
+    issuer: Mapped[str] = mapped_column(Text, nullable=False)
+    sub: Mapped[str] = mapped_column(Text, nullable=False)
+    pid_hmac: Mapped[str | None] = mapped_column(Text, index=True)
+    linked: Mapped[datetime.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    linked_by: Mapped[str | None] = mapped_column(Text)
+    last_used: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (
         UniqueConstraint("issuer", "sub", name="dgaaccounts_identity_link_issuer_sub_key"),
@@ -133,7 +136,13 @@ def _audit(action: str, actor_id: str | None, user_id: str, row: IdentityLink) -
 
 # -- a verified identity handed to an action ----------------------------------------------------
 
-CONTEXT_KEY = "dgaaccounts_verified_identity"
+CONTEXT_KEY: Final = "dgaaccounts_verified_identity"
+
+
+def handing(context: Context, verified: Verified) -> Context:
+    """``context`` that hands ``verified`` to the action (:func:`verified_from`)."""
+    # (the extension's own key: CKAN's Context type lists only core keys)
+    return {**context, CONTEXT_KEY: verified}  # type: ignore[typeddict-unknown-key]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +168,7 @@ def verified_from(context: Any) -> Verified | None:
     return found if isinstance(found, Verified) else None
 
 
-def email_confirmed_by(verified: Verified | None, email: str | None) -> bool:
+def email_confirmed_by(verified: Verified | None, email: str | None) -> TypeGuard[Verified]:
     """Whether the provider asserted ``email`` (as the account will have it) verified."""
     return bool(verified is not None and verified.email and email
                 and verified.email.strip().lower() == email.strip().lower())
@@ -196,6 +205,8 @@ def organization_for(organization_id: str | None) -> str | None:
         query = query.join(extra, extra.group_id == model.Group.id).filter(
             extra.key == ORG_EXTRA, extra.value == str(organization_id), extra.state == "active")
     else:  # CKAN 2.12: extras are a JSONB column of the group
-        query = query.filter(model.Group.extras[ORG_EXTRA].astext == str(organization_id))
+        # (the table's column: CKAN 2.12 maps Group.extras without a type)
+        query = query.filter(
+            model.group_table.c.extras[ORG_EXTRA].astext == str(organization_id))
     row = query.first()
     return row[0] if row else None

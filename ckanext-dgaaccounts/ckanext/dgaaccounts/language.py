@@ -2,7 +2,7 @@
 for sysadmins, who never sign up through us, remembered from their last use of the site."""
 from __future__ import annotations
 
-from flask import session
+from flask import request, session
 
 import ckan.model as model
 from ckan.common import current_user
@@ -43,7 +43,7 @@ def remember_sysadmin_locale() -> None:
 def _is_page_view() -> bool:
     # Scripts, styles and API calls made by a page carry no locale prefix: they would read as
     # the default language and overwrite the one the person is reading in.
-    endpoint = tk.request.endpoint or ""
-    if tk.request.method != "GET" or not endpoint or endpoint == "static":
+    endpoint = request.endpoint or ""
+    if request.method != "GET" or not endpoint or endpoint == "static":
         return False
     return not endpoint.startswith(("api.", "webassets.", "static"))

@@ -93,8 +93,9 @@ def queue_to_sysadmins(req: Request, template: str,
 
 def user_locale(user: model.User) -> str:
     extras = user.plugin_extras or {}
-    return (extras.get("dgaaccounts") or {}).get("locale") or tk.config.get(
+    locale: str = (extras.get("dgaaccounts") or {}).get("locale") or tk.config.get(
         "ckan.locale_default", "th")
+    return locale
 
 
 def dispatch() -> None:
@@ -118,7 +119,8 @@ def _environment(locale: str) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     translations = Translations.load(os.path.join(HERE, "i18n"), [locale], DOMAIN)
-    env.install_gettext_translations(translations, newstyle=True)
+    # added by the jinja2.ext.i18n extension, which jinja2's types cannot show
+    env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     env.filters["when"] = functools.partial(_when, locale=locale)
     return env
 
@@ -261,7 +263,7 @@ def _deliver(msg: OutboxMessage) -> int:
             tokens.withdraw(token_hash)  # nobody got it
         _schedule_retry(msg_id, attempts, exc)
         return 0
-    if token_hash:
+    if token_hash and req is not None and msg.mint:  # a link was minted (above)
         tokens.retire_older(req, msg.mint, token_hash)
     msg.state, msg.sent, msg.attempts = "sent", utcnow(), msg.attempts + 1
     msg.last_error = None

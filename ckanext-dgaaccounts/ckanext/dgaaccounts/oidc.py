@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from authlib.common.security import generate_token
@@ -35,6 +35,9 @@ from ckan.common import session
 from ckan.plugins import toolkit as tk
 
 from . import account
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySetSerialization
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +204,9 @@ def _key_set(jwks_uri: str, id_token: str) -> KeySet:
     if _CACHE.get(jwks_uri) is kept and kid and kid not in {
             k.get("kid") for k in keys.get("keys") or [] if isinstance(k, dict)}:
         keys = _cached_json(jwks_uri, older_than=_REFETCH_AFTER)
-    return KeySet.import_key_set(keys)
+    # the provider's JSON as it came: import_key_set checks it (its errors caught by the caller)
+    key_set: KeySet = KeySet.import_key_set(cast("KeySetSerialization", keys))
+    return key_set
 
 
 def _kid(id_token: str) -> str | None:
@@ -229,6 +234,7 @@ def start(provider: Provider, purpose: str, redirect_uri: str) -> str:
                     "purpose": purpose, "at": int(time.time())}
     # A few flows at once (two tabs); the oldest go.
     session[_FLOWS] = dict(sorted(flows.items(), key=lambda kv: kv[1]["at"])[-_MAX_FLOWS:])
+    url: str
     url, _ = _session_client(provider, redirect_uri).create_authorization_url(
         meta["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier)
     return url
@@ -243,9 +249,9 @@ def _bad_state() -> SignInError:
 def _take_flow(provider: Provider, state: str | None) -> dict[str, Any]:
     """The flow of ``state``, once: out of the session and marked used in Redis."""
     flows = dict(session.get(_FLOWS) or {})
-    flow = flows.pop(state, None) if state else None
+    flow: dict[str, Any] | None = flows.pop(state, None) if state else None
     session[_FLOWS] = flows
-    if (flow is None or flow.get("provider") != provider.name
+    if (state is None or flow is None or flow.get("provider") != provider.name
             or time.time() - flow.get("at", 0) > _FLOW_LIFETIME):
         raise _bad_state()
     from ckan.lib.redis import connect_to_redis

@@ -26,8 +26,9 @@ def active() -> list[dict[str, str]]:
         ).outerjoin(extra, and_(extra.group_id == model.Group.id, extra.key == TITLE_EN,
                                 extra.state == "active"))
     else:  # CKAN 2.12: extras are a JSONB column of the group
+        # (the table's column: CKAN 2.12 maps Group.extras without a type)
         query = model.Session.query(model.Group.id, model.Group.name, model.Group.title,
-                                    model.Group.extras[TITLE_EN].astext)
+                                    model.group_table.c.extras[TITLE_EN].astext)
     rows = (
         query.filter(model.Group.is_organization.is_(True), model.Group.state == "active")
         .order_by(model.Group.title, model.Group.name)

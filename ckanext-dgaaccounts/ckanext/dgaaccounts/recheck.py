@@ -12,7 +12,7 @@ counts after the first has committed, and is refused.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import text
 
@@ -26,7 +26,7 @@ from .model import Request
 SYSADMINS_LOCK = 0x6467_6173_7973_6164
 
 
-def _refuse(field: str, message: str) -> None:
+def _refuse(field: str, message: str) -> NoReturn:
     # Nothing was changed yet: the action rolls back (releasing the locks) unless its caller
     # holds the transaction (defer_commit).
     raise tk.ValidationError({field: [message]})

@@ -53,12 +53,17 @@ def due(now: datetime.datetime | None = None) -> dict[str, list[Request]]:
     }
 
 
+def _due(req: Request) -> str:
+    assert req.due is not None  # due() finds requests by their due time
+    return req.due.isoformat()
+
+
 def _item(req: Request) -> dict[str, Any]:
     user = model.Session.get(model.User, req.user_id)
     return {
         "id": req.id, "reference": req.reference, "kind": req.kind,
         "username": user.name if user is not None else "",
-        "due": req.due.isoformat(),  # written for each reader in the email (mail "when")
+        "due": _due(req),  # written for each reader in the email (mail "when")
     }
 
 
@@ -71,18 +76,18 @@ def send(now: datetime.datetime | None = None, dry_run: bool = False) -> dict[st
         "overdue": [_item(r) for r in found[OVERDUE]],
         "due_soon": [_item(r) for r in found[DUE_SOON]],
     }
-    admins = [a for a in model.Session.query(model.User).filter(
+    admins = [(a, a.email) for a in model.Session.query(model.User).filter(
         model.User.sysadmin.is_(True), model.User.state == "active") if a.email]
     if dry_run or not (found[OVERDUE] or found[DUE_SOON]) or not admins:
         model.Session.rollback()
         return dict(listed, emails=0)
-    for admin in admins:
-        mail.queue(None, "reminder", admin.email, recipient_name=admin.fullname or admin.name,
+    for admin, address in admins:
+        mail.queue(None, "reminder", address, recipient_name=admin.fullname or admin.name,
                    locale=mail.user_locale(admin), params=listed)
     for action, requests in found.items():
         for req in requests:
             workflow.audit(action, None, req, details={
-                "due": req.due.isoformat(), "recipients": len(admins)})
+                "due": _due(req), "recipients": len(admins)})
     model.Session.commit()
     mail.dispatch()
     return dict(listed, emails=len(admins))

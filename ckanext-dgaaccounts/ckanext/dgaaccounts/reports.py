@@ -104,7 +104,7 @@ def service_targets() -> dict[str, datetime.timedelta]:
     return {kind: config.service_time(kind) for kind in workflow.KINDS}
 
 
-def clock_start() -> sa.sql.ColumnElement:
+def clock_start() -> sa.sql.ColumnElement[Any]:
     return sa.case(
         *[(Request.kind == kind, getattr(Request, column))
           for kind, column in workflow.CLOCK_START.items()],
@@ -112,7 +112,7 @@ def clock_start() -> sa.sql.ColumnElement:
     )
 
 
-def due(targets: dict[str, datetime.timedelta]) -> sa.sql.ColumnElement:
+def due(targets: dict[str, datetime.timedelta]) -> sa.sql.ColumnElement[Any]:
     """The stored due time, else the clock's start plus the kind's target (developers)."""
     target = sa.case(
         *[(Request.kind == kind, sa.literal(value, sa.Interval())) for kind, value in
@@ -121,11 +121,12 @@ def due(targets: dict[str, datetime.timedelta]) -> sa.sql.ColumnElement:
     return sa.func.coalesce(Request.due, clock_start() + target)
 
 
-def _decision_aggregates(targets: dict[str, datetime.timedelta]) -> list[sa.sql.ColumnElement]:
+def _decision_aggregates(
+        targets: dict[str, datetime.timedelta]) -> list[sa.sql.ColumnElement[Any]]:
     start = clock_start()
     seconds = sa.func.extract("epoch", Request.decided - start)
     within = Request.decided <= due(targets)
-    columns = [
+    columns: list[sa.sql.ColumnElement[Any]] = [
         sa.func.count().label("decided"),
         sa.func.count().filter(within).label("within_target"),
     ]
@@ -240,7 +241,7 @@ NOT_ACTIONS = ("escalate", "reminder_due_soon", "reminder_overdue", "purge_docum
 DECIDED_BY_PEOPLE = tuple(k for k in workflow.KINDS if k != workflow.DEVELOPER)
 
 
-def first_action() -> sa.sql.ColumnElement:
+def first_action() -> sa.sql.ColumnElement[Any]:
     """When someone other than the applicant first acted on the request's current submission
     (an endorsement, a return, a decision), from the audit trail; else its decision."""
     acted = (
@@ -283,17 +284,17 @@ def organization_figures(start: datetime.datetime, end: datetime.datetime,
             sa.func.count().filter(Request.due < now).label("overdue"),
         ).filter(Request.state == workflow.SUBMITTED, Request.kind.in_(kinds)).group_by(org)
     }
-    escalations = dict(
+    escalations: dict[str | None, int] = {org_id: n for org_id, n in (
         session.query(Escalation.organization_id, sa.func.count())
         .join(Request, Request.id == Escalation.request_id)
         .filter(Escalation.escalated >= start, Escalation.escalated < end,
                 Request.kind.in_(kinds))
-        .group_by(Escalation.organization_id).all())
+        .group_by(Escalation.organization_id).all())}
     ids = set(decided) | set(waiting) | set(escalations)
-    groups = {g.id: g for g in session.query(model.Group).filter(
+    groups: dict[str | None, model.Group] = {g.id: g for g in session.query(model.Group).filter(
         model.Group.id.in_([i for i in ids if i]))}
     modes = approval.modes_for(i for i in ids if i)
-    results = []
+    results: list[dict[str, Any]] = []
     for org_id in ids:
         row, now_row, group = decided.get(org_id), waiting.get(org_id), groups.get(org_id)
         count = int(row.decided) if row is not None else 0

@@ -180,4 +180,5 @@ def search(conditions: Conditions, text_: str, limit: int,
 def search_count(conditions: Conditions, text_: str) -> int:
     """How many requests match ``text_`` (see :func:`_matches`)."""
     matches = _matches(conditions, text_)
-    return model.Session.query(func.count()).select_from(matches).scalar()
+    count: int = model.Session.query(func.count()).select_from(matches).scalar()
+    return count

@@ -8,62 +8,71 @@ changed.
 """
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, BigInteger, Column, DateTime, ForeignKey, Integer, Text, Index
+from sqlalchemy import Boolean, BigInteger, DateTime, ForeignKey, Integer, Text, Index
 from sqlalchemy import and_, exists, select
+from sqlalchemy.orm import Mapped
 
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
 from . import signatures, states, storage
-from .model import Document, Request, utcnow
+from .model import BaseModel, Document, Request, mapped_column, utcnow
 
 
-class SignatureCheck(tk.BaseModel):
+class SignatureCheck(BaseModel):
     """The verification of one uploaded document."""
 
     __tablename__ = "dgaaccounts_signature_check"
 
-    document_id = Column(Text, ForeignKey("dgaaccounts_document.id"), primary_key=True)
-    request_id = Column(Text, ForeignKey("dgaaccounts_request.id"), nullable=False)
-    form = Column(Text, nullable=False)
-    verified = Column(Boolean, nullable=False, default=False)
-    signature_count = Column(Integer, nullable=False, default=0)
-    checked = Column(DateTime, nullable=False, default=utcnow)
+    document_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("dgaaccounts_document.id"), primary_key=True)
+    request_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("dgaaccounts_request.id"), nullable=False)
+    form: Mapped[str] = mapped_column(Text, nullable=False)
+    verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    signature_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    checked: Mapped[datetime.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
     __table_args__ = (
         Index("dgaaccounts_signature_check_request_idx", "request_id", "verified"),
     )
 
 
-class Signature(tk.BaseModel):
+class Signature(BaseModel):
     """One signature (or empty signature field) of a document, as verified."""
 
     __tablename__ = "dgaaccounts_signature"
 
-    id = Column(BigInteger, primary_key=True, autoincrement=True)
-    document_id = Column(Text, ForeignKey("dgaaccounts_document.id"), nullable=False,
-                         index=True)
-    position = Column(Integer, nullable=False)
-    field = Column(Text, nullable=False)
-    signer_subject = Column(Text)
-    signer_name = Column(Text)
-    issuer = Column(Text)
-    serial = Column(Text)
-    signing_time = Column(DateTime)  # as claimed by the signer
-    timestamp_time = Column(DateTime)  # of the RFC 3161 signature timestamp, if any
-    timestamp_authority = Column(Text)
-    timestamp_status = Column(Text)  # signatures.TIMESTAMP_STATES, NULL without a timestamp
-    validity_time = Column(DateTime)  # the time the certificates were judged at
-    time_source = Column(Text)  # signatures.TIME_SOURCES (NULL: checked before 0009)
-    intact = Column(Boolean, nullable=False)
-    trusted = Column(Boolean, nullable=False)
-    valid = Column(Boolean, nullable=False)
-    modification_level = Column(Text)
-    matched = Column(Text)
-    reason = Column(Text, nullable=False)
-    checked = Column(DateTime, nullable=False, default=utcnow)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("dgaaccounts_document.id"), nullable=False, index=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    field: Mapped[str] = mapped_column(Text, nullable=False)
+    signer_subject: Mapped[str | None] = mapped_column(Text)
+    signer_name: Mapped[str | None] = mapped_column(Text)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    serial: Mapped[str | None] = mapped_column(Text)
+    # as claimed by the signer
+    signing_time: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    # of the RFC 3161 signature timestamp, if any
+    timestamp_time: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    timestamp_authority: Mapped[str | None] = mapped_column(Text)
+    # signatures.TIMESTAMP_STATES, NULL without a timestamp
+    timestamp_status: Mapped[str | None] = mapped_column(Text)
+    # the time the certificates were judged at
+    validity_time: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    # signatures.TIME_SOURCES (NULL: checked before 0009)
+    time_source: Mapped[str | None] = mapped_column(Text)
+    intact: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    trusted: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    valid: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    modification_level: Mapped[str | None] = mapped_column(Text)
+    matched: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    checked: Mapped[datetime.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
     def as_dict(self) -> dict[str, Any]:
         return {

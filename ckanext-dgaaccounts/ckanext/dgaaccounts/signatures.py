@@ -32,7 +32,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, overload
 
 from asn1crypto import cms, pem, x509
 from asn1crypto import crl as asn1_crl
@@ -401,7 +401,9 @@ def _signature_fields(reader: PdfFileReader) -> list[str]:
         return []
     names = []
     for ref in list(acroform.get_object().get("/Fields", []))[: max_signatures() + 1]:
-        field = ref.get_object() if isinstance(ref, IndirectObject) else ref
+        field = ref
+        if isinstance(ref, IndirectObject):  # pyhanko left this get_object unannotated
+            field = ref.get_object()  # type: ignore[no-untyped-call]
         if isinstance(field, DictionaryObject) and field.get("/FT") == "/Sig":
             names.append(str(field.get("/T", "")))
     return names
@@ -523,7 +525,8 @@ def _timestamp_time(sig: Any) -> datetime.datetime | None:
         if attribute["type"].native == "signature_time_stamp_token":
             for token in attribute["values"]:
                 info = token["content"]["encap_content_info"]["content"].parsed
-                return _aware(info["gen_time"].native)
+                generated: datetime.datetime = info["gen_time"].native  # asn1crypto: untyped
+                return _aware(generated)
     return None
 
 
@@ -537,8 +540,9 @@ def _listed_as_revoked(status: Any, trust: _Trust, result: SignatureResult) -> b
         return False
     chain = [cx509.load_der_x509_certificate(c.dump())
              for c in path.iter_certs(include_root=True)]
-    control = (_aware(result.validity_time) if result.time_source == "timestamp"
-               else trust.now)
+    control = trust.now
+    if result.time_source == "timestamp" and result.validity_time is not None:
+        control = _aware(result.validity_time)
     crls = [cx509.load_der_x509_crl(c.dump()) for c in trust.crls]
     for cert in chain:
         issuer = next((c for c in chain if c.subject == cert.issuer), None)
@@ -556,7 +560,8 @@ def _listed_as_revoked(status: Any, trust: _Trust, result: SignatureResult) -> b
 
 
 def _revocation_date(entry: Any) -> datetime.datetime:
-    when = getattr(entry, "revocation_date_utc", None)  # cryptography >= 42
+    # cryptography >= 42
+    when: datetime.datetime | None = getattr(entry, "revocation_date_utc", None)
     if when is None:
         when = entry.revocation_date.replace(tzinfo=datetime.timezone.utc)
     return when
@@ -592,6 +597,10 @@ def _trust_problem(status: Any) -> str:
     return "untrusted"
 
 
+@overload
+def _aware(value: datetime.datetime) -> datetime.datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime.datetime | None) -> datetime.datetime | None:
     """``value`` as an aware UTC time (a naive one is taken as UTC)."""
     if value is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from sqlalchemy import func
 
 import ckan.model as model
@@ -19,10 +20,10 @@ def explain_refused_login() -> str | None:
     given its RIGHT password gets one page with one message that says what to do. Anything else
     (a wrong password, an unknown name, an active account) is left to CKAN, which answers every
     failure alike."""
-    if tk.request.method != "POST" or current_user.is_authenticated:
+    if request.method != "POST" or current_user.is_authenticated:
         return None
-    message = explain_pending_login({"login": tk.request.form.get("login"),
-                                     "password": tk.request.form.get("password")})
+    message = explain_pending_login({"login": request.form.get("login"),
+                                     "password": request.form.get("password")})
     if message is None:
         return None
     tk.h.flash_notice(message)

@@ -5,55 +5,59 @@ the expiry and reminder state of a token lives in its ``plugin_extras["dgaaccoun
 """
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, ForeignKey, Integer, Text, Index
+from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Integer, Text, Index
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped
 
-from ckan.plugins import toolkit as tk
-
-from .model import utcnow
+from .model import BaseModel, mapped_column, utcnow
 
 
-class TokenTier(tk.BaseModel):
+class TokenTier(BaseModel):
     """A named limit of API calls per hour for each token of the users given the tier."""
 
     __tablename__ = "dgaaccounts_token_tier"
 
-    name = Column(Text, primary_key=True)
-    hourly_limit = Column(Integer, nullable=False)
-    description = Column(Text, nullable=False, default="")
-    updated = Column(DateTime, nullable=False, default=utcnow)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    hourly_limit: Mapped[int] = mapped_column(Integer, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "hourly_limit": self.hourly_limit,
                 "description": self.description, "updated": self.updated.isoformat()}
 
 
-class UserTier(tk.BaseModel):
+class UserTier(BaseModel):
     """The tier a sysadmin gave a user (users without a row have the default tier)."""
 
     __tablename__ = "dgaaccounts_user_tier"
 
-    user_id = Column(Text, ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
-    tier = Column(Text, ForeignKey("dgaaccounts_token_tier.name"), nullable=False)
-    updated = Column(DateTime, nullable=False, default=utcnow)
-    updated_by = Column(Text)
+    user_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    tier: Mapped[str] = mapped_column(
+        Text, ForeignKey("dgaaccounts_token_tier.name"), nullable=False)
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(Text)
 
 
-class TokenUsage(tk.BaseModel):
+class TokenUsage(BaseModel):
     """Calls of one token on one (UTC) day, rolled up from Redis by the housekeeping job."""
 
     __tablename__ = "dgaaccounts_token_usage"
 
-    token_id = Column(Text, primary_key=True)  # CKAN's api_token.id (kept after a revocation)
-    day = Column(Date, primary_key=True)
-    user_id = Column(Text, nullable=False)
-    token_name = Column(Text, nullable=False, default="")
-    calls = Column(BigInteger, nullable=False, default=0)
-    errors = Column(BigInteger, nullable=False, default=0)
-    actions = Column(JSONB, nullable=False, default=dict)  # action -> calls
-    last_used = Column(DateTime)
+    # CKAN's api_token.id (kept after a revocation)
+    token_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    day: Mapped[datetime.date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[str] = mapped_column(Text, nullable=False)
+    token_name: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    calls: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # action -> calls
+    actions: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    last_used: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (
         Index("dgaaccounts_token_usage_user_day_idx", "user_id", "day"),

@@ -8,6 +8,7 @@ import re
 import secrets
 
 from sqlalchemy import delete, insert
+from sqlalchemy.engine import Row
 
 import ckan.model as model
 
@@ -52,7 +53,7 @@ def mint_committed(req: Request, purpose: str) -> tuple[str, str]:
         config.verification_lifetime() if purpose == VERIFY else config.applicant_link_lifetime()
     )
     now = utcnow()
-    with model.meta.engine.begin() as conn:
+    with model.ensure_engine().begin() as conn:
         conn.execute(insert(Token.__table__).values(
             token_hash=_hash(token), purpose=purpose, request_id=req.id, created=now,
             expires=now + lifetime))
@@ -63,7 +64,7 @@ def reset_key_committed(user_id: str) -> str | None:
     """A new CKAN password-reset key for an active user, committed at once (as CKAN's own
     ``create_reset_key`` does); ``None`` when the account is no longer active."""
     key = secrets.token_hex(16)
-    with model.meta.engine.begin() as conn:
+    with model.ensure_engine().begin() as conn:
         changed = conn.execute(
             model.user_table.update()
             .where(model.user_table.c.id == user_id, model.user_table.c.state == "active")
@@ -83,7 +84,7 @@ def retire_older(req: Request, purpose: str, keep_hash: str) -> None:
 
 def withdraw(token_hash: str) -> None:
     """Delete a token whose email never left."""
-    with model.meta.engine.begin() as conn:
+    with model.ensure_engine().begin() as conn:
         conn.execute(delete(Token.__table__).where(Token.__table__.c.token_hash == token_hash))
 
 
@@ -103,7 +104,7 @@ def find(token: str, purpose: str, *, lock: bool = False) -> Token | None:
     return query.one_or_none()
 
 
-def verification_use(token: str) -> tuple[datetime.datetime | None, str] | None:
+def verification_use(token: str) -> Row[tuple[datetime.datetime | None, str]] | None:
     """When the verification link ``token`` was used (None: not yet), and the kind of its
     request; None for a link that was never issued."""
     if not isinstance(token, str) or not token or len(token) > 200:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from ckan.plugins import toolkit as tk
 
@@ -38,7 +38,7 @@ def _sysadmins_only() -> None:
 
 @dgaaccounts_admin.route("/")
 def queue() -> str:
-    args = tk.request.args
+    args = request.args
     filters: dict[str, Any] = {
         k: args.get(k) for k in ("kind", "state", "q", "signatures") if args.get(k)}
     if args.get("overdue"):
@@ -73,9 +73,9 @@ def admin_reactivate(id: str) -> Any:
     if run("dgaaccounts_user_reactivate", {"id": id},
            not_found=tk._("User not found.")) is not None:
         tk.h.flash_success(tk._("The account is active again. The user will be emailed."))
-    if tk.request.form.get("back") == "profile":  # the form on the user's profile
+    if request.form.get("back") == "profile":  # the form on the user's profile
         return tk.redirect_to("user.read", id=id)
-    back = tk.request.form.get("request_id")
+    back = request.form.get("request_id")
     if back:
         return tk.redirect_to("dgaaccounts_admin.admin_request", id=back)
     return tk.redirect_to("dgaaccounts_admin.queue")
@@ -85,7 +85,7 @@ def admin_reactivate(id: str) -> Any:
 def admin_decide(id: str, decision: str) -> Any:
     if decision not in DECISIONS:
         return tk.abort(404)
-    form = tk.request.form
+    form = request.form
     data = {"id": id, **{k: form[k] for k in ("note", "reason", "organization", "role")
                          if form.get(k)}}
     if not _decision_confirmed(id, decision):
@@ -108,7 +108,7 @@ def admin_decide_bulk() -> Any:
 def decide_bulk(template: str, extra: dict[str, Any], back: str) -> Any:
     """The bulk decision of a queue page (the sysadmins' or an organization's): ``template``
     confirms the ticked requests (with ``extra``), then the action decides; back to ``back``."""
-    form = tk.request.form
+    form = request.form
     data = {"ids": form.getlist("ids"), "decision": form.get("decision", ""),
             **{k: form[k] for k in ("reason", "role") if form.get(k)}}
     if form.get("confirm") != "yes":
@@ -142,7 +142,7 @@ def _decision_confirmed(id: str, decision: str) -> bool:
     """An irreversible decision made on the page needs its confirmation box ticked (the API,
     used by scripts, does not ask). A rejection without a reason goes on to the action, which
     refuses it with its own message and changes nothing."""
-    form = tk.request.form
+    form = request.form
     if form.get("confirm") == "yes":
         return True
     if decision == "reject" and not form.get("reason", "").strip():
@@ -177,7 +177,7 @@ _MAX_PAGE = 1_000_000
 def _page_number() -> int:
     """The ``?page=`` argument: a whole number from 1 to ``_MAX_PAGE`` (1 if absent); anything
     else is a bad request (400), never a database error."""
-    raw = tk.request.args.get("page", "").strip()
+    raw = request.args.get("page", "").strip()
     if not raw:
         return 1
     if not re.fullmatch(r"0*[1-9][0-9]{0,6}", raw) or int(raw) > _MAX_PAGE:
@@ -187,7 +187,7 @@ def _page_number() -> int:
 
 
 def _args(names: tuple[str, ...]) -> dict[str, str]:
-    return {k: tk.request.args[k].strip() for k in names if tk.request.args.get(k, "").strip()}
+    return {k: request.args[k].strip() for k in names if request.args.get(k, "").strip()}
 
 
 @dgaaccounts_admin.route("/report")
@@ -212,7 +212,7 @@ def audit() -> str:
 def _csv(action: str, filters: dict[str, str]) -> Response | None:
     """The export streamed as a CSV download; None (the refusal flashed) for bad filters."""
     try:
-        export = tk.get_action(action)({**context(), housekeeping.STREAM: True}, dict(filters))
+        export = tk.get_action(action)(housekeeping.streaming(context()), dict(filters))
     except tk.ValidationError as e:
         flash_errors(e)
         return None

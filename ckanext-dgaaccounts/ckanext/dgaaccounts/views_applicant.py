@@ -7,7 +7,7 @@ import datetime
 import urllib.parse
 from typing import Any
 
-from flask import Blueprint, Response, send_file, session
+from flask import Blueprint, Response, request, send_file, session
 
 import ckan.model as model
 from ckan.common import current_user
@@ -54,7 +54,7 @@ def core_request_reset() -> Response:
     except captcha.CaptchaError:
         tk.h.flash_error(tk._("Bad Captcha. Please try again."))
         return tk.redirect_to("user.request_reset")
-    result = run("dgaaccounts_password_reset_request", {"user": tk.request.form.get("user")})
+    result = run("dgaaccounts_password_reset_request", {"user": request.form.get("user")})
     if result is None:
         return tk.redirect_to("user.request_reset")
     tk.h.flash_success(result["message"])
@@ -68,17 +68,17 @@ def register() -> str:
 
 @dgaaccounts.route("/dgaaccounts/register/agency", methods=["GET", "POST"])
 def register_agency() -> Any:
-    if tk.request.method == "GET":
+    if request.method == "GET":
         return _render_agency_form({}, {})
-    form = {k: tk.request.form.get(k, "") for k in FORM_FIELDS}
+    form = {k: request.form.get(k, "") for k in FORM_FIELDS}
     data: dict[str, Any] = dict(form)
     # The form's explicit choice (snippets/agency_field.html): only the chosen field is sent.
-    form["agency_listed"] = tk.request.form.get("agency_listed", "")
+    form["agency_listed"] = request.form.get("agency_listed", "")
     if form["agency_listed"] == "no":
         data["organization"] = ""
     elif form["agency_listed"] == "yes":
         data["agency_name"] = ""
-    upload = tk.request.files.get("signed_form")
+    upload = request.files.get("signed_form")
     if upload is not None and upload.filename:
         data["signed_form"] = upload
     try:
@@ -100,10 +100,10 @@ def _render_agency_form(data: dict[str, Any], errors: dict[str, Any]) -> str:
 @dgaaccounts.route("/dgaaccounts/register/developer", methods=["GET", "POST"])
 def register_developer() -> Any:
     fields = ("name", "fullname", "email", "password", "purpose")
-    if tk.request.method == "GET":
+    if request.method == "GET":
         return tk.render("dgaaccounts/register_developer.html",
                          {"data": {}, "errors": {}, "error_summary": {}})
-    data = {k: tk.request.form.get(k, "") for k in fields}
+    data = {k: request.form.get(k, "") for k in fields}
     try:
         tk.get_action("dgaaccounts_developer_register")(context(), dict(data))
     except tk.ValidationError as e:
@@ -136,7 +136,7 @@ def registered() -> str:
 @dgaaccounts.route("/dgaaccounts/verify/<token>", methods=["GET", "POST"])
 def verify(token: str) -> Any:
     # A GET only shows a button: mail scanners fetch links, and must not use up the token.
-    if tk.request.method == "GET":
+    if request.method == "GET":
         if grants.token_shown_here(token):
             return _render_token_shown()
         return tk.render("dgaaccounts/verify.html", {"token": token})
@@ -175,10 +175,10 @@ def _sign_in(user_name: str) -> None:
 
 @dgaaccounts.route("/dgaaccounts/resend", methods=["GET", "POST"])
 def resend() -> Any:
-    if tk.request.method == "POST":
+    if request.method == "POST":
         try:
             result = tk.get_action("dgaaccounts_verification_resend")(
-                context(), {"email": tk.request.form.get("email", "")})
+                context(), {"email": request.form.get("email", "")})
         except tk.ValidationError as e:
             return tk.render("dgaaccounts/resend.html", {"errors": e.error_dict})
         tk.h.flash_success(result["message"])
@@ -190,7 +190,7 @@ def resend() -> Any:
 
 @dgaaccounts.route("/dgaaccounts/request/<id>")
 def request_read(id: str) -> Any:
-    token = tk.request.args.get("token")
+    token = request.args.get("token")
     if token:
         # The link from an email: keep the token in the session and drop it from the address.
         grants.remember_applicant(id, token)
@@ -226,9 +226,9 @@ def request_form(id: str) -> Response:
 def account_close() -> Any:
     if not current_user.is_authenticated:
         return tk.redirect_to("user.login", came_from=tk.h.url_for("dgaaccounts.account_close"))
-    data = {k: tk.request.form.get(k, "") for k in ("kind", "reason")}
+    data = {k: request.form.get(k, "") for k in ("kind", "reason")}
     errors: dict[str, Any] = {}
-    if tk.request.method == "POST":
+    if request.method == "POST":
         try:
             req = tk.get_action("dgaaccounts_cancellation_request_create")(context(), dict(data))
         except tk.ValidationError as e:
@@ -246,7 +246,7 @@ def account_close() -> Any:
 @dgaaccounts.route("/dgaaccounts/request/<id>/upload", methods=["POST"])
 def request_upload(id: str) -> Any:
     data = {"id": id, "token": grants.applicant_token(id),
-            "signed_form": tk.request.files.get("signed_form")}
+            "signed_form": request.files.get("signed_form")}
     if run("dgaaccounts_request_document_upload", data,
            forbidden=tk._("Not authorized to see this request.")) is not None:
         tk.h.flash_success(tk._("Thank you. Your signed form was sent for review."))
@@ -271,8 +271,9 @@ def document(id: str, document_id: str) -> Response:
         return tk.abort(403, tk._("Not authorized to see this request."))
     except (tk.ObjectNotFound, tk.ValidationError):
         return tk.abort(404, tk._("Document not found."))
+    # the row the action read (an extension's key: CKAN's Context type lists only core keys)
     row = ctx["dgaaccounts_document"]  # type: ignore[typeddict-item]
-    disposition = "attachment" if tk.request.args.get("download") else "inline"
+    disposition = "attachment" if request.args.get("download") else "inline"
     response = send_file(storage.get_store().path(row.storage_key), mimetype=doc["mimetype"],
                          conditional=False, etag=False, max_age=0)
     quoted = urllib.parse.quote(doc["original_name"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import current_app
+from flask import current_app, request
 from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.exceptions import HTTPException
 
@@ -31,10 +31,10 @@ def context() -> Context:
 def check_csrf() -> None:
     # CKAN never checks anonymous POSTs for CSRF; our registration, verification and upload
     # forms are anonymous, so they check the token themselves.
-    if tk.request.method == "POST" and current_app.config.get("WTF_CSRF_ENABLED", True):
+    if request.method == "POST" and current_app.config.get("WTF_CSRF_ENABLED", True):
         field = current_app.config.get("WTF_CSRF_FIELD_NAME") or "_csrf_token"
         try:
-            validate_csrf(tk.request.form.get(field))
+            validate_csrf(request.form.get(field))
         except CSRFError:
             tk.abort(400, tk._("The form has expired. Reload the page and try again."))
         except Exception:  # flask_wtf raises ValidationError for a missing or bad token
@@ -49,7 +49,7 @@ def server_error(error: Exception) -> Any:
     if isinstance(error, HTTPException):  # tk.abort(...): CKAN's own handlers answer it
         return error
     model.Session.rollback()
-    log.error("Error on %s", tk.request.path, exc_info=error)
+    log.error("Error on %s", request.path, exc_info=error)
     return tk.render("error_document_template.html",
                      {"code": [500], "content": tk._("Internal server error")}), 500
 
@@ -84,12 +84,13 @@ def run(action: str, data: dict[str, Any], *, not_found: str | None = None,
 def show_request(request_id: str) -> dict[str, Any]:
     """The request, as its applicant (with this browser's grant) or a sysadmin sees it."""
     try:
-        return tk.get_action("dgaaccounts_request_show")(
+        shown: dict[str, Any] = tk.get_action("dgaaccounts_request_show")(
             context(), {"id": request_id, "token": grants.applicant_token(request_id)})
     except tk.ObjectNotFound:
         return tk.abort(404, tk._("Request not found."))
     except tk.NotAuthorized:
         return tk.abort(403, tk._("Not authorized to see this request."))
+    return shown
 
 
 def _flash_labels() -> dict[str, str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 import ckan.model as model
 from ckan.common import current_user
@@ -52,7 +52,7 @@ def decide(request_id: str, event: str) -> Any:
     if event not in _ACTIONS:
         return tk.abort(404, tk._("There is no such decision."))
     if not current_user.is_authenticated:
-        if tk.request.method == "POST":
+        if request.method == "POST":
             return tk.abort(403, tk._("Sign in to decide on requests."))
         # Back to this page after the sign-in, in the language of the link.
         return tk.redirect_to("user.login", came_from=tk.h.url_for(
@@ -75,7 +75,8 @@ def decide(request_id: str, event: str) -> Any:
                                if event == "approve" else None)
     if refusal:
         return tk.abort(403, refusal)
-    if tk.request.method == "POST":
+    assert user is not None  # refusal() refuses anyone not signed in
+    if request.method == "POST":
         return _post(req, shown, event, user)
     return _page(shown, event, user)
 
@@ -122,7 +123,7 @@ def _closed(shown: dict[str, Any], event: str) -> str:
 
 
 def _post(req: Request, shown: dict[str, Any], event: str, user: model.User) -> Any:
-    form = tk.request.form
+    form = request.form
     data: dict[str, Any] = {"id": req.id, **{
         k: form[k] for k in ("note", "reason", "role") if form.get(k, "").strip()}}
     back = tk.h.url_for("dgaaccounts_decide.decide", request_id=req.id, event=event)
@@ -154,10 +155,14 @@ def _post(req: Request, shown: dict[str, Any], event: str, user: model.User) -> 
 
 def _review_url(shown: dict[str, Any], user: model.User | None) -> str:
     """The review page the approver works from: the sysadmins' or the organization's."""
+    url: str
     if user is not None and user.sysadmin or not shown.get("organization_id"):
-        return tk.h.url_for("dgaaccounts_admin.admin_request", id=shown["id"])
+        url = tk.h.url_for("dgaaccounts_admin.admin_request", id=shown["id"])
+        return url
     org = model.Session.get(model.Group, shown["organization_id"])
-    return tk.h.url_for("dgaaccounts_org.review", id=org.name, request_id=shown["id"])
+    assert org is not None  # the request's organization_id is a foreign key
+    url = tk.h.url_for("dgaaccounts_org.review", id=org.name, request_id=shown["id"])
+    return url
 
 
 def _organization_title(organization_id: str | None) -> str:

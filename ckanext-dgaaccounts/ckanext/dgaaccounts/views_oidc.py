@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, session
+from flask import Blueprint, request, session
 
 import ckan.model as model
 from ckan.common import current_user
 from ckan.plugins import toolkit as tk
+from ckan.types import Context
 
 from . import grants, identity, oidc
 from .views_common import FORM_FIELDS, error_summary
@@ -73,7 +74,7 @@ def link(provider: str) -> Any:
 def callback(provider: str) -> Any:
     found = _provider(provider)
     try:
-        verified = oidc.finish(found, dict(tk.request.args), _callback_url(provider))
+        verified = oidc.finish(found, dict(request.args), _callback_url(provider))
     except oidc.SignInError as e:
         return _refused(provider, e.reason, e.message)
     if verified.purpose == "link":
@@ -89,6 +90,7 @@ def _finish_login(verified: oidc.Identity) -> Any:
     why = oidc.refusal(user) if user is not None else tk._("Account not found.")
     if why:
         return _refused(verified.provider, "account_state", why, user_id=row.user_id)
+    assert user is not None  # why is set for a missing account
     identity.signed_in(row)
     _sign_in(user)
     session[oidc.SESSION_PROVIDER] = verified.provider
@@ -122,8 +124,13 @@ def no_account() -> Any:
         "verified": verified, "title": title(_provider(verified["provider"]))})
 
 
-def _context(**more: Any) -> dict[str, Any]:
-    return {"user": current_user.name if current_user.is_authenticated else "", **more}
+def _context() -> Context:
+    return {"user": current_user.name if current_user.is_authenticated else ""}
+
+
+def _first_error(errors: Any) -> str:
+    """The first message of a field's errors (a list of messages)."""
+    return str(errors[0] if isinstance(errors, list) else errors)
 
 
 def _finish_link(verified: oidc.Identity) -> Any:
@@ -135,12 +142,12 @@ def _finish_link(verified: oidc.Identity) -> Any:
                               pid_hmac=identity.pid_hmac(verified.fields.get("pid")))
     try:
         tk.get_action("dgaaccounts_identity_link")(
-            _context(**{identity.CONTEXT_KEY: found}), {})
+            identity.handing(_context(), found), {})
     except tk.NotAuthorized as e:
         return _refused(verified.provider, "account_state", str(e), user_id=current_user.id,
                         purpose="link")
     except tk.ValidationError as e:
-        message = next(iter(e.error_dict.values()))[0]
+        message = _first_error(next(iter(e.error_dict.values())))
         return _refused(verified.provider, "already_linked", message,
                         user_id=current_user.id, purpose="link")
     tk.h.flash_success(tk._("Your account is now linked to %(provider)s.")
@@ -185,7 +192,7 @@ def logout_response() -> Any:
     url = oidc.end_session_url(name, tk.url_for("user.logged_out_page", _external=True))
     if url is None:
         return None
-    tk.logout_user()
+    tk.logout_user()  # type: ignore[no-untyped-call]  # CKAN left it unannotated
     session.pop(oidc.SESSION_PROVIDER, None)
     return tk.redirect_to(url)
 
@@ -214,7 +221,8 @@ def _ial_refusal(provider: oidc.Provider, fields: dict[str, Any]) -> str | None:
     if provider.min_ial is None:
         return None
     try:
-        ial = float(fields.get("ial"))
+        claimed: Any = fields.get("ial")  # a number, a text or None: float() decides
+        ial = float(claimed)
     except (TypeError, ValueError):
         ial = None
     if ial is not None and ial >= provider.min_ial:
@@ -255,20 +263,21 @@ def register_agency() -> Any:
     if not isinstance(found, tuple):
         return found
     provider, values, verified = found
-    if tk.request.method == "GET":
+    if request.method == "GET":
         return _render_form("agency", values, {}, verified.record)
-    form = {k: tk.request.form.get(k, "") for k in FORM_FIELDS}
+    form = {k: request.form.get(k, "") for k in FORM_FIELDS}
     form.update(values)  # locked: the verified values win over whatever was posted
     data: dict[str, Any] = dict(form)
-    upload = tk.request.files.get("signed_form")
+    upload = request.files.get("signed_form")
     if upload is not None and upload.filename:
         data["signed_form"] = upload
     try:
         result = tk.get_action("dgaaccounts_agency_register")(
-            {"user": "", identity.CONTEXT_KEY: verified}, data)
+            identity.handing({"user": ""}, verified), data)
     except tk.ValidationError as e:
         if "identity" in e.error_dict:  # linked meanwhile: nothing was made
-            return _refused(provider.name, "already_linked", e.error_dict["identity"][0])
+            return _refused(provider.name, "already_linked",
+                            _first_error(e.error_dict["identity"]))
         form["password"] = ""
         return _render_form("agency", form, e.error_dict, verified.record)
     session.pop(_VERIFIED, None)
@@ -290,17 +299,18 @@ def register_developer() -> Any:
     if not isinstance(found, tuple):
         return found
     provider, values, verified = found
-    if tk.request.method == "GET":
+    if request.method == "GET":
         return _render_form("developer", values, {}, verified.record)
-    form = {k: tk.request.form.get(k, "") for k in ("name", "fullname", "email", "password",
+    form = {k: request.form.get(k, "") for k in ("name", "fullname", "email", "password",
                                                   "purpose")}
     form.update(values)  # locked: the verified values win over whatever was posted
     try:
         result = tk.get_action("dgaaccounts_developer_register")(
-            {"user": "", identity.CONTEXT_KEY: verified}, dict(form))
+            identity.handing({"user": ""}, verified), dict(form))
     except tk.ValidationError as e:
         if "identity" in e.error_dict:  # linked meanwhile: nothing was made
-            return _refused(provider.name, "already_linked", e.error_dict["identity"][0])
+            return _refused(provider.name, "already_linked",
+                            _first_error(e.error_dict["identity"]))
         form["password"] = ""
         return _render_form("developer", form, e.error_dict, verified.record)
     session.pop(_VERIFIED, None)
@@ -308,6 +318,7 @@ def register_developer() -> Any:
     if not result.get("api_token"):
         return _sent(form["email"])
     user = model.User.get(form["name"])
+    assert user is not None  # made by the action
     _sign_in(user)
     session[oidc.SESSION_PROVIDER] = provider.name
     return tk.render("dgaaccounts/verified_developer.html", {"result": result})

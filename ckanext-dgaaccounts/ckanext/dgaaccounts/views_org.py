@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from ckan.common import current_user
 from ckan.plugins import toolkit as tk
@@ -44,16 +44,17 @@ def _signed_in_with_csrf() -> None:
 def _organization(id: str) -> dict[str, Any]:
     """The organization of the page, as CKAN's own organization pages read it."""
     try:
-        return tk.get_action("organization_show")(
+        org: dict[str, Any] = tk.get_action("organization_show")(
             _context(), {"id": id, "include_datasets": False, "include_users": False})
     except (tk.ObjectNotFound, tk.NotAuthorized):
         return tk.abort(404, tk._("Organization not found"))
+    return org
 
 
 @dgaaccounts_org.route("/<id>")
 def queue(id: str) -> str:
     org = _organization(id)
-    args = tk.request.args
+    args = request.args
     filters: dict[str, Any] = {k: args.get(k) for k in ("kind", "state", "q") if args.get(k)}
     if args.get("overdue"):
         filters["overdue"] = True
@@ -94,7 +95,8 @@ def review(id: str, request_id: str) -> str:
 
 def _show(org: dict[str, Any], request_id: str) -> dict[str, Any]:
     try:
-        req = tk.get_action("dgaaccounts_request_show")(_context(), {"id": request_id})
+        req: dict[str, Any] = tk.get_action("dgaaccounts_request_show")(
+            _context(), {"id": request_id})
     except tk.ObjectNotFound:
         return tk.abort(404, tk._("Request not found."))
     except tk.NotAuthorized:
@@ -110,7 +112,7 @@ def decide(id: str, request_id: str, decision: str) -> Any:
     _show(org, request_id)  # who may not see the request learns nothing more
     if decision not in DECISIONS:
         return tk.abort(404)
-    form = tk.request.form
+    form = request.form
     data: dict[str, Any] = {"id": request_id, **{
         k: form[k] for k in ("note", "reason", "role") if form.get(k)}}
     if decision == "approve":
@@ -136,7 +138,7 @@ def decide(id: str, request_id: str, decision: str) -> Any:
 
 @dgaaccounts_admin.route("/approval-modes")
 def approval_modes() -> str:
-    args = tk.request.args
+    args = request.args
     filters = {k: args[k].strip() for k in ("q", "mode") if args.get(k, "").strip()}
     page = _page("dgaaccounts_approval_mode_list", filters, 50)
     return tk.render("dgaaccounts/org_approval_modes.html", dict(page, modes=approval.MODES))
@@ -144,7 +146,7 @@ def approval_modes() -> str:
 
 @dgaaccounts_admin.route("/approval-modes/<organization>", methods=["POST"])
 def approval_mode_update(organization: str) -> Any:
-    mode = tk.request.form.get("mode", "")
+    mode = request.form.get("mode", "")
     try:
         result = tk.get_action("dgaaccounts_approval_mode_update")(
             _context(), {"organization": organization, "mode": mode})
@@ -154,5 +156,5 @@ def approval_mode_update(organization: str) -> Any:
         tk.h.flash_success(tk._("%(org)s: requests are now decided in the mode %(mode)s.") % {
             "org": result["organization_title"] or result["organization_name"],
             "mode": approval.mode_label(result["mode"])})
-    back = {k: v for k, v in tk.request.form.items() if k in ("q", "page") and v}
+    back = {k: v for k, v in request.form.items() if k in ("q", "page") and v}
     return tk.redirect_to("dgaaccounts_admin.approval_modes", **back)

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from flask_wtf.csrf import validate_csrf
 
 import ckan.model as model
@@ -25,9 +25,9 @@ _CSV_COLUMNS = ("day", "user_name", "token_name", "token_id", "calls", "errors",
 @dgaaccounts_tokens.before_request
 def _check_csrf() -> None:
     # The revoke-all page is anonymous, and CKAN never checks anonymous POSTs for CSRF.
-    if tk.request.method == "POST":
+    if request.method == "POST":
         try:
-            validate_csrf(tk.request.form.get("_csrf_token"))
+            validate_csrf(request.form.get("_csrf_token"))
         except Exception:  # noqa: BLE001 - missing or bad token
             tk.abort(400, tk._("The form has expired. Reload the page and try again."))
 
@@ -53,7 +53,7 @@ def renew(token_id: str) -> Any:
     except tk.NotAuthorized as exc:
         return tk.abort(403, str(exc))
     extra: dict[str, Any] = {"token": token, "errors": None, "new": None}
-    if tk.request.method == "POST":
+    if request.method == "POST":
         try:
             extra["new"] = tk.get_action("dgaaccounts_token_renew")(_context(), {"id": token_id})
         except tk.ValidationError as exc:
@@ -71,7 +71,7 @@ def revoke_all(user_id: str, signature: str) -> Any:
         return tk.render("dgaaccounts/token_revoke_all.html",
                          {"invalid": True, "done": None}), 400
     done = None
-    if tk.request.method == "POST":
+    if request.method == "POST":
         try:
             done = tk.get_action("dgaaccounts_token_revoke_all")(
                 _context(), {"user": user.id, "signature": signature})
@@ -90,7 +90,7 @@ def usage() -> Any:
     _signed_in()
     try:
         found = tk.get_action("dgaaccounts_token_usage")(
-            _context(), {"days": tk.request.args.get("days") or None})
+            _context(), {"days": request.args.get("days") or None})
     except tk.ValidationError as exc:
         tk.abort(400, "; ".join(f"{k}: {v}" for k, v in exc.error_summary.items()))
     return tk.render("dgaaccounts/token_usage.html", {
@@ -111,9 +111,9 @@ def _chart(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def admin() -> Any:
     """Everyone's usage (and its CSV), the tiers and who has which."""
     errors: dict[str, Any] = {}
-    if tk.request.method == "POST":
+    if request.method == "POST":
         errors = _admin_post()
-    args = {k: tk.request.args.get(k) or None for k in ("user", "organization", "days")}
+    args = {k: request.args.get(k) or None for k in ("user", "organization", "days")}
     try:
         rows = tk.get_action("dgaaccounts_token_usage_list")(_context(), args)["days"]
         tiers = tk.get_action("dgaaccounts_token_tier_list")(_context(), {})
@@ -121,15 +121,15 @@ def admin() -> Any:
         tk.abort(403, tk._("Only sysadmins may see everyone's API usage."))
     except tk.ValidationError as exc:
         tk.abort(400, "; ".join(f"{k}: {v}" for k, v in exc.error_summary.items()))
-    if tk.request.args.get("format") == "csv":
+    if request.args.get("format") == "csv":
         return _csv(rows)
     return tk.render("dgaaccounts/admin/token_usage.html", {
         "rows": rows, "tiers": tiers, "args": args, "errors": errors,
-        "form": dict(tk.request.form) if errors else {}})
+        "form": dict(request.form) if errors else {}})
 
 
 def _admin_post() -> dict[str, Any]:
-    form = tk.request.form
+    form = request.form
     name = "dgaaccounts_token_tier_assign" if form.get("assign") else "dgaaccounts_token_tier_set"
     fields = ("user", "tier") if form.get("assign") else ("name", "hourly_limit", "description")
     try:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from flask import request
 from sqlalchemy import update
 
 import ckan.model as model
@@ -22,11 +23,18 @@ from ckan.plugins import toolkit as tk
 from . import approval, config, effects, mail
 from .model import AuditEvent, Request, utcnow
 
-# The kinds and states (states.py), here too for the modules that read them from the workflow.
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
+# The kinds and states (states.py), here too for the modules that read them from the workflow
+# ("name as name": re-exported, for the type checker).
 from .states import (  # noqa: E402,F401
-    ACCOUNT_CHANGES, AGENCY, APPROVED, AWAITING_DOCUMENT, AWAITING_VERIFICATION, CANCELLATION,
-    CLOSED_STATES, DECIDED_STATES, DEVELOPER, EXPIRED, KINDS, OPEN_STATES, REGISTRATIONS,
-    REJECTED, RETURNED, STATES, SUBMITTED, SUSPENSION, WITHDRAWN,
+    ACCOUNT_CHANGES as ACCOUNT_CHANGES, AGENCY as AGENCY, APPROVED as APPROVED,
+    AWAITING_DOCUMENT as AWAITING_DOCUMENT, AWAITING_VERIFICATION as AWAITING_VERIFICATION,
+    CANCELLATION as CANCELLATION, CLOSED_STATES as CLOSED_STATES, DECIDED_STATES as DECIDED_STATES,
+    DEVELOPER as DEVELOPER, EXPIRED as EXPIRED, KINDS as KINDS, OPEN_STATES as OPEN_STATES,
+    REGISTRATIONS as REGISTRATIONS, REJECTED as REJECTED, RETURNED as RETURNED, STATES as STATES,
+    SUBMITTED as SUBMITTED, SUSPENSION as SUSPENSION, WITHDRAWN as WITHDRAWN,
 )
 
 # The organization's answer in the "endorse" approval mode (Request.endorsement); not a state:
@@ -190,12 +198,13 @@ def transition(
     if event.startswith("verify_email"):
         values["verified"] = now
     guard = [Request.endorsement.is_(None)] if ev.endorsement else []
-    result = model.Session.execute(
+    # An UPDATE's result is a CursorResult (SQLAlchemy types Session.execute's as Result).
+    result = cast("CursorResult[Any]", model.Session.execute(
         update(Request)
         .where(Request.id == req.id, Request.state.in_(ev.sources), *guard)
         .values(**values)
         .execution_options(synchronize_session=False)
-    )
+    ))
     if result.rowcount != 1:  # nothing was changed: the caller rolls back or goes on
         raise tk.ValidationError(
             {"state": [tk._("This request has just been changed by someone else.")]})
@@ -224,7 +233,9 @@ def _queue_to_approvers(req: Request, template: str) -> None:
         mail.queue_to_sysadmins(req, template)
         return
     org = model.Session.get(model.Group, req.organization_id)
+    assert org is not None  # its admins were just found
     for admin in admins:
+        assert admin.email  # first_deciders keeps admins with an address
         mail.queue(req, "org_" + template, admin.email,
                    recipient_name=admin.fullname or admin.name, locale=mail.user_locale(admin),
                    params={"mode": approval.mode_for(req.organization_id),
@@ -265,7 +276,7 @@ def client_addr() -> str | None:
     # The audit trail records the client of a web or API call; CLI and jobs have none.
     # remote_addr is what the WSGI server saw; a deployment behind a proxy sets it with ProxyFix.
     try:
-        return tk.request.remote_addr
+        return request.remote_addr
     except RuntimeError:
         return None
 

@@ -80,6 +80,7 @@ def dgaaccounts_request_form_show(context: Context, data_dict: DataDict) -> dict
     req = _request(data_dict, context)
     tk.check_access("dgaaccounts_request_form_show", context, data_dict)
     user = model.Session.get(model.User, req.user_id)
+    assert user is not None  # user_id is a foreign key
     details = dict(req.details or {})
     fields: dict[str, Any] = {"reference": req.reference, "fullname": user.fullname,
                               "username": user.name}
@@ -118,9 +119,12 @@ def dgaaccounts_document_show(context: Context, data_dict: DataDict) -> dict[str
     """
     data = _validate(data_dict, schema.document_show(), context)
     req = model.Session.get(Request, data["id"])
+    # for the auth function (an extension's key: CKAN's Context type lists only core keys)
     context["dgaaccounts_request"] = req  # type: ignore[typeddict-unknown-key]
     # Access first: an unknown request is refused (403) as one that is not the caller's.
     tk.check_access("dgaaccounts_document_show", context, data_dict)
+    if req is None:  # a sysadmin (CKAN skips auth functions for them)
+        raise tk.ObjectNotFound(tk._("Document not found."))
     doc = model.Session.query(Document).filter(
         Document.id == data["document_id"], Document.request_id == req.id,
         Document.purged.is_(None)).one_or_none()
@@ -197,5 +201,6 @@ def _request(data_dict: DataDict, context: Context) -> Request:
     req = model.Session.get(Request, data["id"])
     if req is None:
         raise tk.ObjectNotFound(tk._("Request not found."))
+    # for the auth function (an extension's key: CKAN's Context type lists only core keys)
     context["dgaaccounts_request"] = req  # type: ignore[typeddict-unknown-key]
     return req

@@ -219,7 +219,9 @@ def _create_applicant(context: Context, data: dict[str, Any], kind: str,
     if verified is not None:
         # The identity signs in to this account once it is open (same transaction: an
         # identity linked meanwhile refuses the registration, nothing is made).
-        identity.link_verified(model.User.get(req.user_id), verified, None)
+        user = model.User.get(req.user_id)
+        assert user is not None  # made above
+        identity.link_verified(user, verified, None)
     return req
 
 
@@ -236,11 +238,13 @@ def _verify_or_send(req: Request, verified: identity.Verified | None, email: str
 def _site_user() -> dict[str, Any]:
     # The first two sign-ups of a new portal may both create the site user: one of them loses
     # on the unique name, and then finds the other's.
+    site_user: dict[str, Any]
     try:
-        return tk.get_action("get_site_user")({"ignore_auth": True}, {})
+        site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
     except IntegrityError:
         model.Session.rollback()
-        return tk.get_action("get_site_user")({"ignore_auth": True}, {})
+        site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
+    return site_user
 
 
 def _user_create_schema() -> dict[str, Any]:
@@ -250,7 +254,9 @@ def _user_create_schema() -> dict[str, Any]:
 
     sch = default_user_schema()
     email_is_unique = tk.get_validator("email_is_unique")
-    sch["email"] = [v for v in sch["email"] if v is not email_is_unique]
+    email = sch["email"]
+    assert isinstance(email, list)  # a field's validators
+    sch["email"] = [v for v in email if v is not email_is_unique]
     return sch
 
 
@@ -305,12 +311,13 @@ def dgaaccounts_email_verify(context: Context, data_dict: DataDict) -> dict[str,
         model.Session.rollback()
         raise tk.ValidationError({"token": [tk._("This link is invalid, used or expired.")]})
     req = model.Session.get(Request, row.request_id)
+    assert req is not None  # request_id is a foreign key
     row.used = utcnow()
     result = _confirm_email(req)
     model.Session.commit()
     if req.kind == workflow.DEVELOPER:
         result.update(_developer_token(req))
-        result["user_name"] = model.User.get(req.user_id).name  # the page signs them in
+        result["user_name"] = _applicant(req).name  # the page signs them in
     result["state"] = req.state
     mail.dispatch()
     return result
@@ -328,17 +335,25 @@ def _confirm_email(req: Request, details: dict[str, Any] | None = None) -> dict[
     return result
 
 
+def _applicant(req: Request) -> model.User:
+    user = model.User.get(req.user_id)
+    assert user is not None  # user_id is a foreign key
+    return user
+
+
 def _developer_token(req: Request) -> dict[str, Any]:
     """A verified developer's API token. CKAN's own token API, after the commit (it commits):
     the token shows in the user's API tokens tab; the welcome email tells of this one."""
-    user = model.User.get(req.user_id)
+    user = _applicant(req)
     token_request: dict[str, Any] = {"user": user.name, "name": "dgaaccounts"}
     if p.plugin_loaded("expire_api_token"):
         # That plugin requires a lifetime: give the one its operator configured.
         token_request.update(
             expires_in=tk.config.get("expire_api_token.default_lifetime"), unit=1)
-    token = tk.get_action("api_token_create")(
-        {"user": user.name, "ignore_auth": True, "dgaaccounts_signup": True}, token_request)
+    # (the extension's own key: CKAN's Context type lists only core keys)
+    signup: Context = {  # type: ignore[typeddict-unknown-key]
+        "user": user.name, "ignore_auth": True, "dgaaccounts_signup": True}
+    token = tk.get_action("api_token_create")(signup, token_request)
     return {"api_token": token["token"], "api_token_expires": token.get("expires_at")}
 
 
@@ -449,7 +464,8 @@ def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -
     """
     data = _validate(data_dict, schema.request_id(), context)
     req = requests_read.get(data["id"])
-    context["dgaaccounts_request"] = req
+    # for the auth function (an extension's key: CKAN's Context type lists only core keys)
+    context["dgaaccounts_request"] = req  # type: ignore[typeddict-unknown-key]
     tk.check_access("dgaaccounts_request_document_upload", context, data_dict)
     ratelimit.hit("upload", req.id)
     workflow.check(req, "upload_document")
@@ -514,7 +530,8 @@ def dgaaccounts_request_show(context: Context, data_dict: DataDict) -> dict[str,
     """
     data = _validate(data_dict, schema.request_id(), context)
     req = requests_read.get(data["id"])
-    context["dgaaccounts_request"] = req
+    # for the auth function (an extension's key: CKAN's Context type lists only core keys)
+    context["dgaaccounts_request"] = req  # type: ignore[typeddict-unknown-key]
     tk.check_access("dgaaccounts_request_show", context, data_dict)
     return _shown(req, context, data_dict)
 
@@ -725,7 +742,8 @@ def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> dict[
     """
     data = _validate(data_dict, schema.request_id(), context)
     req = requests_read.get(data["id"], lock=True)
-    context["dgaaccounts_request"] = req
+    # for the auth function (an extension's key: CKAN's Context type lists only core keys)
+    context["dgaaccounts_request"] = req  # type: ignore[typeddict-unknown-key]
     tk.check_access("dgaaccounts_request_withdraw", context, data_dict)
     workflow.transition(req, "withdraw", _actor_id(context) or req.user_id)
     _commit(context)
@@ -768,7 +786,9 @@ def dgaaccounts_approval_mode_show(context: Context, data_dict: DataDict) -> dic
     """
     tk.check_access("dgaaccounts_approval_mode_show", context, data_dict)
     data = _validate(data_dict, schema.approval_mode_show(), context)
-    return _approval_mode_dict(model.Session.get(model.Group, data["organization"]))
+    group = model.Session.get(model.Group, data["organization"])
+    assert group is not None  # the schema's dgaaccounts_organization found it
+    return _approval_mode_dict(group)
 
 
 @tk.side_effect_free
@@ -846,10 +866,12 @@ def _allowed_events(req: Request, context: Context, token: Any) -> list[str]:
                 not context.get("ignore_auth") and not approval.can_decide(
                     user, req, event, {"role": "member"} if event == "approve" else None))):
             continue
-        asking: Context = {"user": context.get("user", ""), "dgaaccounts_request": req}
+        # (the request for the auth function: CKAN's Context type lists only core keys)
+        asking: Context = {  # type: ignore[typeddict-unknown-key]
+            "user": context.get("user", ""), "dgaaccounts_request": req}
         for key in ("auth_user_obj", "ignore_auth"):
             if context.get(key):
-                asking[key] = context[key]  # type: ignore[literal-required]
+                asking[key] = context[key]
         try:
             tk.check_access(action, asking, {"id": req.id, "token": token})
         except tk.NotAuthorized:

@@ -114,12 +114,19 @@ def dgaaccounts_approval_mode_show(context: Context, data_dict: DataDict) -> Aut
 def _decider(context: Context, data_dict: DataDict, event: str) -> AuthResult:
     """The admins of the request's organization, as its approval mode allows (approval.py);
     sysadmins never reach this (CKAN skips auth functions for them)."""
-    req = context.get("dgaaccounts_request") or model.Session.get(
-        Request, str(data_dict.get("id") or ""))
+    req = _request(context, data_dict)
     if req is None:
         return {"success": False}
     refused = approval.delegated_refusal(_user(context), req, event, data_dict)
     return {"success": False, "msg": refused} if refused else {"success": True}
+
+
+def _request(context: Context, data_dict: DataDict) -> Request | None:
+    """The request the action already read (kept in its context), else the one ``id`` names."""
+    kept = context.get("dgaaccounts_request")
+    if isinstance(kept, Request):
+        return kept
+    return model.Session.get(Request, str(data_dict.get("id") or ""))
 
 
 def _user(context: Context) -> model.User | None:
@@ -137,7 +144,7 @@ def dgaaccounts_audit_list(context: Context, data_dict: DataDict) -> AuthResult:
 
 @tk.chained_auth_function
 @tk.auth_allow_anonymous_access
-def user_reset(next_auth: Any, context: Context, data_dict: DataDict) -> AuthResult:
+def user_reset(next_auth: Any, context: Context, data_dict: DataDict | None) -> AuthResult:
     """A pending applicant may not use "forgot password": CKAN's reset would activate the account
     and skip verification and approval."""
     user = model.User.get(context.get("user") or "")
@@ -146,12 +153,12 @@ def user_reset(next_auth: Any, context: Context, data_dict: DataDict) -> AuthRes
     ).first():
         return {"success": False,
                 "msg": tk._("This account is waiting for verification or approval.")}
-    return next_auth(context, data_dict)
+    result: AuthResult = next_auth(context, data_dict)
+    return result
 
 
 def _applicant(context: Context, data_dict: DataDict) -> AuthResult:
-    req = context.get("dgaaccounts_request") or model.Session.get(
-        Request, str(data_dict.get("id") or ""))
+    req = _request(context, data_dict)
     if req is None:
         return {"success": False}
     user = _user(context)
@@ -166,8 +173,7 @@ def _applicant_or_organization(context: Context, data_dict: DataDict) -> AuthRes
     found = _applicant(context, data_dict)
     if found["success"]:
         return found
-    req = context.get("dgaaccounts_request") or model.Session.get(
-        Request, str(data_dict.get("id") or ""))
+    req = _request(context, data_dict)
     if req is not None and approval.may_view(_user(context), req):
         return {"success": True}
     return found
@@ -215,7 +221,7 @@ def dgaaccounts_organization_list(context: Context, data_dict: DataDict) -> Auth
 def dgaaccounts_password_reset_request(context: Context, data_dict: DataDict) -> AuthResult:
     """CKAN's own rule for its "forgot password" form (``request_reset``)."""
     try:
-        tk.check_access("request_reset", dict(context), data_dict)
+        tk.check_access("request_reset", context.copy(), data_dict)
     except tk.NotAuthorized:
         return {"success": False, "msg": tk._("Unauthorized to request reset password.")}
     return {"success": True}

@@ -9,7 +9,7 @@ module): ``tk.blanket.actions`` takes a module's ``__all__``.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from ckan.plugins import toolkit as tk
 from ckan.types import Context, DataDict
@@ -25,7 +25,13 @@ __all__ = [
 
 #: Set in the context by the callers that stream the CSV (the admin page, the CLI): the
 #: export's result then holds ``chunks``, an iterator, instead of the whole text in ``csv``.
-STREAM = "dgaaccounts_stream"
+STREAM: Final = "dgaaccounts_stream"
+
+
+def streaming(context: Context) -> Context:
+    """``context`` for an export whose caller streams the CSV (:data:`STREAM`)."""
+    # (the extension's own key: CKAN's Context type lists only core keys)
+    return {**context, STREAM: True}  # type: ignore[typeddict-unknown-key]
 
 
 def dgaaccounts_registrations_expire(context: Context, data_dict: DataDict) -> dict[str, Any]:
@@ -117,6 +123,6 @@ def _validate(data_dict: DataDict, sch: dict[str, Any], context: Context) -> dic
 
 
 def _result(context: Context, export: exports.Export) -> dict[str, Any]:
-    if context.get(STREAM):  # type: ignore[misc]
+    if context.get(STREAM):
         return {"filename": export.filename, "chunks": export.chunks}
     return {"filename": export.filename, "csv": "".join(export.chunks)}

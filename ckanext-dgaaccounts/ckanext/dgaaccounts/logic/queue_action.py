@@ -88,7 +88,8 @@ def _decide_one(context: Context, data: dict[str, Any], request_id: str) -> dict
                     if v})
     else:
         one["reason"] = data["reason"]
-    own: Context = {"user": context.get("user"), "ignore_auth": context.get("ignore_auth", False)}
+    own: Context = {"user": context.get("user", ""),
+                    "ignore_auth": context.get("ignore_auth", False)}
     try:
         done = tk.get_action(_DECISIONS[data["decision"]])(own, one)
     except (tk.ValidationError, tk.NotAuthorized, tk.ObjectNotFound) as exc:

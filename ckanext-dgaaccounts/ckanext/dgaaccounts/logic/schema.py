@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ckan.plugins import toolkit as tk
-from ckan.types import Context, Schema, Validator
+from ckan.types import Context, Schema, Validator, ValidatorFactory
 
 from .messages import plain_errors
 
@@ -59,7 +59,7 @@ def _account(
     user_name_validator: Validator, email_validator: Validator,
     dgaaccounts_canonical_email: Validator,
     dgaaccounts_email_available: Validator, dgaaccounts_password: Validator,
-    dgaaccounts_max_length: Validator, dgaaccounts_encodable: Validator,
+    dgaaccounts_max_length: ValidatorFactory, dgaaccounts_encodable: Validator,
 ) -> Schema:
     limit = dgaaccounts_max_length(200)
     return {
@@ -75,14 +75,16 @@ def _account(
 def agency_register(
     not_empty: Validator, dgaaccounts_agency_email: Validator,
     dgaaccounts_phone: Validator, dgaaccounts_organization: Validator,
-    dgaaccounts_organization_or_agency: Validator, dgaaccounts_max_length: Validator,
+    dgaaccounts_organization_or_agency: Validator, dgaaccounts_max_length: ValidatorFactory,
     ignore: Validator,
 ) -> Schema:
     schema = _account()
     limit = dgaaccounts_max_length(200)
     text = line(limit)
     required = [not_empty, *text, not_empty]  # not_empty again: "   " is cleaned to ""
-    schema["email"].insert(-1, dgaaccounts_agency_email)
+    email = schema["email"]
+    assert isinstance(email, list)  # every field of _account() is a list of validators
+    email.insert(-1, dgaaccounts_agency_email)
     schema.update({
         "organization": optional(line(dgaaccounts_organization)),
         "agency_name": optional(text),
@@ -98,7 +100,7 @@ def agency_register(
 
 @tk.validator_args
 def developer_register(
-    dgaaccounts_max_length: Validator,
+    dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     schema = _account()
     schema["purpose"] = optional(lines(dgaaccounts_max_length(1000)))
@@ -107,7 +109,7 @@ def developer_register(
 
 @tk.validator_args
 def token(
-    not_empty: Validator, dgaaccounts_max_length: Validator,
+    not_empty: Validator, dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     # A secret is compared as given (not trimmed): it is text, and no token has control
     # characters, so one with them is simply not found.
@@ -117,7 +119,7 @@ def token(
 @tk.validator_args
 def verification_resend(
     not_empty: Validator, dgaaccounts_canonical_email: Validator,
-    email_validator: Validator, dgaaccounts_max_length: Validator,
+    email_validator: Validator, dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     return {"email": [not_empty, *line(dgaaccounts_canonical_email,
                                        dgaaccounts_max_length(200), email_validator)]}
@@ -125,7 +127,7 @@ def verification_resend(
 
 @tk.validator_args
 def password_reset(
-    not_empty: Validator, dgaaccounts_max_length: Validator,
+    not_empty: Validator, dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     # What CKAN's "forgot password" form was given: a login name or an email address.
     return {"user": [not_empty, *line(dgaaccounts_max_length(200))]}
@@ -145,10 +147,10 @@ def request_id(not_empty: Validator, ignore_missing: Validator, ignore: Validato
 @tk.validator_args
 def request_list(
     ignore_missing: Validator, dgaaccounts_natural_number: Validator,
-    limit_to_configured_maximum: Validator,
-    default: Validator, dgaaccounts_request_kind: Validator,
+    limit_to_configured_maximum: ValidatorFactory,
+    default: ValidatorFactory, dgaaccounts_request_kind: Validator,
     dgaaccounts_request_state: Validator, dgaaccounts_boolean: Validator,
-    dgaaccounts_max_length: Validator, one_of: Validator,
+    dgaaccounts_max_length: ValidatorFactory, one_of: ValidatorFactory,
     dgaaccounts_organization: Validator,
 ) -> Schema:
     return {
@@ -169,7 +171,7 @@ def request_list(
 @tk.validator_args
 def request_approve(
     not_empty: Validator, dgaaccounts_organization: Validator,
-    dgaaccounts_role: Validator, dgaaccounts_max_length: Validator,
+    dgaaccounts_role: Validator, dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     return {
         "id": [not_empty, *line()],
@@ -181,7 +183,7 @@ def request_approve(
 
 @tk.validator_args
 def request_decision_with_reason(
-    not_empty: Validator, dgaaccounts_max_length: Validator,
+    not_empty: Validator, dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     return {
         "id": [not_empty, *line()],
@@ -191,7 +193,7 @@ def request_decision_with_reason(
 
 @tk.validator_args
 def request_reject_spam(
-    not_empty: Validator, dgaaccounts_max_length: Validator,
+    not_empty: Validator, dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     return {
         "id": [not_empty, *line()],
@@ -200,7 +202,7 @@ def request_reject_spam(
 
 
 @tk.validator_args
-def request_endorse(not_empty: Validator, dgaaccounts_max_length: Validator) -> Schema:
+def request_endorse(not_empty: Validator, dgaaccounts_max_length: ValidatorFactory) -> Schema:
     return {
         "id": [not_empty, *line()],
         "note": optional(lines(dgaaccounts_max_length(2000))),
@@ -208,7 +210,7 @@ def request_endorse(not_empty: Validator, dgaaccounts_max_length: Validator) -> 
 
 
 @tk.validator_args
-def approval_mode_update(not_empty: Validator, one_of: Validator,
+def approval_mode_update(not_empty: Validator, one_of: ValidatorFactory,
                          dgaaccounts_organization: Validator) -> Schema:
     return {
         "organization": [not_empty, *line(dgaaccounts_organization)],
@@ -223,9 +225,9 @@ def approval_mode_show(not_empty: Validator, dgaaccounts_organization: Validator
 
 @tk.validator_args
 def approval_mode_list(
-    ignore_missing: Validator, one_of: Validator, default: Validator,
-    dgaaccounts_natural_number: Validator, dgaaccounts_max_length: Validator,
-    limit_to_configured_maximum: Validator,
+    ignore_missing: Validator, one_of: ValidatorFactory, default: ValidatorFactory,
+    dgaaccounts_natural_number: Validator, dgaaccounts_max_length: ValidatorFactory,
+    limit_to_configured_maximum: ValidatorFactory,
 ) -> Schema:
     return {
         "q": [ignore_missing, *line(dgaaccounts_max_length(200))],
@@ -238,7 +240,7 @@ def approval_mode_list(
 
 @tk.validator_args
 def cancellation_request_create(
-    not_empty: Validator, dgaaccounts_max_length: Validator,
+    not_empty: Validator, dgaaccounts_max_length: ValidatorFactory,
     dgaaccounts_account_request_kind: Validator,
 ) -> Schema:
     return {
@@ -254,8 +256,8 @@ def user_reactivate(not_empty: Validator) -> Schema:
 
 @tk.validator_args
 def audit_list(
-    dgaaccounts_natural_number: Validator, limit_to_configured_maximum: Validator,
-    default: Validator,
+    dgaaccounts_natural_number: Validator, limit_to_configured_maximum: ValidatorFactory,
+    default: ValidatorFactory,
 ) -> Schema:
     return {
         "limit": [default(50), dgaaccounts_natural_number,
@@ -267,24 +269,20 @@ def audit_list(
 
 
 @tk.validator_args
-def _filter_text(
-    ignore_missing: Validator, dgaaccounts_encodable: Validator,
-    dgaaccounts_max_length: Validator,
-) -> list[Validator]:
-    return [ignore_missing, *line(dgaaccounts_encodable, dgaaccounts_max_length(200))]
-
-
-@tk.validator_args
 def _audit_filters(
     ignore_missing: Validator, dgaaccounts_date_or_time: Validator,
-    dgaaccounts_date_range: Validator,
+    dgaaccounts_date_range: Validator, dgaaccounts_encodable: Validator,
+    dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     """Filters shared by the audit list and its CSV export."""
+    def text() -> list[Validator]:
+        return [ignore_missing, *line(dgaaccounts_encodable, dgaaccounts_max_length(200))]
+
     return {
-        "request_id": _filter_text(),
-        "user_id": _filter_text(),
-        "actor": _filter_text(),
-        "action": _filter_text(),
+        "request_id": text(),
+        "user_id": text(),
+        "actor": text(),
+        "action": text(),
         "since": [ignore_missing, dgaaccounts_date_or_time],
         "until": [ignore_missing, dgaaccounts_date_or_time],
         "__after": [dgaaccounts_date_range],
@@ -334,9 +332,9 @@ def requests_escalate(ignore_missing: Validator, dgaaccounts_boolean: Validator)
 
 @tk.validator_args
 def requests_decide(
-    not_empty: Validator, ignore_missing: Validator, one_of: Validator,
+    not_empty: Validator, ignore_missing: Validator, one_of: ValidatorFactory,
     dgaaccounts_request_ids: Validator, dgaaccounts_role: Validator,
-    dgaaccounts_max_length: Validator,
+    dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     """``dgaaccounts_requests_decide``: one decision, one reason, several requests."""
     return {
@@ -348,7 +346,7 @@ def requests_decide(
 
 
 @tk.validator_args
-def housekeeping(default: Validator, dgaaccounts_boolean: Validator) -> Schema:
+def housekeeping(default: ValidatorFactory, dgaaccounts_boolean: Validator) -> Schema:
     """The housekeeping actions that can only list what they would do (purge, remind)."""
     return {"dry_run": [default(False), dgaaccounts_boolean]}
 
@@ -371,10 +369,10 @@ def document_show(not_empty: Validator, ignore_missing: Validator,
 # -- identity links (logic/identity_action.py) ---------------------------------------------------
 
 @tk.validator_args
-def identity_link_list(dgaaccounts_max_length: Validator) -> Schema:
+def identity_link_list(dgaaccounts_max_length: ValidatorFactory) -> Schema:
     return {"user": optional(line(dgaaccounts_max_length(200)))}
 
 
 @tk.validator_args
-def identity_unlink(not_empty: Validator, dgaaccounts_max_length: Validator) -> Schema:
+def identity_unlink(not_empty: Validator, dgaaccounts_max_length: ValidatorFactory) -> Schema:
     return {"id": [not_empty, *line(dgaaccounts_max_length(100))]}

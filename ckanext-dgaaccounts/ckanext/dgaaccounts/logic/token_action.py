@@ -12,7 +12,7 @@ from typing import Any
 
 import ckan.model as model
 from ckan.plugins import toolkit as tk
-from ckan.types import Context, DataDict
+from ckan.types import Context, DataDict, ErrorDict
 from sqlalchemy import func
 
 from .. import apitokens, apiusage, config, mail, workflow
@@ -55,7 +55,7 @@ def api_token_create(up_func: Any, context: Context, data_dict: DataDict) -> dic
         apitokens.check_name(data_dict.get("name"))
     requested = apitokens.requested_seconds(data_dict)
     seconds, capped = apitokens.cap(owner, requested)
-    result = up_func(context, {**data_dict, "expires_in": seconds, "unit": 1})
+    result: dict[str, Any] = up_func(context, {**data_dict, "expires_in": seconds, "unit": 1})
     claims = apitokens.decode(result["token"]) or {}
     token = model.ApiToken.get(claims.get("jti"))
     assert token is not None
@@ -135,7 +135,7 @@ def dgaaccounts_token_tier_set(context: Context, data_dict: DataDict) -> dict[st
     """
     tk.check_access("dgaaccounts_token_tier_set", context, data_dict)
     name, limit = data_dict.get("name"), _positive_limit(data_dict.get("hourly_limit"))
-    errors: dict[str, list[str]] = {}
+    errors: ErrorDict = {}
     if not isinstance(name, str) or not _TIER_NAME.match(name):
         errors["name"] = [tk._("Use 1 to 50 lower-case letters, digits, - or _.")]
     if limit is None:
@@ -151,6 +151,7 @@ def dgaaccounts_token_tier_set(context: Context, data_dict: DataDict) -> dict[st
     if tier is None:
         tier = TokenTier(name=name)
         model.Session.add(tier)
+    assert limit is not None  # refused above
     tier.hourly_limit, tier.description = limit, description
     tier.updated = apitokens.now()
     workflow.audit("token_tier_set", _actor_id(context), details={
@@ -176,7 +177,8 @@ def dgaaccounts_token_tier_list(context: Context, data_dict: DataDict) -> list[d
     :returns: list of ``name``, ``hourly_limit``, ``description``, ``updated``, ``users``
     """
     tk.check_access("dgaaccounts_token_tier_list", context, data_dict)
-    counts = dict(model.Session.query(UserTier.tier, func.count()).group_by(UserTier.tier))
+    counts: dict[str, int] = {tier: n for tier, n in model.Session.query(
+        UserTier.tier, func.count()).group_by(UserTier.tier)}
     tiers = [dict(t.as_dict(), users=counts.get(t.name, 0))
              for t in model.Session.query(TokenTier).order_by(TokenTier.hourly_limit)]
     if not any(t["name"] == apiusage.DEFAULT_TIER for t in tiers):
@@ -276,7 +278,9 @@ def dgaaccounts_token_renew(context: Context, data_dict: DataDict) -> dict[str, 
     tk.check_access("dgaaccounts_token_renew", context, data_dict)
     me = _me(context)
     old = _lock_for_renewal(data_dict.get("id"), me)
+    assert me is not None  # _lock_for_renewal refused an anonymous caller
     owner = old.owner
+    assert owner is not None  # CKAN's tokens all have one
     old_id, name = old.id, old.name
     _set_extras(old, renewed_by=_RENEWING)
     model.Session.commit()
@@ -374,12 +378,13 @@ def dgaaccounts_token_usage_list(context: Context, data_dict: DataDict) -> dict[
         org = model.Group.get(str(data_dict["organization"]))
         if org is None or not org.is_organization:
             raise tk.ValidationError({"organization": [tk._("No such organization.")]})
-        user_ids = [m.table_id for m in model.Session.query(model.Member).filter(
+        # CKAN types Member.table_id Optional; the column is NOT NULL
+        user_ids = [m.table_id for m in model.Session.query(model.Member).filter(  # type: ignore[misc]
             model.Member.group_id == org.id, model.Member.table_name == "user",
             model.Member.state == "active")]
     rows = _usage_rows(_days(data_dict.get("days")), user_ids=user_ids)
-    names = dict(model.Session.query(model.User.id, model.User.name).filter(
-        model.User.id.in_({r["user_id"] for r in rows})))
+    names: dict[str, str] = {user_id: name for user_id, name in model.Session.query(
+        model.User.id, model.User.name).filter(model.User.id.in_({r["user_id"] for r in rows}))}
     for row in rows:
         row["user_name"] = names.get(row["user_id"], "")
     return {"days": rows}
@@ -511,7 +516,7 @@ def dgaaccounts_token_housekeeping(context: Context, data_dict: DataDict) -> dic
     result: dict[str, Any] = {}
     for name in ("dgaaccounts_token_reminders_send", "dgaaccounts_token_overlap_revoke",
                  "dgaaccounts_token_usage_rollup", "dgaaccounts_token_usage_purge"):
-        result[name] = tk.get_action(name)(dict(context), {})
+        result[name] = tk.get_action(name)(context.copy(), {})
     return result
 
 
@@ -520,4 +525,6 @@ def run_step_job(action: str = "dgaaccounts_token_housekeeping") -> dict[str, An
     if action not in __all__:
         raise ValueError(action)
     site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
-    return tk.get_action(action)({"user": site_user["name"], "ignore_auth": False}, {})
+    result: dict[str, Any] = tk.get_action(action)(
+        {"user": site_user["name"], "ignore_auth": False}, {})
+    return result

@@ -10,7 +10,7 @@ from sqlalchemy import func
 
 import ckan.model as model
 from ckan.plugins import toolkit as tk
-from ckan.types import Context, FlattenDataDict, FlattenErrorDict, FlattenKey
+from ckan.types import Context, FlattenDataDict, FlattenErrorDict, FlattenKey, Validator
 
 from .. import config, workflow
 from ..model import Request
@@ -238,7 +238,7 @@ def dgaaccounts_request_state(value: Any, context: Context) -> Any:
     return value
 
 
-def dgaaccounts_max_length(limit: int) -> Any:
+def dgaaccounts_max_length(limit: int) -> Validator:
     """Validator factory: text of at most ``limit`` characters."""
     def validator(value: Any, context: Context) -> Any:
         if isinstance(value, str) and len(value) > limit:
