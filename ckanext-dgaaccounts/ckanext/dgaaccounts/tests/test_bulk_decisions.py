@@ -49,6 +49,15 @@ def states(ids: list[str]) -> list[str]:
     return [model.Session.get(Request, i).state for i in ids]
 
 
+def ticked(app, name: str, queue_path: str, ids: list[str]):
+    """``name`` signed in, on the queue page, where each of ``ids`` has its tick box."""
+    browser = sign_in(app, name, PASSWORD)
+    queue = browser.get(queue_path)
+    for request_id in ids:
+        assert f'name="ids" value="{request_id}"' in queue.body
+    return browser, queue
+
+
 def events(action: str) -> list[str]:
     return sorted(e.request_id for e in model.Session.query(AuditEvent).filter(
         AuditEvent.action == action))
@@ -133,10 +142,7 @@ class TestAction:
 class TestPages:
     def test_tick_review_confirm(self, world, app):
         ids = world["ids"]
-        browser = sign_in(app, "bulk_admin", PASSWORD)
-        queue = browser.get("/ckan-admin/dgaaccounts/")
-        for request_id in ids:
-            assert f'name="ids" value="{request_id}"' in queue.body
+        browser, queue = ticked(app, "bulk_admin", "/ckan-admin/dgaaccounts/", ids)
         review = browser.post("/ckan-admin/dgaaccounts/decide", data={
             "_csrf_token": csrf_token(queue.body), "ids": ids[:2], "decision": "return",
             "reason": "แนบหนังสือรับรอง"})
@@ -235,10 +241,7 @@ class TestOrganizationAdmins:
 class TestOrganizationQueuePage:
     def test_tick_review_confirm_on_the_organizations_queue(self, delegated, app):
         ids = delegated["ids"]
-        browser = sign_in(app, "dga_boss", PASSWORD)
-        queue = browser.get("/organization/requests/dga")
-        for request_id in ids:
-            assert f'name="ids" value="{request_id}"' in queue.body
+        browser, queue = ticked(app, "dga_boss", "/organization/requests/dga", ids)
         assert delegated["other"] not in queue.body
         review = browser.post("/organization/requests/dga/decide", data={
             "_csrf_token": csrf_token(queue.body), "ids": ids[:2] + [delegated["other"]],
