@@ -271,15 +271,9 @@ def register_agency() -> Any:
     upload = request.files.get("signed_form")
     if upload is not None and upload.filename:
         data["signed_form"] = upload
-    try:
-        result = tk.get_action("dgaaccounts_agency_register")(
-            identity.handing({"user": ""}, verified), data)
-    except tk.ValidationError as e:
-        if "identity" in e.error_dict:  # linked meanwhile: nothing was made
-            return _refused(provider.name, "already_linked",
-                            _first_error(e.error_dict["identity"]))
-        form["password"] = ""
-        return _render_form("agency", form, e.error_dict, verified.record)
+    result = _register("agency", provider, verified, form, data)
+    if not isinstance(result, dict):
+        return result
     session.pop(_VERIFIED, None)
     if result.get("applicant_token"):
         # The provider verified the address: no email to confirm, straight to the request.
@@ -304,15 +298,9 @@ def register_developer() -> Any:
     form = {k: request.form.get(k, "") for k in ("name", "fullname", "email", "password",
                                                   "purpose")}
     form.update(values)  # locked: the verified values win over whatever was posted
-    try:
-        result = tk.get_action("dgaaccounts_developer_register")(
-            identity.handing({"user": ""}, verified), dict(form))
-    except tk.ValidationError as e:
-        if "identity" in e.error_dict:  # linked meanwhile: nothing was made
-            return _refused(provider.name, "already_linked",
-                            _first_error(e.error_dict["identity"]))
-        form["password"] = ""
-        return _render_form("developer", form, e.error_dict, verified.record)
+    result = _register("developer", provider, verified, form, dict(form))
+    if not isinstance(result, dict):
+        return result
     session.pop(_VERIFIED, None)
     session.pop("dgaaccounts_registered", None)
     if not result.get("api_token"):
@@ -322,6 +310,23 @@ def register_developer() -> Any:
     _sign_in(user)
     session[oidc.SESSION_PROVIDER] = provider.name
     return tk.render("dgaaccounts/verified_developer.html", {"result": result})
+
+
+def _register(which: str, provider: oidc.Provider, verified: identity.Verified,
+              form: dict[str, Any], data: dict[str, Any]) -> Any:
+    """The registration action of ``which`` with the verified identity: its answer (a dict),
+    or the page to show instead (the form again with its errors, or the refusal when the
+    identity was linked meanwhile: nothing was made)."""
+    try:
+        result: dict[str, Any] = tk.get_action(f"dgaaccounts_{which}_register")(
+            identity.handing({"user": ""}, verified), data)
+    except tk.ValidationError as e:
+        if "identity" in e.error_dict:
+            return _refused(provider.name, "already_linked",
+                            _first_error(e.error_dict["identity"]))
+        form["password"] = ""
+        return _render_form(which, form, e.error_dict, verified.record)
+    return result
 
 
 def _sent(address: str) -> Any:

@@ -112,6 +112,8 @@ def screenshot_dir(tmp_path) -> str:
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1200, "height": 800}
+# The widths the native-interface tests check every page at: a laptop and a phone.
+WIDTHS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 TIMEOUT_MS = 10_000
 
 

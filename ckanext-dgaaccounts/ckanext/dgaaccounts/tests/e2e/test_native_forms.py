@@ -16,7 +16,9 @@ from ckan.tests import factories, helpers
 from ckanext.dgaaccounts import account
 from ckanext.dgaaccounts.model import AuditEvent, Request
 from ckanext.dgaaccounts.tests.conftest import PDF, Upload, registration
-from ckanext.dgaaccounts.tests.e2e.conftest import TIMEOUT_MS, fresh, login, state, submit, tick
+from ckanext.dgaaccounts.tests.e2e.conftest import (
+    TIMEOUT_MS, WIDTHS, fresh, login, state, submit, tick,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -26,7 +28,6 @@ pytestmark = [
     pytest.mark.usefixtures("with_plugins"),
 ]
 
-WIDTHS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 ADMIN_PASSWORD = "Sysadmin-Passw0rd-42"
 DGA_TH = "สำนักงานพัฒนารัฐบาลดิจิทัล (องค์การมหาชน)"
 DGA_EN = "Digital Government Development Agency"

@@ -79,13 +79,19 @@ def test_sign_in_with_digital_id_and_sign_out_everywhere(page, live_server, digi
     assert page.locator("input[name=login]").count() == 1
 
 
-def test_agency_registration_from_a_verified_identity(page, live_server, digital_id,
-                                                    new_browser):
-    factories.Organization(name="dga", title="สำนักงานพัฒนารัฐบาลดิจิทัล",
-                           extras=[{"key": "dgaaccounts_organization_id",
-                                    "value": "0994000164882"}])
+def _agency_and_reviewer() -> dict:
+    """DGA, known to Digital ID by its organization id, and a sysadmin to review."""
+    org = factories.Organization(name="dga", title="สำนักงานพัฒนารัฐบาลดิจิทัล",
+                                 extras=[{"key": "dgaaccounts_organization_id",
+                                          "value": "0994000164882"}])
     factories.Sysadmin(name="reviewer", password=PASSWORD)
     fresh()
+    return org
+
+
+def test_agency_registration_from_a_verified_identity(page, live_server, digital_id,
+                                                    new_browser):
+    _agency_and_reviewer()
 
     _provider_sign_in(page, live_server)
     assert page.url == live_server("/user/oidc/no-account")
@@ -117,11 +123,7 @@ def test_new_officer_registers_with_digital_id_is_approved_then_signs_in_with_it
     """The whole path of a new officer: provider sign-in, registration pre-filled and locked
     from the verified identity (no email to confirm: Digital ID verified it), the signed form,
     the sysadmin's approval, then a provider sign-in that lands signed in."""
-    org = factories.Organization(name="dga", title="สำนักงานพัฒนารัฐบาลดิจิทัล",
-                                 extras=[{"key": "dgaaccounts_organization_id",
-                                          "value": "0994000164882"}])
-    factories.Sysadmin(name="reviewer", password=PASSWORD)
-    fresh()
+    org = _agency_and_reviewer()
 
     _provider_sign_in(page, live_server)
     assert page.url == live_server("/user/oidc/no-account")

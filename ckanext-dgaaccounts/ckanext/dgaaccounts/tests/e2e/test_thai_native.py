@@ -12,7 +12,9 @@ from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts.model import Request
 from ckanext.dgaaccounts.tests.conftest import PDF, Upload, registration
-from ckanext.dgaaccounts.tests.e2e.conftest import TIMEOUT_MS, fresh, in_view, login, state, submit
+from ckanext.dgaaccounts.tests.e2e.conftest import (
+    TIMEOUT_MS, WIDTHS, fresh, in_view, login, state, submit,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -22,7 +24,6 @@ pytestmark = [
     pytest.mark.usefixtures("with_plugins"),
 ]
 
-WIDTHS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 ADMIN_PASSWORD = "Sysadmin-Passw0rd-42"
 OFFICER_PASSWORD = "Officer-Pass-42"
 THAI_STAMP = re.compile(r"\d{1,2} \S+\. 25\d\d เวลา \d\d:\d\d น\.")
