@@ -24,11 +24,11 @@ import argparse
 import configparser
 import contextlib
 import os
-import random
 import shutil
 import socket
 import subprocess
 import sys
+
 import tempfile
 import threading
 import time
@@ -38,26 +38,12 @@ import uuid
 
 import psutil
 
+from ports import free_ports  # bench/ports.py (this script's folder is on sys.path)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "ckanext-dgaaccounts"))
 MIB = 1024 * 1024
 LIMIT = 2 * MIB
-
-
-def free_port() -> int:
-    """A free port below the ephemeral range, as the tests' ``free_port``: a port from that
-    range, released, can become a client's own while the server starts (TCP self-connect)."""
-    with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
-        low = int(f.read().split()[0])
-    for _ in range(1000):
-        port = random.randint(max(1024, low - 12000), low - 1)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below the ephemeral range")
 
 
 def start_server(ini: str, work: str) -> tuple[subprocess.Popen, int, str]:
@@ -74,7 +60,7 @@ def start_server(ini: str, work: str) -> tuple[subprocess.Popen, int, str]:
         parser.write(f)
     spool = os.path.join(work, "tmp")
     os.makedirs(spool)
-    port = free_port()
+    [port] = free_ports(1)
     env = dict(os.environ, TMPDIR=spool, CKAN_SOLR_URL=solr_url, CKAN_INI=target)
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     log = open(os.path.join(work, "server.log"), "wb")  # noqa: SIM115

@@ -136,26 +136,9 @@ redis-cli -h 127.0.0.1 -n "$REDIS_DB" flushdb >/dev/null
 redis-cli -h 127.0.0.1 -n "$REDIS_DB_1K" flushdb >/dev/null
 
 # ---------------------------------------------------------------- ports and configurations
-# Ports below the kernel's ephemeral range (tests/conftest.py's free_port): a port taken from
-# that range and released is free for any client socket, and a client that gets it while the
-# server is still starting connects to itself (TCP self-connect) and reads back what it sent.
-read -r SOLR_PORT SMTP_PORT EXT_PORT STOCK_PORT EXT1K_PORT < <("$PY" - <<'EOF'
-import random, socket
-with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
-    low = int(f.read().split()[0])
-ports: list[int] = []
-while len(ports) < 5:
-    port = random.randint(max(1024, low - 12000), low - 1)
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-    if port not in ports:
-        ports.append(port)
-print(*ports)
-EOF
-)
+# Ports below the kernel's ephemeral range (bench/ports.py says why).
+read -r SOLR_PORT SMTP_PORT EXT_PORT STOCK_PORT EXT1K_PORT < <("$PY" "$REPO/bench/ports.py" 5)
+
 make_ini() {  # make_ini OUT PORT PLUGINS DB_URL SITE_ID REDIS_DB STORAGE
     sed -e "s|@SITE_URL@|http://127.0.0.1:$2|" -e "s|@PLUGINS@|$3|" -e "s|@DB_URL@|$4|" \
         -e "s|@SITE_ID@|$5|" -e "s|@REDIS_URL@|redis://127.0.0.1:6379/$6|" -e "s|@STORAGE@|$7|" \
