@@ -432,6 +432,16 @@ def sign_in(app: Any, name: str, password: str) -> Any:
     return client
 
 
+def dga_cli(runner: Any, *args: str) -> Any:
+    """``ckan dgaaccounts ARGS`` run in the test's own app and request context: the extension's
+    command group, as CKAN's ``ckan`` command hands it over. (Through ``ckan`` itself every call
+    builds and configures a whole new app, seconds each; ``test_cli`` keeps that path covered.)
+    Returns click's result; the caller asserts the exit code it expects."""
+    from ckanext.dgaaccounts.cli import dgaaccounts
+
+    return runner.invoke(dgaaccounts, list(args), prog_name="ckan dgaaccounts")
+
+
 # -- a world kept per test module ---------------------------------------------------------------
 
 class Baseline:

@@ -1,4 +1,5 @@
-"""`ckan dgaaccounts outbox show|flush`, run through CKAN's own `ckan` command."""
+"""`ckan dgaaccounts outbox show|flush`: the extension's command group in the test's app, and
+once through CKAN's own `ckan` command (its wiring)."""
 from __future__ import annotations
 
 import datetime
@@ -11,11 +12,11 @@ from ckan.cli.cli import ckan
 from ckan.tests import helpers
 
 from ckanext.dgaaccounts.model import OutboxMessage, utcnow
-from ckanext.dgaaccounts.tests.conftest import free_port, registration
+from ckanext.dgaaccounts.tests.conftest import dga_cli, free_port, registration
 
 pytestmark = [
     pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
-    # with_extended_cli: the `ckan` command uses the test's config (the smtp fixture's port)
+    # with_extended_cli: CKAN's `ckan` command uses the test's config (the smtp fixture's port)
     # instead of reading test.ini again.
     pytest.mark.usefixtures("with_plugins", "clean_db", "with_request_context",
                             "with_extended_cli"),
@@ -25,7 +26,7 @@ EMAIL = registration()["email"]
 
 
 def run(cli, *args: str):
-    result = cli.invoke(ckan, ["dgaaccounts", *args])
+    result = dga_cli(cli, *args)
     assert result.exit_code == 0, (result.output, result.exception)
     return result.output
 
@@ -53,6 +54,16 @@ def test_dgaaccounts_is_listed_in_ckan_help(cli):
     result = cli.invoke(ckan, ["--help"])
     assert result.exit_code == 0
     assert re.search(r"^\s+dgaaccounts\s", result.output, re.M)
+
+
+def test_the_group_runs_through_ckans_own_command(cli, smtp):
+    """The whole path an operator takes: `ckan dgaaccounts ...` builds CKAN's app from the
+    config and finds the extension's commands through IClick."""
+    helpers.call_action("dgaaccounts_agency_register", **registration())
+    result = cli.invoke(ckan, ["dgaaccounts", "outbox", "flush"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.output == "sent: 1\n"
+    assert len(smtp.to(EMAIL)) == 1
 
 
 def test_show_on_an_empty_outbox_prints_nothing(cli):

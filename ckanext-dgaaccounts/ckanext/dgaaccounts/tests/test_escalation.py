@@ -10,13 +10,13 @@ import zoneinfo
 import pytest
 
 import ckan.model as model
-from ckan.cli.cli import ckan
 from ckan.plugins import toolkit as tk
 from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts import approval, escalation, officehours, workflow
 from ckanext.dgaaccounts.logic import validators
 from ckanext.dgaaccounts.model import AuditEvent, Escalation, OutboxMessage, Request, utcnow
+from ckanext.dgaaccounts.tests.conftest import dga_cli
 
 pytestmark = [
     pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
@@ -302,19 +302,19 @@ class TestWeb:
         assert "dgaaccounts-escalated" in shown.body
 
 
-@pytest.mark.usefixtures("with_request_context", "with_extended_cli")
+@pytest.mark.usefixtures("with_request_context")
 class TestCommand:
     def test_cron_command_escalates_once(self, admins, cli):
         req = submitted(20 * HOUR)
-        dry = cli.invoke(ckan, ["dgaaccounts", "escalate", "--dry-run"])
+        dry = dga_cli(cli, "escalate", "--dry-run")
         assert dry.exit_code == 0, dry.output
         assert f"{req.reference} agency_registration threshold" in dry.output
         assert "would escalate: 1" in dry.output
         assert audited() == []
-        first = cli.invoke(ckan, ["dgaaccounts", "escalate"])
+        first = dga_cli(cli, "escalate")
         assert first.exit_code == 0, first.output
         assert "escalated: 1" in first.output
-        second = cli.invoke(ckan, ["dgaaccounts", "escalate"])
+        second = dga_cli(cli, "escalate")
         assert "escalated: 0" in second.output
         assert len(audited()) == 1
 

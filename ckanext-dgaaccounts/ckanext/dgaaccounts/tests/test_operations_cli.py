@@ -1,6 +1,7 @@
 """`ckan dgaaccounts ...` for operators: requests, decisions, report, reminders, retention, exports.
 
-Every command runs here through CKAN's own `ckan` command, against real PostgreSQL and Redis.
+Every command runs here as `ckan` hands it over (the extension's group, in the test's app; test_cli
+runs one through `ckan` itself), against real PostgreSQL and Redis.
 """
 from __future__ import annotations
 
@@ -14,24 +15,22 @@ import uuid
 import pytest
 
 import ckan.model as model
-from ckan.cli.cli import ckan
 from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts import maintenance, storage, tokens
 from ckanext.dgaaccounts.model import AuditEvent, Document, OutboxMessage, Request, utcnow
-from ckanext.dgaaccounts.tests.conftest import PDF, Upload, registration, stored_files
+from ckanext.dgaaccounts.tests.conftest import PDF, Upload, dga_cli, registration, stored_files
 
 pytestmark = [
     pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
-    pytest.mark.usefixtures("with_plugins", "clean_db", "with_request_context",
-                            "with_extended_cli"),
+    pytest.mark.usefixtures("with_plugins", "clean_db", "with_request_context"),
 ]
 
 DAY = datetime.timedelta(days=1)
 
 
 def run(cli, *args: str, status: int = 0) -> str:
-    result = cli.invoke(ckan, ["dgaaccounts", *args])
+    result = dga_cli(cli, *args)
     assert result.exit_code == status, (result.output, result.exception)
     return result.output
 

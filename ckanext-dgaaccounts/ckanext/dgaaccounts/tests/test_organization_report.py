@@ -10,10 +10,10 @@ import uuid
 import pytest
 
 import ckan.model as model
-from ckan.cli.cli import ckan
 from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts.model import AuditEvent, Escalation, Request
+from ckanext.dgaaccounts.tests.conftest import dga_cli
 
 pytestmark = [
     pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
@@ -155,14 +155,14 @@ def test_bad_range_is_explained_not_a_500(world, app):
     assert "The end of the range comes before its start." in resp.body
 
 
-@pytest.mark.usefixtures("with_request_context", "with_extended_cli")
+@pytest.mark.usefixtures("with_request_context")
 def test_csv_export_from_the_command_line(world, cli, tmp_path):
     out = tmp_path / "orgs.csv"
-    result = cli.invoke(ckan, ["dgaaccounts", "export", "organizations", "--since",
-                               "2026-02-01", "--until", "2026-02-28", "-o", str(out)])
+    result = dga_cli(cli, "export", "organizations", "--since", "2026-02-01",
+                     "--until", "2026-02-28", "-o", str(out))
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8").lstrip("\ufeff"))))
     assert [r["organization"] for r in rows] == ["dept-a", "dept-b", ""]
-    bad = cli.invoke(ckan, ["dgaaccounts", "export", "organizations", "--since", "someday"])
+    bad = dga_cli(cli, "export", "organizations", "--since", "someday")
     assert bad.exit_code != 0
     assert "since" in bad.output

@@ -16,6 +16,7 @@ from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts import apitokens
 from ckanext.dgaaccounts.model import AuditEvent, OutboxMessage, utcnow
+from ckanext.dgaaccounts.tests.conftest import dga_cli
 
 pytestmark = [
     pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
@@ -431,9 +432,8 @@ class TestRevokeAll:
 class TestHousekeepingCommand:
     """``ckan dgaaccounts tokens ...`` through the CLI and a real RQ worker."""
 
-    @pytest.mark.usefixtures("with_extended_cli", "clean_redis", "with_test_worker")
+    @pytest.mark.usefixtures("clean_redis", "with_test_worker")
     def test_reminder_job_runs_in_the_worker_and_mails(self, cli, clock, smtp, deliver):
-        from ckan.cli.cli import ckan
         from ckan.lib import jobs
 
         user = factories.User(email="worker@example.com")
@@ -441,7 +441,7 @@ class TestHousekeepingCommand:
         deliver()
         smtp.messages.clear()
         clock["value"] = utcnow() + datetime.timedelta(days=19, hours=12)
-        result = cli.invoke(ckan, ["dgaaccounts", "tokens", "reminders", "--enqueue"])
+        result = dga_cli(cli, "tokens", "reminders", "--enqueue")
         assert result.exit_code == 0, result.output
         assert smtp.messages == [], "queued, not run"
         queue = jobs.get_queue()
@@ -449,10 +449,7 @@ class TestHousekeepingCommand:
         [msg] = smtp.to("worker@example.com")
         assert "batch" in smtp.body(msg)
 
-    @pytest.mark.usefixtures("with_extended_cli")
     def test_housekeeping_command_runs_every_step(self, cli):
-        from ckan.cli.cli import ckan
-
-        result = cli.invoke(ckan, ["dgaaccounts", "tokens", "housekeeping"])
+        result = dga_cli(cli, "tokens", "housekeeping")
         assert result.exit_code == 0, result.output
         assert '"dgaaccounts_token_usage_rollup": {"rows": 0}' in result.output

@@ -8,7 +8,7 @@ from ckan.plugins import toolkit as tk
 from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts.model import AuditEvent, Document, Request
-from ckanext.dgaaccounts.tests.conftest import PDF, stored_files
+from ckanext.dgaaccounts.tests.conftest import PDF, dga_cli, stored_files
 
 pytestmark = [
     pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
@@ -181,18 +181,16 @@ class TestRetention:
             self, officer, sysadmin, make_upload, cli):
         import datetime
 
-        from ckan.cli.cli import ckan
-
         from ckanext.dgaaccounts.model import utcnow
 
         request_id = _submit(officer, make_upload)
         _decide(sysadmin, "dgaaccounts_request_approve", request_id)
-        result = cli.invoke(ckan, ["dgaaccounts", "scrub"])
+        result = dga_cli(cli, "scrub")
         assert "scrubbed: 0" in result.output, "not before the retention period"
         model.Session.query(Request).filter(Request.id == request_id).update(
             {"decided": utcnow() - datetime.timedelta(days=91)})
         model.Session.commit()
-        result = cli.invoke(ckan, ["dgaaccounts", "scrub"])
+        result = dga_cli(cli, "scrub")
         assert "scrubbed: 1" in result.output, result.output
         model.Session.remove()
         user = model.User.get(officer["id"])
@@ -204,4 +202,4 @@ class TestRetention:
         actions = [e.action for e in model.Session.query(AuditEvent).order_by(AuditEvent.id)]
         assert actions[-1] == "scrub"
         assert "approve" in actions
-        assert "scrubbed: 0" in cli.invoke(ckan, ["dgaaccounts", "scrub"]).output
+        assert "scrubbed: 0" in dga_cli(cli, "scrub").output

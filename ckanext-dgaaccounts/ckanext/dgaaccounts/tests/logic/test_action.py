@@ -15,7 +15,7 @@ from ckanext.dgaaccounts.model import (
     AuditEvent, Document, OutboxMessage, Request, Token, utcnow,
 )
 from ckanext.dgaaccounts.tests.conftest import (
-    PDF, PNG, registration, row_counts, stored_files,
+    PDF, PNG, dga_cli, registration, row_counts, stored_files,
 )
 
 pytestmark = [
@@ -501,14 +501,12 @@ class TestDeveloperSignup:
         assert row_counts() == before
 
     def test_unverified_signups_expire_and_free_username_and_email(self, smtp, deliver, cli):
-        from ckan.cli.cli import ckan
-
         helpers.call_action("dgaaccounts_developer_register", **developer())
         helpers.call_action("dgaaccounts_agency_register", **registration())
         model.Session.query(Request).filter(Request.kind == "developer_registration").update(
             {"created": utcnow() - datetime.timedelta(days=3)})
         model.Session.commit()
-        result = cli.invoke(ckan, ["dgaaccounts", "expire"])
+        result = dga_cli(cli, "expire")
         assert result.exit_code == 0, result.output
         assert "expired: 1" in result.output
         model.Session.remove()
