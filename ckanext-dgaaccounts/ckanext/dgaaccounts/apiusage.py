@@ -119,6 +119,8 @@ def guard() -> Response | None:
         if counted is not None and claims is not None:  # (counted: claims were read)
             _count_error(claims["jti"])
         return _refusal(reason)
+    assert claims is not None
+    apitokens.remember_checked(str(raw), claims)  # CKAN's own lookup need not decode it again
     if counted is None:
         return None  # limits off, or Redis down: served without a limit (logged)
     assert token is not None

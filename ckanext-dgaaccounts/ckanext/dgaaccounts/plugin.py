@@ -10,8 +10,8 @@ from ckan.lib.plugins import DefaultTranslation
 from ckan.plugins import toolkit as tk
 
 from . import (
-    account, apitokens_plugin, apiusage, bodylimit, grants, headers, language, signin, tokens,
-    views_oidc,
+    account, apitokens, apitokens_plugin, apiusage, bodylimit, grants, headers, language, signin,
+    tokens, views_oidc,
 )
 
 
@@ -52,9 +52,15 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
 
     # IAuthenticator
     def identify(self) -> Any:
+        # API token refusals and per-key limits first: a refused token never loads its user,
+        # and CKAN's loading of the user (on the first look at current_user) reads the claims
+        # the guard checked instead of decoding the token again.
+        refused = apiusage.guard()
+        if refused is not None:
+            return refused
         account.check_session()
         language.remember_sysadmin_locale()
-        return apiusage.guard()  # API token refusals and per-key limits
+        return None
 
     def login(self) -> Any:
         # A closed, pending or suspended account with the right password gets one message
@@ -69,6 +75,9 @@ class DgaAccountsPlugin(p.SingletonPlugin, DefaultTranslation):
     def postprocess_api_token(self, data: dict[str, Any], jti: str,
                               data_dict: dict[str, Any]) -> dict[str, Any]:
         return apitokens_plugin.postprocess_api_token(data, jti, data_dict)
+
+    def decode_api_token(self, encoded: str, **kwargs: Any) -> Any:
+        return apitokens.checked_claims(encoded)  # decoded and checked once per request
 
     def logout(self) -> Any:
         return views_oidc.logout_response()  # sign out at the identity provider too

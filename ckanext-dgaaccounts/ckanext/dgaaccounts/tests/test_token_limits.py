@@ -169,6 +169,44 @@ class TestOneRoundTrip:
         assert [w for w in writes if "dgaaccounts" in w] == []
 
 
+class TestOneDecode:
+    """CKAN 2.11 loads the token's user after the plugins' identify: its lookup then reads the
+    claims the guard checked (IApiToken.decode_api_token), for that token and that request
+    only, and the JWT is decoded once. CKAN 2.12 loads the user before the plugins' identify,
+    so there CKAN decodes it and the guard again."""
+
+    def test_a_token_call_decodes_the_jwt_once_where_ckan_lets_it(self, app, monkeypatch):
+        import jwt
+
+        token = _token(factories.User())
+        decoded: list[str] = []
+        real = jwt.decode
+
+        def counting(encoded, *args, **kwargs):
+            decoded.append(encoded)
+            return real(encoded, *args, **kwargs)
+
+        monkeypatch.setattr(jwt, "decode", counting)
+        answer = app.post("/api/3/action/dgaaccounts_token_list", json={},
+                          headers={"Authorization": token})
+        assert answer.status_code == 200
+        assert answer.json["result"], "the call ran as the token's owner"
+        ckan_first = tk.check_ckan_version(min_version="2.12")
+        assert decoded == [token] * (2 if ckan_first else 1)
+
+    def test_the_kept_claims_answer_only_for_the_same_token_in_the_same_request(self, app):
+        from ckanext.dgaaccounts import apitokens
+
+        claims = {"jti": "abc"}
+        assert apitokens.checked_claims("t1") is None  # no request
+        with app.flask_app.test_request_context("/api/3/action/status_show"):
+            apitokens.remember_checked("t1", claims)
+            assert apitokens.checked_claims("t1") == claims
+            assert apitokens.checked_claims("t2") is None
+        with app.flask_app.test_request_context("/api/3/action/status_show"):
+            assert apitokens.checked_claims("t1") is None  # a new request decodes again
+
+
 class _RedisCommands:
     """The commands Redis receives meanwhile (its MONITOR command)."""
 
