@@ -143,15 +143,16 @@ def claims_of(raw: str) -> Mapping[str, Any] | None:
 
 # The claims of the token this request presented, once :func:`check_claims` passed them: CKAN
 # decodes the token again to find its user (``IApiToken.decode_api_token`` lets a plugin answer
-# first), and a JWT decode is a tenth of the cheapest API call. Kept in the request's environ,
-# so they never outlive it.
+# first), and a JWT decode is a tenth of the cheapest API call. The token's row is kept with
+# them: the session's identity map holds rows weakly, and CKAN's own ``ApiToken.get`` then finds
+# it there instead of reading it again. Kept in the request's environ, so never beyond it.
 _CHECKED = "dgaaccounts.checked_token"
 
 
-def remember_checked(raw: str, claims: Mapping[str, Any]) -> None:
+def remember_checked(raw: str, claims: Mapping[str, Any], token: model.ApiToken) -> None:
     from flask import request
 
-    request.environ[_CHECKED] = (raw, claims)
+    request.environ[_CHECKED] = (raw, claims, token)
 
 
 def checked_claims(raw: str) -> Mapping[str, Any] | None:

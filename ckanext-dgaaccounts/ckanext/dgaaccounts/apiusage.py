@@ -120,10 +120,10 @@ def guard() -> Response | None:
             _count_error(claims["jti"])
         return _refusal(reason)
     assert claims is not None
-    apitokens.remember_checked(str(raw), claims)  # CKAN's own lookup need not decode it again
+    assert token is not None
+    apitokens.remember_checked(str(raw), claims, token)  # CKAN's lookup reads them, not again
     if counted is None:
         return None  # limits off, or Redis down: served without a limit (logged)
-    assert token is not None
     verdict = counted.verdict(token, now)
     headers = verdict.headers(now)
     if verdict.over:

@@ -172,11 +172,13 @@ class TestOneRoundTrip:
 class TestOneDecode:
     """CKAN 2.11 loads the token's user after the plugins' identify: its lookup then reads the
     claims the guard checked (IApiToken.decode_api_token), for that token and that request
-    only, and the JWT is decoded once. CKAN 2.12 loads the user before the plugins' identify,
-    so there CKAN decodes it and the guard again."""
+    only, and the token's row the guard read: the JWT is decoded once and the row read once.
+    CKAN 2.12 loads the user before the plugins' identify, so there both happen twice."""
 
-    def test_a_token_call_decodes_the_jwt_once_where_ckan_lets_it(self, app, monkeypatch):
+    def test_a_token_call_decodes_the_jwt_and_reads_its_row_once_where_ckan_lets_it(
+            self, app, monkeypatch):
         import jwt
+        import sqlalchemy as sa
 
         token = _token(factories.User())
         decoded: list[str] = []
@@ -186,13 +188,25 @@ class TestOneDecode:
             decoded.append(encoded)
             return real(encoded, *args, **kwargs)
 
+        reads: list[str] = []
+
+        def seen(conn, cursor, statement, *args) -> None:
+            if statement.lstrip().upper().startswith("SELECT") and "FROM api_token" in statement:
+                reads.append(statement)
+
         monkeypatch.setattr(jwt, "decode", counting)
-        answer = app.post("/api/3/action/dgaaccounts_token_list", json={},
-                          headers={"Authorization": token})
+        sa.event.listen(model.meta.engine, "before_cursor_execute", seen)
+        try:
+            answer = app.post("/api/3/action/dgaaccounts_token_list", json={},
+                              headers={"Authorization": token})
+        finally:
+            sa.event.remove(model.meta.engine, "before_cursor_execute", seen)
         assert answer.status_code == 200
         assert answer.json["result"], "the call ran as the token's owner"
         ckan_first = tk.check_ckan_version(min_version="2.12")
         assert decoded == [token] * (2 if ckan_first else 1)
+        # (the action itself lists the owner's tokens: one more read of the table)
+        assert len(reads) == (3 if ckan_first else 2), reads
 
     def test_the_kept_claims_answer_only_for_the_same_token_in_the_same_request(self, app):
         from ckanext.dgaaccounts import apitokens
@@ -200,7 +214,7 @@ class TestOneDecode:
         claims = {"jti": "abc"}
         assert apitokens.checked_claims("t1") is None  # no request
         with app.flask_app.test_request_context("/api/3/action/status_show"):
-            apitokens.remember_checked("t1", claims)
+            apitokens.remember_checked("t1", claims, model.ApiToken())
             assert apitokens.checked_claims("t1") == claims
             assert apitokens.checked_claims("t2") is None
         with app.flask_app.test_request_context("/api/3/action/status_show"):
