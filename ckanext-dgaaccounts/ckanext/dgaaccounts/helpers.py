@@ -199,7 +199,7 @@ def dgaaccounts_bulk_consequence(req: dict[str, Any], decision: str) -> str:
         org = (req.get("organization") or {}).get("title") or (
             req.get("details") or {}).get("agency_name") or ""
         return tk._("The account %(user)s becomes active, a member of %(org)s with the "
-                    "default role.") % {"user": req.get("user_name") or "", "org": org}
+                    "role chosen below.") % {"user": req.get("user_name") or "", "org": org}
     return dgaaccounts_decision_consequence(req, decision)
 
 

@@ -101,7 +101,7 @@ def admin_decide(id: str, decision: str) -> Any:
 def admin_decide_bulk() -> Any:
     """One decision on the requests ticked in the queue: a confirmation page first (what will
     happen to which requests), then ``dgaaccounts_requests_decide``, each request on its own."""
-    return decide_bulk("dgaaccounts/admin/bulk_confirm.html", {},
+    return decide_bulk("dgaaccounts/admin/bulk_confirm.html", {"roles": ROLES},
                        tk.url_for("dgaaccounts_admin.queue"))
 
 

@@ -77,7 +77,7 @@ def decide_bulk(id: str) -> Any:
     and action as the sysadmins'; each request checked on its own."""
     org = _organization(id)
     return views_admin.decide_bulk("dgaaccounts/org_bulk_confirm.html", {
-        "group_dict": org, "group_type": "organization"},
+        "group_dict": org, "group_type": "organization", "roles": ROLES},
         tk.url_for("dgaaccounts_org.queue", id=org["name"]))
 
 

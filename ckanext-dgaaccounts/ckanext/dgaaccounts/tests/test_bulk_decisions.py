@@ -58,6 +58,23 @@ def ticked(app, name: str, queue_path: str, ids: list[str]):
     return browser, queue
 
 
+def roles_offered(html: str) -> list[str]:
+    """The roles of the confirmation page's role box, in order ([] without the box)."""
+    import re
+
+    box = re.search(r'<select[^>]*id="field-bulk-role".*?</select>', html, re.S)
+    return re.findall(r'<option value="([a-z]+)"', box.group(0)) if box else []
+
+
+def capacities(organization: str, names: list[str]) -> list[str]:
+    model.Session.expire_all()
+    group = model.Group.get(organization)
+    found = {m.table_id: m.capacity for m in model.Session.query(model.Member).filter(
+        model.Member.group_id == group.id, model.Member.table_name == "user",
+        model.Member.state == "active")}
+    return [found.get(model.User.get(name).id, "") for name in names]
+
+
 def events(action: str) -> list[str]:
     return sorted(e.request_id for e in model.Session.query(AuditEvent).filter(
         AuditEvent.action == action))
@@ -160,6 +177,28 @@ class TestPages:
         assert states(ids) == ["returned", "returned", "submitted"]
         assert "2 requests decided. Each applicant will be emailed." in done.body
 
+    def test_an_approval_chooses_the_role_on_the_confirmation_page(self, world, app):
+        ids = world["ids"][:2]
+        browser, queue = ticked(app, "bulk_admin", "/ckan-admin/dgaaccounts/", ids)
+        review = browser.post("/ckan-admin/dgaaccounts/decide", data={
+            "_csrf_token": csrf_token(queue.body), "ids": ids, "decision": "approve"})
+        assert roles_offered(review.body) == ["editor", "member", "admin"]
+        assert 'value="editor" selected' in review.body  # the configured default
+        assert "with the role chosen below" in review.body
+        done = browser.post("/ckan-admin/dgaaccounts/decide", data={
+            "_csrf_token": csrf_token(review.body), "ids": ids, "decision": "approve",
+            "role": "member", "confirm": "yes"}, follow_redirects=True)
+        assert done.status_code == 200
+        assert states(ids) == ["approved", "approved"]
+        assert capacities("dga", ["bulk0", "bulk1"]) == ["member", "member"]
+
+    def test_no_role_to_choose_when_returning(self, world, app):
+        browser, queue = ticked(app, "bulk_admin", "/ckan-admin/dgaaccounts/", world["ids"])
+        review = browser.post("/ckan-admin/dgaaccounts/decide", data={
+            "_csrf_token": csrf_token(queue.body), "ids": world["ids"], "decision": "return",
+            "reason": "แนบหนังสือรับรอง"})
+        assert roles_offered(review.body) == []
+
     def test_a_failure_is_reported_on_the_queue(self, world, app):
         ids = world["ids"]
         helpers.call_action("dgaaccounts_request_approve", context=as_admin(), id=ids[0])
@@ -259,6 +298,20 @@ class TestOrganizationQueuePage:
         assert done.status_code == 200
         assert "2 requests decided. Each applicant will be emailed." in done.body
         assert states(ids) == ["rejected", "rejected", "submitted"]
+
+    def test_an_organization_admin_chooses_a_role_up_to_editor(self, delegated, app):
+        ids = delegated["ids"][:1]
+        browser, queue = ticked(app, "dga_boss", "/organization/requests/dga", ids)
+        review = browser.post("/organization/requests/dga/decide", data={
+            "_csrf_token": csrf_token(queue.body), "ids": ids, "decision": "approve"})
+        assert roles_offered(review.body) == ["editor", "member"]
+        assert "sysadmins can make an officer an admin" in review.body
+        done = browser.post("/organization/requests/dga/decide", data={
+            "_csrf_token": csrf_token(review.body), "ids": ids, "decision": "approve",
+            "role": "member", "confirm": "yes"}, follow_redirects=True)
+        assert done.status_code == 200
+        assert states(ids) == ["approved"]
+        assert capacities("dga", ["bulk0"]) == ["member"]
 
     def test_no_ticks_where_the_organization_does_not_decide(self, delegated, app):
         helpers.call_action("dgaaccounts_approval_mode_update", organization="dga",

@@ -13,7 +13,7 @@ from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts.model import Request
 from ckanext.dgaaccounts.tests.conftest import registration
-from ckanext.dgaaccounts.tests.e2e.conftest import fresh, login, state, submit
+from ckanext.dgaaccounts.tests.e2e.conftest import fresh, login, state, submit, tick
 
 pytestmark = [
     pytest.mark.e2e,
@@ -170,3 +170,35 @@ def test_an_organization_admin_approves_in_the_browser(
     page.goto(live_server("/organization/requests/dga"))
     assert page.locator(f"tr[data-reference='{reference}']").count() == 0
     assert people["dga_admin"]["name"] in page.content()  # signed in as the organization's admin
+
+
+def test_an_organization_admin_approves_several_with_a_chosen_role_in_the_browser(
+        new_page, live_server, smtp, deliver, pdf_file):
+    _people()
+    helpers.call_action("dgaaccounts_approval_mode_update", organization="dga",
+                        mode="delegated")
+    ids = [_register_and_verify(live_server, smtp, deliver, pdf_file, name)
+           for name in ("somchai", "somsri")]
+
+    page = new_page()
+    login(page, live_server, "dga_admin", PASSWORD)
+    page.goto(live_server("/organization/requests/dga"))
+    for request_id in ids:
+        tick(page, f"input[name=ids][value='{request_id}']")
+    page.select_option("#field-bulk-decision", "approve")
+    submit(page, page.get_by_role("button", name="Review the decision"))
+    assert page.locator("#dgaaccounts-bulk-chosen tbody tr").count() == 2
+    # At most editor, the portal's default first; the officers become members here.
+    assert page.locator("#field-bulk-role option").all_inner_texts() == ["Editor", "Member"]
+    assert page.input_value("#field-bulk-role") == "editor"
+    page.select_option("#field-bulk-role", "member")
+    tick(page, "#field-bulk-confirm")
+    submit(page, "#dgaaccounts-bulk-submit")
+    assert "2 requests decided" in page.content()
+    fresh()
+    dga = model.Group.get("dga").id
+    for name in ("somchai", "somsri"):
+        assert model.User.get(name).state == "active"
+        assert model.Session.query(model.Member.capacity).filter(
+            model.Member.group_id == dga, model.Member.state == "active",
+            model.Member.table_id == model.User.get(name).id).scalar() == "member"
