@@ -328,6 +328,89 @@ class TestRenewal:
         assert model.Session.query(model.ApiToken).filter_by(name="cron").count() == 2
 
 
+class TestTokenPagesRefuseClearly:
+    """The token pages' bad inputs: a clear status and message, and nothing changed."""
+
+    PASSWORD = "Passw0rd-long-1"
+
+    def _signed_in(self, app, user: dict):
+        from ckanext.dgaaccounts.tests.security.conftest import sign_in
+        return sign_in(app, user["name"], self.PASSWORD)
+
+    def _tokens(self) -> list[tuple[str, str]]:
+        model.Session.expire_all()
+        return sorted((t.user_id, t.name) for t in model.Session.query(model.ApiToken))
+
+    def test_renewal_needs_the_owner_and_a_known_token(self, app):
+        from ckanext.dgaaccounts.tests.security.conftest import csrf_token
+        owner = factories.User(password=self.PASSWORD)
+        other = factories.User(password=self.PASSWORD)
+        token_id = api_token.decode(_token(owner, name="cron")["token"])["jti"]
+        before = self._tokens()
+        anonymous = app.get(f"/dgaaccounts/tokens/{token_id}/renew", status=403)
+        assert "Sign in to manage your API tokens." in anonymous.body
+        client = self._signed_in(app, other)
+        page = client.get(f"/dgaaccounts/tokens/{token_id}/renew")
+        assert page.status_code == 403
+        refused = client.post(f"/dgaaccounts/tokens/{token_id}/renew",
+                              data={"_csrf_token": csrf_token(client.get("/dashboard/datasets")
+                                                              .body)})
+        assert refused.status_code == 403
+        assert client.get("/dgaaccounts/tokens/no-such-token/renew").status_code == 404
+        assert self._tokens() == before
+
+    def test_a_token_renewed_once_is_not_renewed_again_from_the_page(self, app):
+        from ckanext.dgaaccounts.tests.security.conftest import csrf_token
+        owner = factories.User(password=self.PASSWORD)
+        token_id = api_token.decode(_token(owner, name="cron")["token"])["jti"]
+        client = self._signed_in(app, owner)
+        page = client.get(f"/dgaaccounts/tokens/{token_id}/renew")
+        first = client.post(f"/dgaaccounts/tokens/{token_id}/renew",
+                            data={"_csrf_token": csrf_token(page.body)})
+        assert 'id="dgaaccounts-new-token"' in first.body
+        again = client.post(f"/dgaaccounts/tokens/{token_id}/renew",
+                            data={"_csrf_token": csrf_token(page.body)})
+        assert again.status_code == 200
+        assert "This API token has already been renewed." in again.body
+        assert 'id="dgaaccounts-new-token"' not in again.body
+        assert [n for _u, n in self._tokens()] == ["cron", "cron"]
+
+    def test_a_post_without_the_form_token_is_refused(self, app, smtp, deliver):
+        user = factories.User(email="nocsrf@example.com")
+        _token(user)
+        deliver()
+        body = smtp.body(smtp.to("nocsrf@example.com")[-1])
+        path = re.search(r"https?://[^/\s]+(/dgaaccounts/tokens/revoke-all/\S+)", body).group(1)
+        refused = app.test_client().post(path, data={})
+        assert refused.status_code == 400
+        assert "The form has expired. Reload the page and try again." in refused.body
+        assert len(self._tokens()) == 1
+
+    def test_usage_pages_refuse_bad_periods_and_strangers(self, app):
+        from ckanext.dgaaccounts.tests.security.conftest import csrf_token
+        user = factories.User(password=self.PASSWORD)
+        factories.Sysadmin(name="tokens_admin", password=self.PASSWORD)
+        assert app.get("/dgaaccounts/tokens", status=403).body.count(
+            "Sign in to manage your API tokens.") == 1
+        client = self._signed_in(app, user)
+        bad = client.get("/dgaaccounts/tokens?days=many")
+        assert bad.status_code == 400
+        assert "Days:" in bad.body  # the field by its label, with its message
+        assert "['" not in bad.body
+        page = client.get("/ckan-admin/dgaaccounts/tokens")
+        assert page.status_code == 403
+        assert "Only sysadmins may see everyone" in page.body
+        tier = client.post("/ckan-admin/dgaaccounts/tokens", data={
+            "_csrf_token": csrf_token(client.get("/dashboard/datasets").body),
+            "name": "gold", "hourly_limit": "100"})
+        assert tier.status_code == 403
+        assert "Only sysadmins may change API tiers." in tier.body
+        admin = self._signed_in(app, {"name": "tokens_admin"})
+        assert admin.get("/ckan-admin/dgaaccounts/tokens?days=many").status_code == 400
+        assert "gold" not in [t["name"] for t in helpers.call_action(
+            "dgaaccounts_token_tier_list")]
+
+
 class TestReminders:
     def _send(self):
         admin = factories.Sysadmin()
