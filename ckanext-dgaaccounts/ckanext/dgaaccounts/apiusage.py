@@ -257,15 +257,6 @@ def _drop(pool: Any, connection: Any) -> None:
         pool.release(connection)
 
 
-def count(token: model.ApiToken, action: str, now: float | None = None) -> Verdict | None:
-    """Count one call of ``token`` and tell its limit (one round trip; the limit comes from
-    the owner's tier, cached in Redis, looked up in PostgreSQL at most once a minute)."""
-    now = time.time() if now is None else now
-    pending = _Count.send(token.id, action, now)
-    counted = pending.receive() if pending is not None else None
-    return counted.verdict(token, now) if counted is not None else None
-
-
 def _remember(token: model.ApiToken, usage_key: str, limit: int | None,
               owner_known: bool) -> int:
     """Cache the token's limit for a minute and write whose token it is on its day's usage."""

@@ -5,6 +5,7 @@ import email
 import email.policy
 import graphlib
 import io
+import logging
 import random
 import re
 import socket
@@ -430,6 +431,17 @@ def sign_in(app: Any, name: str, password: str) -> Any:
     assert client.get("/dashboard/datasets", follow_redirects=False).status_code == 200, (
         f"{name} could not sign in")
     return client
+
+
+@pytest.fixture
+def ext_log(caplog, monkeypatch):
+    """``caplog`` that sees the extension's log lines on every CKAN version: test.ini's logging
+    sections (which CKAN 2.11 applies) stop the ``ckanext`` logger propagating to the root
+    logger, where ``caplog`` listens, and an assertion that a secret is *not* logged would pass
+    on nothing."""
+    monkeypatch.setattr(logging.getLogger("ckanext"), "propagate", True)
+    caplog.set_level(logging.DEBUG)
+    return caplog
 
 
 def dga_cli(runner: Any, *args: str) -> Any:

@@ -221,6 +221,80 @@ class TestOneDecode:
             assert apitokens.checked_claims("t1") is None  # a new request decodes again
 
 
+@pytest.fixture
+def redis_to_lose(monkeypatch, tmp_path) -> Iterator:
+    """CKAN's Redis is a real server of the test's own on loopback; calling the fixture's value
+    stops it (the fault of a Redis gone, caused, not imitated)."""
+    import subprocess
+    import time
+
+    import redis as redis_py
+
+    from ckan.lib import redis as ckan_redis
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pool = redis_py.ConnectionPool.from_url(f"redis://127.0.0.1:{port}/0")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis_py.Redis(connection_pool=pool).ping()
+            break
+        except redis_py.ConnectionError:
+            assert time.monotonic() < deadline, "the test's Redis did not start"
+            time.sleep(0.05)
+    monkeypatch.setattr(ckan_redis, "_connection_pool", pool)
+    monkeypatch.setattr(apiusage, "_POOLS", {})
+
+    def stop() -> None:
+        server.terminate()
+        server.wait(timeout=10)
+
+    yield stop
+    if server.poll() is None:
+        stop()
+    pool.disconnect()
+
+
+class TestRedisGone:
+    """Redis down must not stop the API: token calls are served, without a limit or headers
+    (logged), refusals stay refusals, and the usage pages show what PostgreSQL holds."""
+
+    def test_calls_are_served_without_limits_and_usage_still_shows(self, app, redis_to_lose,
+                                                                   ext_log):
+        user = factories.User()
+        token = _token(user)
+        assert _call(app, token).headers["X-RateLimit-Remaining"] == "2"
+        redis_to_lose()
+        for _ in range(5):  # beyond the limit of 3: nothing counts them now
+            served = _call(app, token)
+            assert served.status_code == 200
+            assert "X-RateLimit-Limit" not in served.headers
+        assert "Token limits not applied: Redis unavailable" in ext_log.text
+        helpers.call_action("api_token_revoke", context={"user": user["name"]},
+                            token=token)
+        refused = _call(app, token)
+        assert refused.status_code == 401
+        assert refused.json["error"]["reason"] == "token_revoked"
+        usage = helpers.call_action("dgaaccounts_token_usage",
+                                    context={"user": user["name"], "ignore_auth": False})
+        assert usage["days"] == []  # today's live counts were in the lost Redis
+        assert "Live token usage not read: Redis unavailable" in ext_log.text
+
+    def test_a_tier_change_with_redis_gone_still_takes_effect(self, redis_to_lose):
+        admin = _admin()
+        user = factories.User()
+        redis_to_lose()
+        helpers.call_action("dgaaccounts_token_tier_set", context=admin, name="gold",
+                            hourly_limit=1000)
+        helpers.call_action("dgaaccounts_token_tier_assign", context=admin,
+                            user=user["name"], tier="gold")
+        assert apiusage.hourly_limit(user["id"]) == 1000
+
+
 class _RedisCommands:
     """The commands Redis receives meanwhile (its MONITOR command)."""
 
