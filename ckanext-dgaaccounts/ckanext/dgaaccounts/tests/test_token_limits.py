@@ -404,6 +404,32 @@ class TestTiers:
         assert 'id="dgaaccounts-tier-errors"' in res.body
         assert model.Session.query(TokenTier).count() == 0
 
+    def test_a_tier_is_moved_and_taken_back_and_each_change_audited(self, app):
+        admin = _admin()
+        user = factories.User()
+        token = _token(user)
+        for name, limit in (("silver", 50), ("gold", 500)):
+            helpers.call_action("dgaaccounts_token_tier_set", context=admin, name=name,
+                                hourly_limit=limit)
+        limits = []
+        for tier in ("silver", "gold", ""):  # "" takes the user back to the default tier
+            helpers.call_action("dgaaccounts_token_tier_assign", context=admin,
+                                user=user["name"], tier=tier)
+            limits.append(_call(app, token).headers["X-RateLimit-Limit"])
+        assert limits == ["50", "500", "3"]
+        assert model.Session.get(UserTier, user["id"]) is None
+        assigned = [e.details for e in model.Session.query(AuditEvent).filter_by(
+            action="token_tier_assign").order_by(AuditEvent.id)]
+        assert [(d["before"], d["tier"]) for d in assigned] == [
+            (None, "silver"), ("silver", "gold"), ("gold", "default")]
+
+    def test_a_description_over_500_characters_is_refused(self):
+        with pytest.raises(tk.ValidationError) as err:
+            helpers.call_action("dgaaccounts_token_tier_set", context=_admin(), name="long",
+                                hourly_limit=10, description="x" * 501)
+        assert "description" in err.value.error_dict
+        assert model.Session.query(TokenTier).count() == 0
+
     def test_sysadmin_assigns_a_tier_on_the_users_tokens_tab(self, app):
         from ckanext.dgaaccounts.tests.security.conftest import csrf_token, sign_in
         dev = factories.User(name="dev_tab")
@@ -454,6 +480,22 @@ class TestUsage:
         with pytest.raises(tk.NotAuthorized):
             helpers.call_auth("dgaaccounts_token_usage",
                               {"user": me["name"], "model": model}, user=other["name"])
+
+    def test_usage_per_organization_lists_its_members_only(self, app):
+        member, outsider = factories.User(), factories.User()
+        factories.Organization(name="dga-usage",
+                               users=[{"name": member["name"], "capacity": "editor"}])
+        _call(app, _token(member, "member-etl"))
+        _call(app, _token(outsider, "outsider-etl"))
+        found = helpers.call_action("dgaaccounts_token_usage_list", context=_admin(),
+                                    organization="dga-usage")["days"]
+        assert [(r["user_name"], r["token_name"]) for r in found] == [
+            (member["name"], "member-etl")]
+        for bad in ("no-such-org", factories.Group()["name"]):  # a group is no organization
+            with pytest.raises(tk.ValidationError) as err:
+                helpers.call_action("dgaaccounts_token_usage_list", context=_admin(),
+                                    organization=bad)
+            assert "organization" in err.value.error_dict
 
     def test_sysadmin_exports_everyones_usage_as_csv(self, app):
         from ckanext.dgaaccounts.tests.security.conftest import sign_in
