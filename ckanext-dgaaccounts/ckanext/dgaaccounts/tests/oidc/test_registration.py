@@ -196,6 +196,29 @@ def test_developer_sign_up_with_an_unverified_email_is_verified_by_email(app, oi
     assert not signed_in(other)
 
 
+def test_a_bad_field_shows_the_form_again_still_locked_and_makes_nothing(app, oidc, agency):
+    client, _ = callback(app, "digitalid", "somchai")
+    before = row_counts()
+    page = client.get("/user/oidc/register/developer").body
+    again = client.post("/user/oidc/register/developer", data={
+        **DEVELOPER, "name": "Not A Username!", "_csrf_token": csrf(page)})
+    assert again.status_code == 200
+    assert "Use at least 2 characters: only lowercase English letters (a-z)" in again.body
+    assert 'value="Not A Username!"' in again.body  # kept, to correct
+    assert "Correct-Horse" not in again.body  # the password is typed again
+    assert _readonly(again.body, "field-fullname")  # still the verified name, locked
+    assert "สมชาย ใจดี / Somchai Jaidee" in again.body
+    page = client.get("/user/oidc/register/agency").body
+    again = client.post("/user/oidc/register/agency", data={
+        **FORM, "phone": "call me", "_csrf_token": csrf(page)})
+    assert again.status_code == 200
+    assert "Enter a phone number, for example 02 141 6000" in again.body
+    assert _readonly(again.body, "field-fullname")
+    assert row_counts() == before  # no user, request, link or email
+    # the verified identity is still there to finish the registration with
+    assert "/user/oidc/register/developer" in client.get("/user/oidc/no-account").body
+
+
 def test_registration_with_an_identity_already_linked_is_refused(app, oidc):
     client, _ = callback(app, "digitalid", "somchai")
     page = client.get("/user/oidc/register/developer").body
