@@ -97,14 +97,6 @@ class SignatureResult:
     def valid(self) -> bool:
         return self.reason == "ok"
 
-    def as_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        for key in ("signing_time", "timestamp_time", "validity_time"):
-            value = getattr(self, key)
-            data[key] = value.isoformat() if value else None
-        data["valid"] = self.valid
-        return data
-
 
 @dataclasses.dataclass
 class DocumentResult:

@@ -186,6 +186,11 @@ class TestTamperedForms:
         assert result.form == "unreadable"
         assert not result.verified
 
+    @pytest.mark.parametrize("data", [b"", b"GIF89a" + b"\x00" * 64, b"%PDX-1.7\n"])
+    def test_not_a_pdf_at_all(self, data):
+        result = signatures.verify(data, EXPECTED)
+        assert (result.form, result.verified, result.signatures) == ("not_pdf", False, [])
+
 
 def many_signature_fields(count: int) -> bytes:
     doc = pikepdf.new()
