@@ -135,44 +135,46 @@ def _shot_name(path: str, lang: str = "th") -> str:
     return f"{lang}-" + {"admin": "admin-queue"}.get(name, name) + ".png"
 
 
+@pytest.mark.parametrize("prefix", ["/th", ""], ids=["th", "en"])
+@pytest.mark.parametrize("width", list(WIDTHS))
 def test_every_page_passes_axe_in_both_languages_at_both_widths(page_at, live_server, world,
-                                                                 screenshot_dir):
+                                                                screenshot_dir, width, prefix):
+    """One language at one width per test (four in all, which the test workers share)."""
     from axe_playwright_python.sync_playwright import Axe
 
     axe = Axe()
     problems: dict[str, list[str]] = {}
     checked = 0
-    for width, viewport in WIDTHS.items():
-        pages = {"anonymous": page_at(viewport), "officer": page_at(viewport),
-                 "sysadmin": page_at(viewport)}
-        login(pages["officer"], live_server, "officer", OFFICER_PASSWORD)
-        login(pages["sysadmin"], live_server, "portal-admin", ADMIN_PASSWORD)
-        for who, path in _pages(world):
-            for prefix in ("/th", ""):
-                page = pages[who]
-                # "domcontentloaded": a page framing a PDF may never fire "load" in headless
-                # Chromium; the machine is shared, hence the longer wait.
-                response = page.goto(live_server(prefix + path), wait_until="domcontentloaded",
-                                     timeout=3 * TIMEOUT_MS)
-                assert response is not None
-                assert response.status < 400, f"{prefix + path}: {response.status}"
-                key = f"{width} {prefix or '/en'}{path}"
-                found = _serious(axe.run(page))
-                overflow = page.evaluate(
-                    "document.documentElement.scrollWidth - document.documentElement.clientWidth")
-                if overflow > 0:
-                    found.append(f"horizontal overflow of {overflow}px")
-                # No empty sidebar: a column shown with nothing in it.
-                empty = page.evaluate("""[...document.querySelectorAll('aside.secondary')]
-                    .filter(a => a.offsetWidth > 0 && !a.innerText.trim()).length""")
-                if empty:
-                    found.append("an empty sidebar")
-                if found:
-                    problems[key] = found
-                checked += 1
-                if width == "desktop":  # the README's screenshots, Thai and English
-                    page.evaluate("window.scrollTo(0, 0)")
-                    lang = "th" if prefix == "/th" else "en"
-                    page.screenshot(path=f"{screenshot_dir}/{_shot_name(path, lang)}")
-    assert checked == 2 * 2 * len(_pages(world))
+    viewport = WIDTHS[width]
+    pages = {"anonymous": page_at(viewport), "officer": page_at(viewport),
+             "sysadmin": page_at(viewport)}
+    login(pages["officer"], live_server, "officer", OFFICER_PASSWORD)
+    login(pages["sysadmin"], live_server, "portal-admin", ADMIN_PASSWORD)
+    for who, path in _pages(world):
+        page = pages[who]
+        # "domcontentloaded": a page framing a PDF may never fire "load" in headless
+        # Chromium; the machine is shared, hence the longer wait.
+        response = page.goto(live_server(prefix + path), wait_until="domcontentloaded",
+                             timeout=3 * TIMEOUT_MS)
+        assert response is not None
+        assert response.status < 400, f"{prefix + path}: {response.status}"
+        key = f"{width} {prefix or '/en'}{path}"
+        found = _serious(axe.run(page))
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        if overflow > 0:
+            found.append(f"horizontal overflow of {overflow}px")
+        # No empty sidebar: a column shown with nothing in it.
+        empty = page.evaluate("""[...document.querySelectorAll('aside.secondary')]
+            .filter(a => a.offsetWidth > 0 && !a.innerText.trim()).length""")
+        if empty:
+            found.append("an empty sidebar")
+        if found:
+            problems[key] = found
+        checked += 1
+        if width == "desktop":  # the README's screenshots, Thai and English
+            page.evaluate("window.scrollTo(0, 0)")
+            lang = "th" if prefix == "/th" else "en"
+            page.screenshot(path=f"{screenshot_dir}/{_shot_name(path, lang)}")
+    assert checked == len(_pages(world))
     assert not problems, "\n".join(f"{k}: {v}" for k, v in problems.items())
