@@ -249,6 +249,48 @@ class TestLinking:
     def test_linking_needs_a_signed_in_user(self, app):
         assert app.post("/user/oidc/thaid/link", status=403)
 
+    def test_the_identity_pages_for_someone_not_signed_in(self, app, oidc):
+        link_id = _link(_user(), "thaid", oidc).id
+        client = app.test_client()
+        identities = client.get("/user/oidc/identities", follow_redirects=False)
+        assert identities.status_code == 302
+        assert identities.headers["Location"].endswith("/user/login")
+        refused = client.post(f"/user/oidc/unlink/{link_id}")
+        assert refused.status_code == 403
+        assert "Sign in with your password first." in refused.body
+        no_account = client.get("/user/oidc/no-account", follow_redirects=False)
+        assert no_account.headers["Location"].endswith("/user/login")  # no identity to offer
+        assert model.Session.query(IdentityLink).count() == 1
+
+    def test_a_signed_in_user_asking_to_sign_in_goes_to_the_dashboard(self, app, oidc):
+        _user()
+        client = password_sign_in(app, "somchai")
+        response = client.get("/user/oidc/thaid/login", follow_redirects=False)
+        assert response.status_code == 302
+        assert response.headers["Location"].endswith("/dashboard/datasets")
+
+    def test_a_link_finished_after_signing_out_is_refused(self, app, oidc):
+        _user()
+        client = password_sign_in(app, "somchai")
+        page = client.get("/user/oidc/identities").body
+        started = client.post("/user/oidc/thaid/link", data={"_csrf_token": csrf(page)},
+                              follow_redirects=False)
+        url = provider_login(started.headers["Location"], "somchai")
+        client.get("/user/_logout")
+        assert not signed_in(client)
+        client.get(local(url), follow_redirects=False)
+        assert model.Session.query(IdentityLink).count() == 0
+        assert [e.details["reason"] for e in events("oidc_refused")] == ["not_signed_in"]
+
+    @pytest.mark.parametrize("bad", ["no-such-link", "x" * 300])
+    def test_unlinking_an_unknown_or_malformed_id_is_404(self, app, oidc, bad):
+        _link(_user(), "thaid", oidc)
+        client = password_sign_in(app, "somchai")
+        page = client.get("/user/oidc/identities").body
+        response = client.post(f"/user/oidc/unlink/{bad}", data={"_csrf_token": csrf(page)})
+        assert response.status_code == 404
+        assert model.Session.query(IdentityLink).count() == 1
+
     def test_the_link_actions_over_http_with_an_api_token(self, app, oidc):
         link_id = _link(_user(), "digitalid", oidc).id
         token = factories.APIToken(user="somchai")["token"]
