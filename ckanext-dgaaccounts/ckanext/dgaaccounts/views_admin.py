@@ -122,7 +122,9 @@ def decide_bulk(template: str, extra: dict[str, Any], back: str) -> Any:
                     context(), {"id": request_id}))
             except (tk.ObjectNotFound, tk.NotAuthorized, tk.ValidationError):
                 continue  # nothing shown of a request the reader may not see
-        return tk.render(template, dict(extra, data=data, chosen=chosen))
+        ask_role = data["decision"] == "approve" and any(
+            r["kind"] == workflow.AGENCY for r in chosen)  # the role an officer gets
+        return tk.render(template, dict(extra, data=data, chosen=chosen, ask_role=ask_role))
     result = run("dgaaccounts_requests_decide", data)
     if result is None:
         return tk.redirect_to(back)

@@ -18,6 +18,8 @@ pytestmark = [
 ]
 
 PASSWORD = "Bulk-Passw0rd-2026"
+ADMIN = "/ckan-admin/dgaaccounts/decide"  # the bulk form of the sysadmins' queue
+ORG = "/organization/requests/dga/decide"  # and of the DGA organization's
 
 
 @pytest.fixture
@@ -56,6 +58,19 @@ def ticked(app, name: str, queue_path: str, ids: list[str]):
     for request_id in ids:
         assert f'name="ids" value="{request_id}"' in queue.body
     return browser, queue
+
+
+def bulk_review(browser, path: str, page, ids: list[str], decision: str, **form: str):
+    """The queue's bulk form sent from ``page``: the confirmation page (nothing decided yet)."""
+    return browser.post(path, data={"_csrf_token": csrf_token(page.body), "ids": ids,
+                                    "decision": decision, **form})
+
+
+def bulk_confirm(browser, path: str, page, ids: list[str], decision: str, **form: str):
+    """The confirmation page's form sent with its box ticked; the queue it leads back to."""
+    return browser.post(path, data={"_csrf_token": csrf_token(page.body), "ids": ids,
+                                    "decision": decision, "confirm": "yes", **form},
+                        follow_redirects=True)
 
 
 def roles_offered(html: str) -> list[str]:
@@ -160,9 +175,7 @@ class TestPages:
     def test_tick_review_confirm(self, world, app):
         ids = world["ids"]
         browser, queue = ticked(app, "bulk_admin", "/ckan-admin/dgaaccounts/", ids)
-        review = browser.post("/ckan-admin/dgaaccounts/decide", data={
-            "_csrf_token": csrf_token(queue.body), "ids": ids[:2], "decision": "return",
-            "reason": "แนบหนังสือรับรอง"})
+        review = bulk_review(browser, ADMIN, queue, ids[:2], "return", reason="แนบหนังสือรับรอง")
         assert review.status_code == 200
         assert "dgaaccounts-bulk-confirm" in review.body
         refs = [model.Session.get(Request, i).reference for i in ids]
@@ -170,9 +183,7 @@ class TestPages:
         assert refs[1] in review.body
         assert refs[2] not in review.body
         assert states(ids) == ["submitted"] * 3  # the review changed nothing
-        done = browser.post("/ckan-admin/dgaaccounts/decide", data={
-            "_csrf_token": csrf_token(review.body), "ids": ids[:2], "decision": "return",
-            "reason": "แนบหนังสือรับรอง", "confirm": "yes"}, follow_redirects=True)
+        done = bulk_confirm(browser, ADMIN, review, ids[:2], "return", reason="แนบหนังสือรับรอง")
         assert done.status_code == 200
         assert states(ids) == ["returned", "returned", "submitted"]
         assert "2 requests decided. Each applicant will be emailed." in done.body
@@ -180,23 +191,18 @@ class TestPages:
     def test_an_approval_chooses_the_role_on_the_confirmation_page(self, world, app):
         ids = world["ids"][:2]
         browser, queue = ticked(app, "bulk_admin", "/ckan-admin/dgaaccounts/", ids)
-        review = browser.post("/ckan-admin/dgaaccounts/decide", data={
-            "_csrf_token": csrf_token(queue.body), "ids": ids, "decision": "approve"})
+        review = bulk_review(browser, ADMIN, queue, ids, "approve")
         assert roles_offered(review.body) == ["editor", "member", "admin"]
         assert 'value="editor" selected' in review.body  # the configured default
         assert "with the role chosen below" in review.body
-        done = browser.post("/ckan-admin/dgaaccounts/decide", data={
-            "_csrf_token": csrf_token(review.body), "ids": ids, "decision": "approve",
-            "role": "member", "confirm": "yes"}, follow_redirects=True)
+        done = bulk_confirm(browser, ADMIN, review, ids, "approve", role="member")
         assert done.status_code == 200
         assert states(ids) == ["approved", "approved"]
         assert capacities("dga", ["bulk0", "bulk1"]) == ["member", "member"]
 
     def test_no_role_to_choose_when_returning(self, world, app):
         browser, queue = ticked(app, "bulk_admin", "/ckan-admin/dgaaccounts/", world["ids"])
-        review = browser.post("/ckan-admin/dgaaccounts/decide", data={
-            "_csrf_token": csrf_token(queue.body), "ids": world["ids"], "decision": "return",
-            "reason": "แนบหนังสือรับรอง"})
+        review = bulk_review(browser, ADMIN, queue, world["ids"], "return", reason="แนบหนังสือรับรอง")
         assert roles_offered(review.body) == []
 
     def test_a_failure_is_reported_on_the_queue(self, world, app):
@@ -204,9 +210,7 @@ class TestPages:
         helpers.call_action("dgaaccounts_request_approve", context=as_admin(), id=ids[0])
         browser = sign_in(app, "bulk_admin", PASSWORD)
         queue = browser.get("/ckan-admin/dgaaccounts/")
-        done = browser.post("/ckan-admin/dgaaccounts/decide", data={
-            "_csrf_token": csrf_token(queue.body), "ids": ids, "decision": "reject",
-            "reason": "ซ้ำ", "confirm": "yes"}, follow_redirects=True)
+        done = bulk_confirm(browser, ADMIN, queue, ids, "reject", reason="ซ้ำ")
         ref = model.Session.get(Request, ids[0]).reference
         assert f"{ref} was not decided" in done.body
         assert states(ids) == ["approved", "rejected", "rejected"]
@@ -282,9 +286,8 @@ class TestOrganizationQueuePage:
         ids = delegated["ids"]
         browser, queue = ticked(app, "dga_boss", "/organization/requests/dga", ids)
         assert delegated["other"] not in queue.body
-        review = browser.post("/organization/requests/dga/decide", data={
-            "_csrf_token": csrf_token(queue.body), "ids": ids[:2] + [delegated["other"]],
-            "decision": "reject", "reason": "ไม่ใช่เจ้าหน้าที่ของเรา"})
+        review = bulk_review(browser, ORG, queue, ids[:2] + [delegated["other"]], "reject",
+                        reason="ไม่ใช่เจ้าหน้าที่ของเรา")
         assert review.status_code == 200
         assert "dgaaccounts-bulk-confirm" in review.body
         refs = [model.Session.get(Request, i).reference for i in ids + [delegated["other"]]]
@@ -292,9 +295,7 @@ class TestOrganizationQueuePage:
         assert refs[1] in review.body
         assert refs[3] not in review.body  # another organization's: not even shown
         assert states(ids) == ["submitted"] * 3
-        done = browser.post("/organization/requests/dga/decide", data={
-            "_csrf_token": csrf_token(review.body), "ids": ids[:2], "decision": "reject",
-            "reason": "ไม่ใช่เจ้าหน้าที่ของเรา", "confirm": "yes"}, follow_redirects=True)
+        done = bulk_confirm(browser, ORG, review, ids[:2], "reject", reason="ไม่ใช่เจ้าหน้าที่ของเรา")
         assert done.status_code == 200
         assert "2 requests decided. Each applicant will be emailed." in done.body
         assert states(ids) == ["rejected", "rejected", "submitted"]
@@ -302,13 +303,10 @@ class TestOrganizationQueuePage:
     def test_an_organization_admin_chooses_a_role_up_to_editor(self, delegated, app):
         ids = delegated["ids"][:1]
         browser, queue = ticked(app, "dga_boss", "/organization/requests/dga", ids)
-        review = browser.post("/organization/requests/dga/decide", data={
-            "_csrf_token": csrf_token(queue.body), "ids": ids, "decision": "approve"})
+        review = bulk_review(browser, ORG, queue, ids, "approve")
         assert roles_offered(review.body) == ["editor", "member"]
         assert "sysadmins can make an officer an admin" in review.body
-        done = browser.post("/organization/requests/dga/decide", data={
-            "_csrf_token": csrf_token(review.body), "ids": ids, "decision": "approve",
-            "role": "member", "confirm": "yes"}, follow_redirects=True)
+        done = bulk_confirm(browser, ORG, review, ids, "approve", role="member")
         assert done.status_code == 200
         assert states(ids) == ["approved"]
         assert capacities("dga", ["bulk0"]) == ["member"]
