@@ -124,7 +124,7 @@ TOKEN_EXPIRED = "token_expired"
 
 def decode(raw: str) -> Mapping[str, Any] | None:
     """The claims of a token whose signature is good, expired or not (CKAN's decoder with the
-    expiry check left to :func:`check`, so that an expired token can be told apart)."""
+    expiry check left to :func:`check_claims`, so that an expired token can be told apart)."""
     from ckan.lib import api_token  # CKAN's only public token decoder is in ckan.lib
 
     try:
@@ -166,13 +166,9 @@ def checked_claims(raw: str) -> Mapping[str, Any] | None:
     return kept[1] if kept is not None and kept[0] == raw else None
 
 
-def check(raw: str) -> tuple[str | None, model.ApiToken | None]:
-    """(reason, token): reason is ``None`` for a token that may be used."""
-    return check_claims(claims_of(raw))
-
-
 def check_claims(claims: Mapping[str, Any] | None) -> tuple[str | None, model.ApiToken | None]:
-    """:func:`check` of claims already decoded by :func:`claims_of`."""
+    """(reason, token) for the claims :func:`claims_of` decoded: reason is ``None`` for a token
+    that may be used."""
     if claims is None:
         return TOKEN_INVALID, None
     token = model.ApiToken.get(claims["jti"])
