@@ -1,7 +1,7 @@
 """End-to-end fixtures: the CKAN app served over real HTTP on loopback.
 
-The server runs in a daemon thread of the test process (``werkzeug.serving.make_server``,
-threaded): each request gets its own thread, hence its own ``model.Session`` (a
+The server runs in a daemon thread of the test process (``tests/serving.py``: werkzeug's
+threaded server): each request gets its own thread, hence its own ``model.Session`` (a
 ``scoped_session`` is thread-local) which CKAN removes after every request. The test's own
 session sees what the server committed once it is removed or expired: use :func:`fresh`.
 """
@@ -11,7 +11,6 @@ import logging
 import os
 import random
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import pytest
 
 import ckan.model as model
 
+from ckanext.dgaaccounts.tests.serving import serve
 
 
 @dataclass
@@ -38,28 +38,19 @@ def fresh() -> None:
 def live_server(ckan_config, monkeypatch, clean_db, smtp, app) -> Iterator[LiveServer]:
     """CKAN with the plugin, clean database and SMTP sink, served at ``live_server.url``.
 
-    ``ckan.site_url`` is the live URL, so links in emails point to this server. The server
-    socket is bound (to a port the kernel picks) before the URL is known: no other server can
-    take the port in between, and a listening port is never a client's own.
+    ``ckan.site_url`` is the live URL, so links in emails point to this server. When the test
+    ends, its requests have finished before the next test empties the database
+    (:func:`~ckanext.dgaaccounts.tests.serving.serve`).
     """
-    from werkzeug.serving import make_server
-
     # One INFO line per request (every page asset of a browser test) is noise; errors stay.
     monkeypatch.setattr(logging.getLogger("werkzeug"), "level", logging.WARNING)
-    server = make_server("127.0.0.1", 0, app.app, threaded=True)  # the test client's WSGI app
-    url = f"http://127.0.0.1:{server.server_port}"
-    monkeypatch.setitem(ckan_config, "ckan.site_url", url)
-    thread = threading.Thread(target=server.serve_forever, name="ckan-live",
-                              kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    fresh()
-    try:
-        yield LiveServer(url)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve(app.app) as served:  # the test client's WSGI app
+        monkeypatch.setitem(ckan_config, "ckan.site_url", served.url)
         fresh()
+        try:
+            yield LiveServer(served.url)
+        finally:
+            fresh()
 
 
 def padded_pdf(size: int, seed: int = 20240601) -> bytes:

@@ -12,7 +12,6 @@ import os
 import select
 import socket
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +19,8 @@ from typing import Any
 import pytest
 
 from ckanext.dgaaccounts import bodylimit
-from ckanext.dgaaccounts.tests.conftest import PDF, free_port, registration, stored_files
+from ckanext.dgaaccounts.tests.conftest import PDF, registration, stored_files
+from ckanext.dgaaccounts.tests.serving import serve
 
 MIB = 1024 * 1024
 UPLOAD_LIMIT = 2 * MIB
@@ -265,21 +265,10 @@ class Tap:
 def served(make_app, ckan_config, monkeypatch) -> Iterator[tuple[int, Tap]]:
     import logging
 
-    from werkzeug.serving import make_server
-
     monkeypatch.setattr(logging.getLogger("werkzeug"), "level", logging.WARNING)
     tap = Tap(make_app().app)
-    port = free_port()
-    server = make_server("127.0.0.1", port, tap, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              daemon=True)
-    thread.start()
-    try:
-        yield port, tap
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve(tap) as server:
+        yield server.port, tap
 
 
 def send(port: int, body: MultipartBody, *, chunked: bool, path: str) -> tuple[bytes, int]:

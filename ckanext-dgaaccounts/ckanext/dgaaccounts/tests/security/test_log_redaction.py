@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import urllib.error
 import urllib.request
 
 import pytest
+
+from ckanext.dgaaccounts.tests.serving import serve
 
 pytestmark = [
     pytest.mark.ckan_config("ckan.plugins", "dgaaccounts"),
@@ -54,21 +55,9 @@ def test_ckans_request_line_carries_no_link_token(app, request_logs, path):
 ])
 def test_the_development_servers_access_line_carries_no_link_token(app, request_logs, path,
                                                                    written):
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}{path}"
-        # an unknown link is refused with a page: the request line is what counts
-        with contextlib.suppress(urllib.error.HTTPError):
-            urllib.request.urlopen(url, timeout=30).read()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    # an unknown link is refused with a page: the request line is what counts
+    with serve(app.app) as server, contextlib.suppress(urllib.error.HTTPError):
+        urllib.request.urlopen(server.url + path, timeout=30).read()
     lines = _lines(request_logs, "werkzeug")
     assert any(written in line for line in lines), lines
     assert SECRET not in request_logs.text
