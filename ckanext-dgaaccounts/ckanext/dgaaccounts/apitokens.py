@@ -18,7 +18,7 @@ import ckan.model as model
 from ckan.types import ErrorDict
 from ckan.plugins import toolkit as tk
 
-from . import config
+from . import config, tokens
 from .model import utcnow
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,12 @@ def requested_seconds(data_dict: Mapping[str, Any]) -> int | None:
 
 
 def check_name(name: Any) -> None:
-    if isinstance(name, str) and len(name) > NAME_MAX:
+    """A token's name: text of at most ``NAME_MAX`` characters (CKAN requires it)."""
+    if name is None or name == "":
+        raise tk.ValidationError({"name": [tk._("Missing value")]})
+    if not isinstance(name, str):
+        raise tk.ValidationError({"name": [tk._("Must be text.")]})
+    if len(name) > NAME_MAX:
         raise tk.ValidationError({"name": [
             tk._("A token name can be at most %(max)s characters long.") % {"max": NAME_MAX}]})
 
@@ -207,8 +212,7 @@ def revoke_all_link(user: model.User, locale: str | None = None) -> str:
 
 
 def revoke_all_signature_ok(user: model.User, signature: str) -> bool:
-    return isinstance(signature, str) and hmac.compare_digest(
-        revoke_all_signature(user), signature)
+    return tokens.same_secret(signature, revoke_all_signature(user))
 
 
 def next_generation(user: model.User) -> None:

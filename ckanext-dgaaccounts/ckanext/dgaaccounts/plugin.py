@@ -13,9 +13,10 @@ from . import (
     account, apitokens, apitokens_plugin, apiusage, bodylimit, grants, headers, language, signin,
     tokens, views_oidc,
 )
+from .logic import inputs
 
 
-@tk.blanket.actions
+@tk.blanket.actions(inputs.actions)  # logic.action's, refusing unstorable input
 @tk.blanket.auth_functions
 @tk.blanket.validators
 @tk.blanket.helpers

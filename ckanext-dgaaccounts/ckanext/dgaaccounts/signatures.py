@@ -46,7 +46,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from cryptography import x509 as cx509
 from pyhanko_certvalidator import ValidationContext
 
-from . import pdf
+from . import pdf, tokens
 
 log = logging.getLogger(__name__)
 
@@ -620,13 +620,13 @@ def _form_check(reader: PdfFileReader, first: Any, expected: Expected) -> str:
         seal = str(info.get(pdf.INFO_SEAL, "") or "")
         if not found_id:
             return "no_form_id"
-        if not hmac.compare_digest(found_id, form_id(expected.request_id)):
+        if not tokens.same_secret(found_id, form_id(expected.request_id)):
             return "other_request"
         digest = pdf.content_hash(_page_streams(historical))
     except Exception as exc:  # noqa: BLE001 - a malformed structure is a result
         log.info("form check failed: %s", type(exc).__name__)
         return "unreadable"
-    if not hmac.compare_digest(seal, form_seal(expected.request_id, digest)):
+    if not tokens.same_secret(seal, form_seal(expected.request_id, digest)):
         return "content_changed"
     return "ok"
 

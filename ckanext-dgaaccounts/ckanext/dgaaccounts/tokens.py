@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import hmac
 import logging
 import re
 import secrets
@@ -18,6 +19,13 @@ from .model import Request, Token, utcnow
 VERIFY = "verify"
 APPLICANT = "applicant"
 RESET = "password_reset"  # CKAN's own reset key (user.reset_key), checked by CKAN's reset page
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """A secret given by a caller (any text: a forged one may be anything) equals the one
+    expected, compared in constant time (``hmac.compare_digest`` refuses non-ASCII text)."""
+    return isinstance(given, str) and hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 def _hash(token: str) -> str:
@@ -121,13 +129,17 @@ def applicant_may_access(token: str | None, request_id: str) -> bool:
 
 # -- keeping link tokens out of the logs -------------------------------------------------
 
-_IN_URL = re.compile(r"(/dgaaccounts/verify/|[?&](?:token|key)=)[^\s&\"']+")
+# The secrets a URL of the portal may carry: the verification link's token, the revoke-all
+# link's signature (after the user's id), and the query's tokens, keys and signatures and a
+# provider's authorization code and state on the sign-in callback.
+_IN_URL = re.compile(r"(/dgaaccounts/verify/|/dgaaccounts/tokens/revoke-all/[^/\s?]+/"
+                     r"|[?&](?:token|key|signature|code|state|id_token_hint)=)[^\s&\"'?#]+")
 # CKAN writes one line per request with its path; the development server adds the request line.
 REQUEST_LOGGERS = ("ckan.config.middleware.flask_app", "werkzeug")
 
 
 class RedactLinkTokens(logging.Filter):
-    """Replaces the token in a verification or applicant link with ``***`` in a log record."""
+    """Replaces the secret in a URL (``_IN_URL``) with ``***`` in a log record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):

@@ -13,12 +13,14 @@ before CKAN's own).
 - views_decide: the confirmation pages that the notification emails link to, one per
   decision (``dgaaccounts_decide``).
 
-What they share (context, CSRF check, error page, running an action) is in views_common.
+What they share (context, CSRF check, error page, running an action) is in views_common;
+every page refuses an address that carries unstorable characters (``refuse_unstorable``).
 """
 from __future__ import annotations
 
 from .views_admin import dgaaccounts_admin
 from .views_applicant import dgaaccounts
+from .views_common import refuse_unstorable
 from .views_decide import dgaaccounts_decide
 from .views_oidc import dgaaccounts_oidc
 from .views_org import dgaaccounts_org
@@ -26,3 +28,8 @@ from .views_tokens import dgaaccounts_tokens
 
 __all__ = ["dgaaccounts", "dgaaccounts_admin", "dgaaccounts_decide", "dgaaccounts_oidc",
            "dgaaccounts_org", "dgaaccounts_tokens"]
+
+for _blueprint in (dgaaccounts, dgaaccounts_admin, dgaaccounts_decide, dgaaccounts_oidc,
+                   dgaaccounts_org, dgaaccounts_tokens):
+    # First, before a blueprint's own checks (who is signed in, the CSRF token) read anything.
+    _blueprint.before_request_funcs.setdefault(None, []).insert(0, refuse_unstorable)

@@ -16,6 +16,7 @@ from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
 from . import grants
+from .logic import inputs
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,16 @@ def check_csrf() -> None:
             tk.abort(400, tk._("The form has expired. Reload the page and try again."))
         except Exception:  # flask_wtf raises ValidationError for a missing or bad token
             tk.abort(400, tk._("The form has expired. Reload the page and try again."))
+
+
+def refuse_unstorable() -> None:
+    """Every page of the extension: an address whose path or query carries a NUL or a lone
+    surrogate names nothing and cannot be looked up (the actions refuse such input the same
+    way: logic/inputs.py)."""
+    values = [*(request.view_args or {}).values(), *request.args.keys(),
+              *request.args.values()]
+    if not all(inputs.storable(v) for v in values if isinstance(v, str)):
+        tk.abort(400, tk._("The address contains characters that are not allowed."))
 
 
 # -- errors: never leave the database session in a failed transaction -----------------------

@@ -94,12 +94,25 @@ def _decide_one(context: Context, data: dict[str, Any], request_id: str) -> dict
         done = tk.get_action(_DECISIONS[data["decision"]])(own, one)
     except (tk.ValidationError, tk.NotAuthorized, tk.ObjectNotFound) as exc:
         model.Session.rollback()
+        if not _may_see(own, request_id):
+            # A request the caller may not see answers as one that does not exist: neither
+            # its reference nor why it is refused.
+            return {"id": request_id, "reference": None, "success": False,
+                    "error": tk._("Request not found.")}
         reference = model.Session.query(Request.reference).filter(
             Request.id == request_id).scalar()
         return {"id": request_id, "reference": reference, "success": False,
                 "error": _message(exc)}
     return {"id": request_id, "reference": done["reference"], "success": True,
             "state": done["state"]}
+
+
+def _may_see(context: Context, request_id: str) -> bool:
+    try:
+        tk.check_access("dgaaccounts_request_show", dict(context), {"id": request_id})
+    except (tk.NotAuthorized, tk.ObjectNotFound):
+        return False
+    return True
 
 
 def _message(exc: Exception) -> str:

@@ -28,16 +28,24 @@ def validate(data_dict: dict[str, Any], sch: Schema, context: Context) -> dict[s
 # several lines allow line breaks and tabs. tests/security/test_types.py and
 # test_control_chars.py walk every schema for these rules.
 
-def line(*more: Validator) -> list[Validator]:
-    """The validators of a one-line text field, followed by ``more``."""
-    get = tk.get_validator
-    return [get("dgaaccounts_text"), get("unicode_safe"), get("dgaaccounts_single_line"), *more]
+def line(*more: Validator, required: bool = False) -> list[Validator]:
+    """The validators of a one-line text field, followed by ``more``; a ``required`` one is
+    refused when missing and when it is empty once cleaned (text of only spaces)."""
+    return _text("dgaaccounts_single_line", more, required)
 
 
-def lines(*more: Validator) -> list[Validator]:
-    """The validators of a text field of several lines, followed by ``more``."""
+def lines(*more: Validator, required: bool = False) -> list[Validator]:
+    """The validators of a text field of several lines, followed by ``more`` (``required``:
+    as for :func:`line`)."""
+    return _text("dgaaccounts_clean_text", more, required)
+
+
+def _text(cleaner: str, more: tuple[Validator, ...], required: bool) -> list[Validator]:
     get = tk.get_validator
-    return [get("dgaaccounts_text"), get("unicode_safe"), get("dgaaccounts_clean_text"), *more]
+    cleaned = [get("dgaaccounts_text"), get("unicode_safe"), get(cleaner)]
+    if required:
+        return [get("not_empty"), *cleaned, get("not_empty"), *more]
+    return [*cleaned, *more]
 
 
 def optional(validators: list[Validator]) -> list[Validator]:
@@ -63,33 +71,32 @@ def _account(
 ) -> Schema:
     limit = dgaaccounts_max_length(200)
     return {
-        "name": [not_empty, *line(name_validator, user_name_validator)],
-        "fullname": [not_empty, *line(not_empty, limit)],
-        "email": [not_empty, *line(dgaaccounts_canonical_email, limit, email_validator,
-                                   dgaaccounts_email_available)],
+        "name": line(name_validator, user_name_validator, required=True),
+        "fullname": line(limit, required=True),
+        "email": line(dgaaccounts_canonical_email, limit, email_validator,
+                      dgaaccounts_email_available, required=True),
         "password": [not_empty, *raw_text(dgaaccounts_encodable, dgaaccounts_password)],
     }
 
 
 @tk.validator_args
 def agency_register(
-    not_empty: Validator, dgaaccounts_agency_email: Validator,
+    dgaaccounts_agency_email: Validator,
     dgaaccounts_phone: Validator, dgaaccounts_organization: Validator,
     dgaaccounts_organization_or_agency: Validator, dgaaccounts_max_length: ValidatorFactory,
     ignore: Validator,
 ) -> Schema:
     schema = _account()
     limit = dgaaccounts_max_length(200)
-    text = line(limit)
-    required = [not_empty, *text, not_empty]  # not_empty again: "   " is cleaned to ""
+    required = line(limit, required=True)
     email = schema["email"]
     assert isinstance(email, list)  # every field of _account() is a list of validators
     email.insert(-1, dgaaccounts_agency_email)
     schema.update({
         "organization": optional(line(dgaaccounts_organization)),
-        "agency_name": optional(text),
+        "agency_name": optional(line(limit)),
         "position": required,
-        "phone": [not_empty, *line(dgaaccounts_phone)],
+        "phone": line(dgaaccounts_phone, required=True),
         "superior_name": required,
         "superior_position": required,
         "signed_form": [ignore],  # a file, checked by the storage module
@@ -118,26 +125,26 @@ def token(
 
 @tk.validator_args
 def verification_resend(
-    not_empty: Validator, dgaaccounts_canonical_email: Validator,
+    dgaaccounts_canonical_email: Validator,
     email_validator: Validator, dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
-    return {"email": [not_empty, *line(dgaaccounts_canonical_email,
-                                       dgaaccounts_max_length(200), email_validator)]}
+    return {"email": line(dgaaccounts_canonical_email, dgaaccounts_max_length(200),
+                          email_validator, required=True)}
 
 
 @tk.validator_args
 def password_reset(
-    not_empty: Validator, dgaaccounts_max_length: ValidatorFactory,
+    dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     # What CKAN's "forgot password" form was given: a login name or an email address.
-    return {"user": [not_empty, *line(dgaaccounts_max_length(200))]}
+    return {"user": line(dgaaccounts_max_length(200), required=True)}
 
 
 @tk.validator_args
-def request_id(not_empty: Validator, ignore_missing: Validator, ignore: Validator,
+def request_id(ignore_missing: Validator, ignore: Validator,
                dgaaccounts_optional_credential: Validator) -> Schema:
     return {
-        "id": [not_empty, *line()],
+        "id": line(required=True),
         # Not a field error: a token that is not text is no token (403, as without one).
         "token": [ignore_missing, dgaaccounts_optional_credential],
         "signed_form": [ignore],
@@ -170,11 +177,11 @@ def request_list(
 
 @tk.validator_args
 def request_approve(
-    not_empty: Validator, dgaaccounts_organization: Validator,
+    dgaaccounts_organization: Validator,
     dgaaccounts_role: Validator, dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     return {
-        "id": [not_empty, *line()],
+        "id": line(required=True),
         "note": optional(lines(dgaaccounts_max_length(2000))),
         "organization": optional(line(dgaaccounts_organization)),
         "role": line(dgaaccounts_role),
@@ -183,44 +190,44 @@ def request_approve(
 
 @tk.validator_args
 def request_decision_with_reason(
-    not_empty: Validator, dgaaccounts_max_length: ValidatorFactory,
+    dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     return {
-        "id": [not_empty, *line()],
-        "reason": [not_empty, *lines(not_empty, dgaaccounts_max_length(2000))],
+        "id": line(required=True),
+        "reason": lines(dgaaccounts_max_length(2000), required=True),
     }
 
 
 @tk.validator_args
 def request_reject_spam(
-    not_empty: Validator, dgaaccounts_max_length: ValidatorFactory,
+    dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     return {
-        "id": [not_empty, *line()],
+        "id": line(required=True),
         "reason": optional(lines(dgaaccounts_max_length(2000))),
     }
 
 
 @tk.validator_args
-def request_endorse(not_empty: Validator, dgaaccounts_max_length: ValidatorFactory) -> Schema:
+def request_endorse(dgaaccounts_max_length: ValidatorFactory) -> Schema:
     return {
-        "id": [not_empty, *line()],
+        "id": line(required=True),
         "note": optional(lines(dgaaccounts_max_length(2000))),
     }
 
 
 @tk.validator_args
-def approval_mode_update(not_empty: Validator, one_of: ValidatorFactory,
+def approval_mode_update(one_of: ValidatorFactory,
                          dgaaccounts_organization: Validator) -> Schema:
     return {
-        "organization": [not_empty, *line(dgaaccounts_organization)],
-        "mode": [not_empty, *line(one_of(["central", "endorse", "delegated", "default"]))],
+        "organization": line(dgaaccounts_organization, required=True),
+        "mode": line(one_of(["central", "endorse", "delegated", "default"]), required=True),
     }
 
 
 @tk.validator_args
-def approval_mode_show(not_empty: Validator, dgaaccounts_organization: Validator) -> Schema:
-    return {"organization": [not_empty, *line(dgaaccounts_organization)]}
+def approval_mode_show(dgaaccounts_organization: Validator) -> Schema:
+    return {"organization": line(dgaaccounts_organization, required=True)}
 
 
 @tk.validator_args
@@ -240,18 +247,18 @@ def approval_mode_list(
 
 @tk.validator_args
 def cancellation_request_create(
-    not_empty: Validator, dgaaccounts_max_length: ValidatorFactory,
+    dgaaccounts_max_length: ValidatorFactory,
     dgaaccounts_account_request_kind: Validator,
 ) -> Schema:
     return {
-        "kind": [not_empty, *line(dgaaccounts_account_request_kind)],
-        "reason": [not_empty, *lines(not_empty, dgaaccounts_max_length(2000))],
+        "kind": line(dgaaccounts_account_request_kind, required=True),
+        "reason": lines(dgaaccounts_max_length(2000), required=True),
     }
 
 
 @tk.validator_args
-def user_reactivate(not_empty: Validator) -> Schema:
-    return {"id": [not_empty, *line()]}
+def user_reactivate() -> Schema:
+    return {"id": line(required=True)}
 
 
 @tk.validator_args
@@ -339,7 +346,7 @@ def requests_decide(
     """``dgaaccounts_requests_decide``: one decision, one reason, several requests."""
     return {
         "ids": [not_empty, dgaaccounts_request_ids],
-        "decision": [not_empty, *line(one_of(["approve", "return", "reject"]))],
+        "decision": line(one_of(["approve", "return", "reject"]), required=True),
         "reason": optional(lines(dgaaccounts_max_length(2000))),
         "role": [ignore_missing, *line(dgaaccounts_role)],
     }
@@ -357,11 +364,11 @@ def account_show(ignore_missing: Validator) -> Schema:
 
 
 @tk.validator_args
-def document_show(not_empty: Validator, ignore_missing: Validator,
+def document_show(ignore_missing: Validator,
                   dgaaccounts_optional_credential: Validator) -> Schema:
     return {
-        "id": [not_empty, *line()],
-        "document_id": [not_empty, *line()],
+        "id": line(required=True),
+        "document_id": line(required=True),
         "token": [ignore_missing, dgaaccounts_optional_credential],
     }
 
@@ -374,5 +381,5 @@ def identity_link_list(dgaaccounts_max_length: ValidatorFactory) -> Schema:
 
 
 @tk.validator_args
-def identity_unlink(not_empty: Validator, dgaaccounts_max_length: ValidatorFactory) -> Schema:
-    return {"id": [not_empty, *line(dgaaccounts_max_length(100))]}
+def identity_unlink(dgaaccounts_max_length: ValidatorFactory) -> Schema:
+    return {"id": line(dgaaccounts_max_length(100), required=True)}

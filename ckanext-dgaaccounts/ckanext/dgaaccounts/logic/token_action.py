@@ -49,17 +49,21 @@ def api_token_create(up_func: Any, context: Context, data_dict: DataDict) -> dic
     :returns: ``token``, ``expires_at``, ``max_lifetime_days``, ``lifetime_capped`` and, when
         cut, ``lifetime_note``
     """
-    owner = model.User.get(str(data_dict.get("user") or ""))
-    if owner is not None:
-        tk.check_access("api_token_create", context, data_dict)
-        apitokens.check_name(data_dict.get("name"))
+    wanted = data_dict.get("user")
+    if not isinstance(wanted, str) or not wanted:
+        raise tk.ValidationError({"user": [tk._("Missing value") if wanted in (None, "")
+                                           else tk._("Must be text.")]})
+    owner = model.User.get(wanted)
+    if owner is None:
+        raise tk.ObjectNotFound(tk._("No such user."))
+    tk.check_access("api_token_create", context, data_dict)
+    apitokens.check_name(data_dict.get("name"))
     requested = apitokens.requested_seconds(data_dict)
     seconds, capped = apitokens.cap(owner, requested)
     result: dict[str, Any] = up_func(context, {**data_dict, "expires_in": seconds, "unit": 1})
     claims = apitokens.decode(result["token"]) or {}
     token = model.ApiToken.get(claims.get("jti"))
     assert token is not None
-    assert owner is not None
     expires = apitokens.expires_at(token, claims)
     days = apitokens.max_lifetime(owner).days
     result.update(expires_at=expires.isoformat(), max_lifetime_days=days,
@@ -329,13 +333,22 @@ def dgaaccounts_token_revoke_all(context: Context, data_dict: DataDict) -> dict[
     """
     tk.check_access("dgaaccounts_token_revoke_all", context, data_dict)
     signature = data_dict.get("signature")
-    user = _user(data_dict.get("user") or (None if signature else context.get("user")))
+    invalid = tk.ValidationError({"signature": [
+        tk._("This link is invalid or has already been used.")]})
+    if signature:
+        # A link names its user by id; an unknown one is an invalid link (no answer tells a
+        # stranger whether an account exists).
+        wanted = data_dict.get("user")
+        user = model.Session.get(model.User, wanted) if isinstance(wanted, str) else None
+        if user is None:
+            raise invalid
+    else:
+        user = _user(data_dict.get("user") or context.get("user"))
     user = model.Session.query(model.User).filter(
         model.User.id == user.id).with_for_update().one()  # one revocation per link
     if signature and not apitokens.revoke_all_signature_ok(user, signature):
         model.Session.rollback()
-        raise tk.ValidationError({"signature": [
-            tk._("This link is invalid or has already been used.")]})
+        raise invalid
     revoked = model.Session.query(model.ApiToken).filter(
         model.ApiToken.user_id == user.id).delete(synchronize_session=False)
     apitokens.next_generation(user)

@@ -142,6 +142,18 @@ class TestPages:
         assert str(escape(_thai(po, "Register as an agency officer"))) in html
         assert "I work for a government agency" not in html
 
+    @pytest.mark.parametrize(("path", "shown"), [
+        ("/user/login", ["Skip to main content", "Username or Email"]),
+        ("/user/reset", ["Email or username", "Request Reset"]),
+    ])
+    def test_ckans_own_strings_on_the_pages_people_meet_are_thai(self, app, po, path, shown):
+        """(core_messages.py: CKAN ships them untranslated in Thai.)"""
+        html = app.get("/th" + path).get_data(as_text=True)
+        for message in shown:
+            assert str(escape(_thai(po, message))) in html, message
+            assert f">{message}<" not in html
+        assert all(message in app.get(path).get_data(as_text=True) for message in shown)
+
     def test_register_chooser_in_english(self, app):
         res = app.get("/dgaaccounts/register")
         assert res.status_code == 200

@@ -38,6 +38,7 @@ def _lines(caplog, logger: str) -> list[str]:
 @pytest.mark.parametrize("path", [
     f"/dgaaccounts/verify/{SECRET}",
     f"/th/dgaaccounts/verify/{SECRET}",
+    f"/dgaaccounts/tokens/revoke-all/someone/{SECRET}",
 ])
 def test_ckans_request_line_carries_no_link_token(app, request_logs, path):
     """(CKAN writes the path without the query string.)"""
@@ -52,6 +53,10 @@ def test_ckans_request_line_carries_no_link_token(app, request_logs, path):
     (f"/dgaaccounts/verify/{SECRET}", "GET /dgaaccounts/verify/*** "),
     (f"/dgaaccounts/register/sent?token={SECRET}", "GET /dgaaccounts/register/sent?token=*** "),
     (f"/api/3/action/status_show?key={SECRET}&x=1", "GET /api/3/action/status_show?key=***&x=1 "),
+    (f"/dgaaccounts/tokens/revoke-all/someone/{SECRET}",
+     "GET /dgaaccounts/tokens/revoke-all/someone/*** "),
+    (f"/user/oidc/thaid/callback?code={SECRET}&state={SECRET}",
+     "GET /user/oidc/thaid/callback?code=***&state=*** "),
 ])
 def test_the_development_servers_access_line_carries_no_link_token(app, request_logs, path,
                                                                    written):

@@ -154,6 +154,16 @@ class TestTamperedForms:
         assert result.form == "other_request"
         assert not result.verified
 
+    @pytest.mark.parametrize("key", [b"/DGAFormSeal (", b"/DGAFormId ("])
+    def test_a_seal_or_form_id_with_a_byte_beyond_ascii(self, ca, form, key):
+        # The same length, its first character made non-ASCII, before signing: compared
+        # as text, the portal's check failed on it (a 500) instead of telling the result.
+        at = form.index(key) + len(key)
+        changed = form[:at] + b"\xe9" + form[at + 1:]
+        result = signatures.verify(signed_by_both(ca, changed), EXPECTED)
+        assert result.form in {"content_changed", "other_request"}
+        assert not result.verified
+
     def test_a_form_not_issued_by_the_portal(self, ca):
         homemade = pdf.application_form_pdf(FORM)  # no form id
         result = signatures.verify(signed_by_both(ca, homemade), EXPECTED)
