@@ -204,8 +204,7 @@ def _verified_values(verified: dict[str, Any], *, agency: bool) -> dict[str, str
     win over whatever is posted."""
     fields = verified["fields"]
     values: dict[str, str] = {}
-    names = [fields.get("name_th"), fields.get("name_en")]
-    fullname = " / ".join(str(n) for n in names if n)
+    fullname = identity.joined_names(fields.get("name_th"), fields.get("name_en"))
     if fullname:
         values["fullname"] = fullname
     if fields.get("email") and fields.get("email_verified") is True:
