@@ -14,7 +14,7 @@ from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
 from . import grants, identity, oidc
-from .views_common import FORM_FIELDS, error_summary
+from .views_common import FORM_FIELDS, chosen_agency, error_summary
 
 log = logging.getLogger(__name__)
 
@@ -273,9 +273,11 @@ def register_agency() -> Any:
     provider, values, verified = found
     if request.method == "GET":
         return _render_form("agency", values, {}, verified.record)
-    form = {k: request.form.get(k, "") for k in FORM_FIELDS}
+    form = {k: request.form.get(k, "") for k in (*FORM_FIELDS, "agency_listed")}
     form.update(values)  # locked: the verified values win over whatever was posted
-    data: dict[str, Any] = dict(form)
+    if "organization" in values:  # the agency is locked: no other may be typed
+        form.update(agency_listed="yes", agency_name="")
+    data = chosen_agency(form)
     upload = request.files.get("signed_form")
     if upload is not None and upload.filename:
         data["signed_form"] = upload

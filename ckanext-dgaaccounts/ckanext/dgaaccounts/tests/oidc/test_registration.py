@@ -388,3 +388,47 @@ def test_a_kept_identity_is_taken_once_and_given_back_whole(app):
     assert oidc_module.take_verified("not a handle") is None
     assert oidc_module.take_verified(None) is None
 
+
+# -- a locked agency --------------------------------------------------------------------------
+
+def test_a_locked_agency_ignores_a_typed_agency(app, oidc, agency):
+    client, _ = callback(app, "digitalid", "somchai")
+    page = client.get("/user/oidc/register/agency").body
+    response = client.post("/user/oidc/register/agency", data={
+        **FORM, "_csrf_token": csrf(page), "agency_listed": "no", "organization": "",
+        "agency_name": "Evil agency"}, follow_redirects=False)
+    assert response.status_code == 302, response.body[:2000]
+    [req] = model.Session.query(Request).all()
+    assert req.organization_id == agency["id"]
+    assert "agency_name" not in req.details
+    admin = factories.Sysadmin()
+    body = app.get(f"/ckan-admin/dgaaccounts/request/{req.id}",
+                   headers={"Authorization": factories.APIToken(user=admin["name"])["token"]}
+                   ).body
+    assert "Evil agency" not in body
+    assert "สำนักงานพัฒนารัฐบาลดิจิทัล" in body
+
+
+def test_a_locked_agency_with_a_bad_field_shows_no_typed_agency(app, oidc, agency):
+    client, _ = callback(app, "digitalid", "somchai")
+    page = client.get("/user/oidc/register/agency").body
+    again = client.post("/user/oidc/register/agency", data={
+        **FORM, "phone": "call me", "_csrf_token": csrf(page), "agency_listed": "no",
+        "agency_name": "Evil agency"})
+    assert again.status_code == 200
+    assert "Evil agency" not in again.body
+    assert 'value="สำนักงานพัฒนารัฐบาลดิจิทัล"' in again.body
+
+
+def test_an_unlocked_agency_keeps_the_forms_explicit_choice(app, oidc, agency):
+    """Without a verified agency, the choice works as on the usual form: the agency chosen
+    from the list wins over a name typed and then left."""
+    client, _ = callback(app, "thaid", "somchai")
+    page = client.get("/user/oidc/register/agency").body
+    assert not _readonly(page, "field-organization")
+    client.post("/user/oidc/register/agency", data={
+        **FORM, "_csrf_token": csrf(page), "agency_listed": "yes",
+        "organization": "สำนักงานพัฒนารัฐบาลดิจิทัล", "agency_name": "Typed then left"})
+    [req] = model.Session.query(Request).all()
+    assert req.organization_id == agency["id"]
+    assert "agency_name" not in req.details
