@@ -66,6 +66,20 @@ def pid_hmac(pid: str | None) -> str | None:
     return hmac.new(secret.encode("utf-8"), digits.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+NAMES_SEPARATOR: Final = " / "  # a verified full name: "ไทย / English"
+
+
+def joined_names(*names: Any) -> str:
+    """The full name of a verified identity: its Thai and English names, joined."""
+    return NAMES_SEPARATOR.join(str(n) for n in names if n)
+
+
+def names_of(fullname: str) -> tuple[str, ...]:
+    """Each name a verified full name (:func:`joined_names`) stands for, and itself."""
+    parts = [p.strip() for p in fullname.split(NAMES_SEPARATOR) if p.strip()]
+    return tuple(dict.fromkeys([fullname, *parts]))
+
+
 def find(issuer: str, sub: str) -> IdentityLink | None:
     return model.Session.query(IdentityLink).filter(
         IdentityLink.issuer == issuer, IdentityLink.sub == sub).one_or_none()

@@ -344,6 +344,50 @@ def end_session_url(provider_name: str, post_logout_redirect_uri: str) -> str | 
     return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
 
+# -- a verified identity with no account, until it registers ----------------------------------
+# Kept here, never in the session cookie (which a browser can keep and bring back): the
+# session holds a random handle; the identity lasts as long as a flow and is taken once.
+
+def _verified_key(handle: str) -> str:
+    return "dgaaccounts:oidc:verified:" + hashlib.sha256(handle.encode()).hexdigest()
+
+
+def _redis() -> Any:
+    from ckan.lib.redis import connect_to_redis
+
+    return connect_to_redis()
+
+
+def keep_verified(verified: dict[str, Any]) -> str:
+    """Keep ``verified`` (JSON) for ``_FLOW_LIFETIME`` seconds; its handle."""
+    handle = generate_token(32)
+    _redis().set(_verified_key(handle), json.dumps(verified), ex=_FLOW_LIFETIME)
+    return handle
+
+
+def kept_verified(handle: Any) -> dict[str, Any] | None:
+    """The identity kept under ``handle``, if it is still there (not taken, not expired)."""
+    raw = _redis().get(_verified_key(handle)) if isinstance(handle, str) else None
+    return json.loads(raw) if raw else None
+
+
+def take_verified(handle: Any) -> tuple[dict[str, Any], int] | None:
+    """The identity kept under ``handle`` and its remaining lifetime, taken away at once (of
+    two requests with the same handle, one gets it); None when it is not there."""
+    if not isinstance(handle, str):
+        return None
+    key = _verified_key(handle)
+    raw, ttl, _ = _redis().pipeline(transaction=True).get(key).ttl(key).delete(key).execute()
+    return (json.loads(raw), max(int(ttl), 1)) if raw else None
+
+
+def give_back_verified(handle: str, taken: tuple[dict[str, Any], int]) -> None:
+    """Keep again what :func:`take_verified` took (nothing was made with it), for the rest of
+    its lifetime."""
+    verified, ttl = taken
+    _redis().set(_verified_key(handle), json.dumps(verified), ex=ttl, nx=True)
+
+
 # -- the account-state gate ------------------------------------------------------------------
 
 def refusal(user: model.User) -> str | None:

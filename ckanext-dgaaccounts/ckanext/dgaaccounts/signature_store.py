@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import signatures, states, storage
+from . import identity, signatures, states, storage
 from .model import BaseModel, Document, Request, mapped_column, utcnow
 
 
@@ -97,7 +97,6 @@ def _iso(value: Any) -> str | None:
 
 def expected_for(req: Request) -> signatures.Expected:
     """Who must sign the form of ``req``: the applicant, and the superior named on it."""
-    user = model.User.get(req.user_id)
     details = dict(req.details or {})
     if req.kind == states.AGENCY:
         superior = details.get("superior_name")
@@ -108,11 +107,25 @@ def expected_for(req: Request) -> signatures.Expected:
         superior = (officer.details or {}).get("superior_name") if officer else None
     return signatures.Expected(
         request_id=req.id,
-        applicant_names=tuple(n for n in ((user.fullname if user else None),) if n),
+        applicant_names=_applicant_names(req.user_id),
         superior_names=(superior,) if superior else (),
         superior_required=bool(superior),
         issued_after=req.created,
     )
+
+
+def _applicant_names(user_id: str) -> tuple[str, ...]:
+    """The applicant's full name; one an identity provider verified at the registration
+    ("ไทย / English") stands for each of its names too."""
+    user = model.User.get(user_id)
+    if user is None or not user.fullname:
+        return ()
+    registrations = model.Session.query(Request.details).filter(
+        Request.user_id == user_id, Request.kind.in_(states.REGISTRATIONS))
+    if any("fullname" in (((details or {}).get("identity") or {}).get("verified") or ())
+           for (details,) in registrations):
+        return identity.names_of(user.fullname)
+    return (user.fullname,)
 
 
 def check_upload(req: Request, doc: Document) -> signatures.DocumentResult:

@@ -17,7 +17,7 @@ from ckan.plugins import toolkit as tk
 from . import account, config, grants, pdf, signatures, storage, timefmt, workflow
 from .model import utcnow
 from .views_common import (
-    FORM_FIELDS, check_csrf, context, error_summary, release_session, run,
+    FORM_FIELDS, check_csrf, chosen_agency, context, error_summary, release_session, run,
     server_error, show_request,
 )
 
@@ -70,14 +70,8 @@ def register() -> str:
 def register_agency() -> Any:
     if request.method == "GET":
         return _render_agency_form({}, {})
-    form = {k: request.form.get(k, "") for k in FORM_FIELDS}
-    data: dict[str, Any] = dict(form)
-    # The form's explicit choice (snippets/agency_field.html): only the chosen field is sent.
-    form["agency_listed"] = request.form.get("agency_listed", "")
-    if form["agency_listed"] == "no":
-        data["organization"] = ""
-    elif form["agency_listed"] == "yes":
-        data["agency_name"] = ""
+    form = {k: request.form.get(k, "") for k in (*FORM_FIELDS, "agency_listed")}
+    data = chosen_agency(form)
     upload = request.files.get("signed_form")
     if upload is not None and upload.filename:
         data["signed_form"] = upload

@@ -25,6 +25,18 @@ FORM_FIELDS = ("name", "fullname", "email", "password", "organization", "agency_
                "position", "phone", "superior_name", "superior_position")
 
 
+def chosen_agency(form: dict[str, Any]) -> dict[str, Any]:
+    """The agency form's data for the action: of the agency on the portal and the agency
+    typed, only the one of the form's explicit choice (``agency_listed``,
+    snippets/agency_field.html) is sent."""
+    data = {k: v for k, v in form.items() if k != "agency_listed"}
+    if form.get("agency_listed") == "no":
+        data["organization"] = ""
+    elif form.get("agency_listed") == "yes":
+        data["agency_name"] = ""
+    return data
+
+
 def context() -> Context:
     return {"user": current_user.name if current_user.is_authenticated else ""}
 

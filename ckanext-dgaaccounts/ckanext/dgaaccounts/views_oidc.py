@@ -14,13 +14,14 @@ from ckan.plugins import toolkit as tk
 from ckan.types import Context
 
 from . import grants, identity, oidc
-from .views_common import FORM_FIELDS, error_summary
+from .views_common import FORM_FIELDS, chosen_agency, error_summary
 
 log = logging.getLogger(__name__)
 
 dgaaccounts_oidc = Blueprint("dgaaccounts_oidc", __name__, url_prefix="/user/oidc")
 
-_VERIFIED = "dgaaccounts_oidc_verified"  # a verified identity with no account yet
+# the handle of a verified identity with no account yet (the identity: oidc.keep_verified)
+_VERIFIED = "dgaaccounts_oidc_verified"
 
 
 def _callback_url(name: str) -> str:
@@ -108,18 +109,26 @@ def _sign_in(user: model.User) -> None:
 
 def _no_account(verified: oidc.Identity) -> Any:
     identity.no_account(verified.provider, verified.issuer)
-    session[_VERIFIED] = {"provider": verified.provider, "issuer": verified.issuer,
-                          "sub": verified.sub,
-                          "fields": {k: v for k, v in verified.fields.items() if k != "pid"},
-                          "pid": identity.pid_hmac(verified.fields.get("pid"))}
+    session[_VERIFIED] = oidc.keep_verified({
+        "provider": verified.provider, "issuer": verified.issuer, "sub": verified.sub,
+        "fields": {k: v for k, v in verified.fields.items() if k != "pid"},
+        "pid": identity.pid_hmac(verified.fields.get("pid"))})
     return tk.redirect_to("dgaaccounts_oidc.no_account")
+
+
+def _gone() -> Any:
+    """This browser's verified identity was used or has expired: sign in again."""
+    session.pop(_VERIFIED, None)
+    tk.h.flash_error(tk._("Your verified identity can no longer be used to register (it was "
+                          "used, or has expired). Sign in with the provider again."))
+    return tk.redirect_to("user.login")
 
 
 @dgaaccounts_oidc.route("/no-account")
 def no_account() -> Any:
-    verified = session.get(_VERIFIED)
+    verified = oidc.kept_verified(session.get(_VERIFIED))
     if not verified:
-        return tk.redirect_to("user.login")
+        return _gone() if session.get(_VERIFIED) else tk.redirect_to("user.login")
     return tk.render("dgaaccounts/oidc_no_account.html", {
         "verified": verified, "title": title(_provider(verified["provider"]))})
 
@@ -204,8 +213,7 @@ def _verified_values(verified: dict[str, Any], *, agency: bool) -> dict[str, str
     win over whatever is posted."""
     fields = verified["fields"]
     values: dict[str, str] = {}
-    names = [fields.get("name_th"), fields.get("name_en")]
-    fullname = " / ".join(str(n) for n in names if n)
+    fullname = identity.joined_names(fields.get("name_th"), fields.get("name_en"))
     if fullname:
         values["fullname"] = fullname
     if fields.get("email") and fields.get("email_verified") is True:
@@ -235,11 +243,11 @@ def _ial_refusal(provider: oidc.Provider, fields: dict[str, Any]) -> str | None:
 
 def _registration(agency: bool) -> tuple[oidc.Provider, dict[str, str], identity.Verified] | Any:
     """The verified identity of this browser, its locked values and what the action gets; or
-    the answer when there is none (the usual form) or it may not register."""
-    verified = session.get(_VERIFIED)
+    the answer when there is none (the usual form), none any more, or it may not register."""
+    verified = oidc.kept_verified(session.get(_VERIFIED))
     if not verified:
-        return tk.redirect_to("dgaaccounts.register_agency" if agency
-                              else "dgaaccounts.register_developer")
+        return _gone() if session.get(_VERIFIED) else tk.redirect_to(
+            "dgaaccounts.register_agency" if agency else "dgaaccounts.register_developer")
     provider = _provider(verified["provider"])
     why = _ial_refusal(provider, verified["fields"]) if agency else None
     if why:
@@ -265,9 +273,11 @@ def register_agency() -> Any:
     provider, values, verified = found
     if request.method == "GET":
         return _render_form("agency", values, {}, verified.record)
-    form = {k: request.form.get(k, "") for k in FORM_FIELDS}
+    form = {k: request.form.get(k, "") for k in (*FORM_FIELDS, "agency_listed")}
     form.update(values)  # locked: the verified values win over whatever was posted
-    data: dict[str, Any] = dict(form)
+    if "organization" in values:  # the agency is locked: no other may be typed
+        form.update(agency_listed="yes", agency_name="")
+    data = chosen_agency(form)
     upload = request.files.get("signed_form")
     if upload is not None and upload.filename:
         data["signed_form"] = upload
@@ -316,7 +326,12 @@ def _register(which: str, provider: oidc.Provider, verified: identity.Verified,
               form: dict[str, Any], data: dict[str, Any]) -> Any:
     """The registration action of ``which`` with the verified identity: its answer (a dict),
     or the page to show instead (the form again with its errors, or the refusal when the
-    identity was linked meanwhile: nothing was made)."""
+    identity was used or linked meanwhile: nothing was made). The identity is taken for the
+    action, once, and given back when nothing was made with it."""
+    handle = session.get(_VERIFIED)
+    taken = oidc.take_verified(handle)
+    if taken is None:
+        return _gone()
     try:
         result: dict[str, Any] = tk.get_action(f"dgaaccounts_{which}_register")(
             identity.handing({"user": ""}, verified), data)
@@ -324,8 +339,12 @@ def _register(which: str, provider: oidc.Provider, verified: identity.Verified,
         if "identity" in e.error_dict:
             return _refused(provider.name, "already_linked",
                             _first_error(e.error_dict["identity"]))
+        oidc.give_back_verified(handle, taken)  # to correct the form and send it again
         form["password"] = ""
         return _render_form(which, form, e.error_dict, verified.record)
+    except BaseException:
+        oidc.give_back_verified(handle, taken)
+        raise
     return result
 
 

@@ -246,6 +246,18 @@ class TestUpload:
         assert shown["documents"][-1]["signature_check"]["form"] in ("unreadable",
                                                                     "no_signatures")
 
+    def test_a_typed_name_with_a_slash_is_one_name(self, app, ca, smtp, deliver):
+        """Only a full name an identity provider verified stands for its Thai and English
+        names (tests/oidc/test_verified_signatures.py); a name the applicant typed is
+        compared whole."""
+        request_id, token = awaiting_document(smtp, deliver,
+                                              fullname="สมชาย ใจดี / Somchai Jaidee")
+        upload(request_id, token, signed_by_both(ca, issued_form(app, request_id, token)))
+        shown = helpers.call_action("dgaaccounts_request_show", id=request_id)
+        assert [(s["matched"], s["reason"]) for s in shown["documents"][0]["signatures"]] == [
+            (None, "name_mismatch"), ("superior", "ok")]
+        assert shown["signatures_verified"] is False
+
     def test_signed_form_at_registration_is_verified_too(self, app, ca, smtp, deliver):
         # the form of the first request, signed, is sent with a second registration:
         # it is another request's form

@@ -289,3 +289,146 @@ def test_the_action_refuses_an_identity_linked_meanwhile_and_makes_nothing(app):
     assert "identity" in error.value.error_dict
     assert row_counts() == before
     assert model.User.by_name("late_dev") is None
+
+
+# -- the verified identity: server-side, short-lived, used once ----------------------------------
+
+GONE = "can no longer be used to register"
+VERIFIED_KEYS = "dgaaccounts:oidc:verified:*"
+
+
+def _cookie(client) -> str:
+    return client.get_cookie("ckan", domain="127.0.0.1").value
+
+
+def _browser_with(app, cookie: str):
+    browser = app.test_client()
+    browser.set_cookie("ckan", cookie, domain="127.0.0.1")
+    return browser
+
+
+def _refused_as_gone(browser, response) -> None:
+    assert response.headers["Location"].endswith("/user/login")
+    assert GONE in browser.get("/user/login").body
+
+
+def test_a_saved_cookie_registers_nothing_after_the_registration(app, oidc):
+    """The prober's case: a copy of the cookie kept from before the registration, brought back
+    once the identity is free again (its link removed), makes no second account."""
+    client, _ = callback(app, "digitalid", "somchai")
+    page = client.get("/user/oidc/register/developer").body
+    saved = _cookie(client)
+    response = client.post("/user/oidc/register/developer", data={
+        **DEVELOPER, "_csrf_token": csrf(page)})
+    assert response.status_code == 200, response.body[:2000]
+    identity.unlink_row(identity.find(oidc["digitalid"].issuer, "did-8f2c"), None)
+    model.Session.commit()
+    before = row_counts()
+    for path in ("developer", "agency"):
+        replay = _browser_with(app, saved)
+        response = replay.post(f"/user/oidc/register/{path}", data={
+            **FORM, **DEVELOPER, "name": f"second_{path}", "_csrf_token": csrf(page)},
+            follow_redirects=False)
+        _refused_as_gone(replay, response)
+    replay = _browser_with(app, saved)
+    _refused_as_gone(replay, replay.get("/user/oidc/no-account", follow_redirects=False))
+    assert row_counts() == before
+    assert model.Session.query(IdentityLink).count() == 0
+
+
+def test_an_expired_verified_identity_is_refused(app, oidc):
+    from ckan.lib.redis import connect_to_redis
+
+    client, _ = callback(app, "digitalid", "somchai")
+    page = client.get("/user/oidc/register/developer").body
+    redis = connect_to_redis()
+    [key] = redis.keys(VERIFIED_KEYS)
+    assert 0 < redis.ttl(key) <= 600  # as long as a sign-in flow
+    assert b"did-8f2c" not in _cookie(client).encode()  # the cookie holds only the handle
+    redis.delete(key)  # what 600 s do
+    before = row_counts()
+    response = client.post("/user/oidc/register/developer", data={
+        **DEVELOPER, "_csrf_token": csrf(page)}, follow_redirects=False)
+    _refused_as_gone(client, response)
+    assert row_counts() == before
+    # the handle went with it: the usual forms from now on
+    assert client.get("/user/oidc/register/agency", follow_redirects=False).headers[
+        "Location"].endswith("/dgaaccounts/register/agency")
+
+
+def test_a_validation_error_keeps_the_identity_for_the_corrected_form(app, oidc):
+    client, _ = callback(app, "digitalid", "somchai")
+    page = client.get("/user/oidc/register/developer").body
+    again = client.post("/user/oidc/register/developer", data={
+        **DEVELOPER, "name": "Not A Username!", "_csrf_token": csrf(page)})
+    assert "Use at least 2 characters" in again.body
+    response = client.post("/user/oidc/register/developer", data={
+        **DEVELOPER, "_csrf_token": csrf(page)})
+    assert response.status_code == 200, response.body[:2000]
+    assert model.User.by_name("somchai_dev").state == "active"
+    assert identity.find(oidc["digitalid"].issuer, "did-8f2c").user_id == model.User.by_name(
+        "somchai_dev").id
+
+
+def test_a_kept_identity_is_taken_once_and_given_back_whole(app):
+    from ckan.lib.redis import connect_to_redis
+
+    from ckanext.dgaaccounts import oidc as oidc_module
+
+    handle = oidc_module.keep_verified({"provider": "thaid", "sub": "s-1"})
+    taken = oidc_module.take_verified(handle)
+    assert taken is not None
+    assert taken[0] == {"provider": "thaid", "sub": "s-1"}
+    assert oidc_module.take_verified(handle) is None  # a second request with the handle
+    assert oidc_module.kept_verified(handle) is None
+    oidc_module.give_back_verified(handle, taken)
+    assert oidc_module.kept_verified(handle) == {"provider": "thaid", "sub": "s-1"}
+    [key] = connect_to_redis().keys(VERIFIED_KEYS)
+    assert 0 < connect_to_redis().ttl(key) <= taken[1]  # no longer than it had left
+    assert oidc_module.take_verified("not a handle") is None
+    assert oidc_module.take_verified(None) is None
+
+
+# -- a locked agency --------------------------------------------------------------------------
+
+def test_a_locked_agency_ignores_a_typed_agency(app, oidc, agency):
+    client, _ = callback(app, "digitalid", "somchai")
+    page = client.get("/user/oidc/register/agency").body
+    response = client.post("/user/oidc/register/agency", data={
+        **FORM, "_csrf_token": csrf(page), "agency_listed": "no", "organization": "",
+        "agency_name": "Evil agency"}, follow_redirects=False)
+    assert response.status_code == 302, response.body[:2000]
+    [req] = model.Session.query(Request).all()
+    assert req.organization_id == agency["id"]
+    assert "agency_name" not in req.details
+    admin = factories.Sysadmin()
+    body = app.get(f"/ckan-admin/dgaaccounts/request/{req.id}",
+                   headers={"Authorization": factories.APIToken(user=admin["name"])["token"]}
+                   ).body
+    assert "Evil agency" not in body
+    assert "สำนักงานพัฒนารัฐบาลดิจิทัล" in body
+
+
+def test_a_locked_agency_with_a_bad_field_shows_no_typed_agency(app, oidc, agency):
+    client, _ = callback(app, "digitalid", "somchai")
+    page = client.get("/user/oidc/register/agency").body
+    again = client.post("/user/oidc/register/agency", data={
+        **FORM, "phone": "call me", "_csrf_token": csrf(page), "agency_listed": "no",
+        "agency_name": "Evil agency"})
+    assert again.status_code == 200
+    assert "Evil agency" not in again.body
+    assert 'value="สำนักงานพัฒนารัฐบาลดิจิทัล"' in again.body
+
+
+def test_an_unlocked_agency_keeps_the_forms_explicit_choice(app, oidc, agency):
+    """Without a verified agency, the choice works as on the usual form: the agency chosen
+    from the list wins over a name typed and then left."""
+    client, _ = callback(app, "thaid", "somchai")
+    page = client.get("/user/oidc/register/agency").body
+    assert not _readonly(page, "field-organization")
+    client.post("/user/oidc/register/agency", data={
+        **FORM, "_csrf_token": csrf(page), "agency_listed": "yes",
+        "organization": "สำนักงานพัฒนารัฐบาลดิจิทัล", "agency_name": "Typed then left"})
+    [req] = model.Session.query(Request).all()
+    assert req.organization_id == agency["id"]
+    assert "agency_name" not in req.details
