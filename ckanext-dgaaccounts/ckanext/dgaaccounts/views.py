@@ -18,9 +18,11 @@ every page refuses an address that carries unstorable characters (``refuse_unsto
 """
 from __future__ import annotations
 
+from flask_wtf.csrf import CSRFError
+
 from .views_admin import dgaaccounts_admin
 from .views_applicant import dgaaccounts
-from .views_common import refuse_unstorable
+from .views_common import csrf_refused, refuse_unstorable
 from .views_decide import dgaaccounts_decide
 from .views_oidc import dgaaccounts_oidc
 from .views_org import dgaaccounts_org
@@ -33,3 +35,4 @@ for _blueprint in (dgaaccounts, dgaaccounts_admin, dgaaccounts_decide, dgaaccoun
                    dgaaccounts_org, dgaaccounts_tokens):
     # First, before a blueprint's own checks (who is signed in, the CSRF token) read anything.
     _blueprint.before_request_funcs.setdefault(None, []).insert(0, refuse_unstorable)
+    _blueprint.register_error_handler(CSRFError, csrf_refused)

@@ -41,6 +41,13 @@ def context() -> Context:
     return {"user": current_user.name if current_user.is_authenticated else ""}
 
 
+def csrf_refused(error: CSRFError) -> Any:
+    """CKAN's own CSRF check refused a form of the extension (a signed-in browser's): the same
+    page, in the reader's language, as the extension's own check gives."""
+    return tk.render("error_document_template.html", {
+        "code": 400, "content": tk._("The form has expired. Reload the page and try again.")}), 400
+
+
 def check_csrf() -> None:
     # CKAN never checks anonymous POSTs for CSRF; our registration, verification and upload
     # forms are anonymous, so they check the token themselves.

@@ -179,7 +179,20 @@ def test_post_without_a_valid_csrf_token_is_refused(app, csrf_world, storage_roo
     kwargs = {"content_type": "multipart/form-data"} if "signed_form" in body else {}
     resp = client.post(url, data=body, follow_redirects=False, **kwargs)
     assert resp.status_code == 400, f"{form}: {resp.status_code}"
+    # one clear message, whoever checked the token (the extension or CKAN)
+    assert "The form has expired. Reload the page" in resp.get_data(as_text=True), form
     assert snapshot(storage_root) == before
+
+
+def test_a_refused_form_token_is_told_in_the_pages_language(app, csrf_world):
+    cookie, _own = csrf_world.sessions["sysadmin"]
+    resp = browser(app, cookie).post(
+        f"/th/ckan-admin/dgaaccounts/request/{csrf_world.submitted['id']}/reject",
+        data={"reason": "no"}, follow_redirects=False)
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    assert "แบบฟอร์มหมดอายุแล้ว" in html
+    assert "CSRF" not in html
 
 
 @pytest.mark.parametrize("first", ["anonymous", "api-token"])
