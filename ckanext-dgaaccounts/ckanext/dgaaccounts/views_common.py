@@ -62,11 +62,10 @@ def check_csrf() -> None:
 
 
 def refuse_unstorable() -> None:
-    """Every page of the extension: an address whose path or query carries a NUL or a lone
-    surrogate names nothing and cannot be looked up (the actions refuse such input the same
-    way: logic/inputs.py)."""
-    values = [*(request.view_args or {}).values(), *request.args.keys(),
-              *request.args.values()]
+    """Every page of the extension: an address whose path carries a NUL or a lone surrogate
+    names nothing and cannot be looked up. (A query's values go to the actions, which refuse
+    such input on its field, logic/inputs.py: the page shows the filter's error.)"""
+    values = (request.view_args or {}).values()
     if not all(inputs.storable(v) for v in values if isinstance(v, str)):
         tk.abort(400, tk._("The address contains characters that are not allowed."))
 

