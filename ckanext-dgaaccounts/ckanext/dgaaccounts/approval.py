@@ -107,11 +107,26 @@ def decider_roles(req: Request, event: str) -> tuple[str, ...]:
 
 
 def reserved_for_sysadmins(req: Request) -> bool:
-    """A cancellation or suspension of a sysadmin, or of an admin of any organization."""
+    """A cancellation or suspension that only the portal's sysadmins decide (see
+    :func:`_reserved_reason`)."""
+    return _reserved_reason(req) is not None
+
+
+def _reserved_reason(req: Request) -> str | None:
+    """Why the cancellation or suspension ``req`` is the sysadmins' alone: its account is a
+    sysadmin's or an organization admin's, or it is no longer in (only) the organization the
+    request was made in (its memberships changed since: that organization's admins no longer
+    speak for it)."""
     if req.kind not in states.ACCOUNT_CHANGES:
-        return False
+        return None
     user = model.Session.get(model.User, req.user_id)
-    return user is None or bool(user.sysadmin) or bool(admin_of(req.user_id))
+    if user is None or user.sysadmin or admin_of(req.user_id):
+        return tk._("The cancellation or suspension of a sysadmin or of an organization admin "
+                    "is decided by the portal's sysadmins.")
+    if req.state in states.OPEN_STATES and organization_for_account(user) != req.organization_id:
+        return tk._("This account's organizations have changed since the request was made: "
+                    "the portal's sysadmins decide on it.")
+    return None
 
 
 def can_decide(user: model.User | None, req: Request, event: str,
@@ -139,9 +154,9 @@ def delegated_refusal(user: model.User | None, req: Request, event: str,
         return tk._("Sign in to decide on requests.")
     if user.id == req.user_id:
         return tk._("Nobody can decide on their own request.")
-    if event in DECISIONS + ENDORSEMENTS and reserved_for_sysadmins(req):
-        return tk._("The cancellation or suspension of a sysadmin or of an organization admin "
-                    "is decided by the portal's sysadmins.")
+    reserved = _reserved_reason(req) if event in DECISIONS + ENDORSEMENTS else None
+    if reserved:
+        return reserved
     if ORGANIZATION_ADMIN not in decider_roles(req, event):
         return _mode_refusal(req, event)
     if not is_organization_admin(user.id, req.organization_id):
@@ -182,7 +197,8 @@ def may_view(user: model.User | None, req: Request) -> bool:
     scans and the history, in the modes that give the organization a part in the decision."""
     return (_active(user) and bool(req.organization_id)
             and mode_for(req.organization_id) != CENTRAL
-            and is_organization_admin(user.id, req.organization_id))
+            and is_organization_admin(user.id, req.organization_id)
+            and not _moved_away(req))
 
 
 def may_list(user: model.User | None, organization_id: str | None) -> bool:
@@ -259,6 +275,16 @@ def organization_admins(organization_id: str | None) -> list[model.User]:
         model.Member.capacity == "admin", model.User.state == "active",
         model.User.name != tk.config.get("ckan.site_id"),  # CKAN's site user: no person
     ).order_by(model.User.name).all()
+
+
+def _moved_away(req: Request) -> bool:
+    """A cancellation or suspension whose account is no longer in (only) the organization
+    the request was made in, while it waits (a decided one stays in its organization's
+    history)."""
+    if req.kind not in states.ACCOUNT_CHANGES or req.state not in states.OPEN_STATES:
+        return False
+    user = model.Session.get(model.User, req.user_id)
+    return user is not None and organization_for_account(user) != req.organization_id
 
 
 def organization_for_account(user: model.User) -> str | None:

@@ -83,7 +83,8 @@ def queue_to_applicant(req: Request, template: str, *, note: str | None = None) 
 def queue_to_sysadmins(req: Request, template: str,
                        params: dict[str, Any] | None = None) -> None:
     admins = model.Session.query(model.User).filter(
-        model.User.sysadmin.is_(True), model.User.state == "active", model.User.email != ""
+        model.User.sysadmin.is_(True), model.User.state == "active", model.User.email != "",
+        model.User.id != req.user_id,  # a sysadmin's own request is decided by the others
     )
     for admin in admins:
         if admin.email:

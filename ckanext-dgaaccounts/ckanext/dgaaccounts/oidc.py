@@ -360,7 +360,7 @@ def _redis() -> Any:
 
 def keep_verified(verified: dict[str, Any]) -> str:
     """Keep ``verified`` (JSON) for ``_FLOW_LIFETIME`` seconds; its handle."""
-    handle = generate_token(32)
+    handle: str = generate_token(32)
     _redis().set(_verified_key(handle), json.dumps(verified), ex=_FLOW_LIFETIME)
     return handle
 

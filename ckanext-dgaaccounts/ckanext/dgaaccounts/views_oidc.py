@@ -330,7 +330,7 @@ def _register(which: str, provider: oidc.Provider, verified: identity.Verified,
     action, once, and given back when nothing was made with it."""
     handle = session.get(_VERIFIED)
     taken = oidc.take_verified(handle)
-    if taken is None:
+    if taken is None or not isinstance(handle, str):
         return _gone()
     try:
         result: dict[str, Any] = tk.get_action(f"dgaaccounts_{which}_register")(

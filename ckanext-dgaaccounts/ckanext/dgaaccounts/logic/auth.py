@@ -33,6 +33,9 @@ def dgaaccounts_verification_resend(context: Context, data_dict: DataDict) -> Au
     return {"success": True}
 
 
+# The applicant's own acts: a sysadmin is no exception (CKAN lets sysadmins through every auth
+# function unless it says so), they decide on requests, they do not act as the applicant.
+@tk.auth_sysadmins_check
 @tk.auth_allow_anonymous_access
 def dgaaccounts_request_document_upload(context: Context, data_dict: DataDict) -> AuthResult:
     return _applicant(context, data_dict)
@@ -43,6 +46,7 @@ def dgaaccounts_request_show(context: Context, data_dict: DataDict) -> AuthResul
     return _applicant_or_organization(context, data_dict)
 
 
+@tk.auth_sysadmins_check
 @tk.auth_allow_anonymous_access
 def dgaaccounts_request_withdraw(context: Context, data_dict: DataDict) -> AuthResult:
     return _applicant(context, data_dict)

@@ -45,7 +45,7 @@ def refuse_unstorable(data_dict: Any) -> None:
     if not isinstance(data_dict, dict):
         return
     message = tk._("Contains characters that are not allowed.")
-    errors = {}
+    errors: dict[str, Any] = {}
     for key, value in data_dict.items():
         if not _clean(value):
             errors[key if isinstance(key, str) and storable(key) else "__field"] = [message]

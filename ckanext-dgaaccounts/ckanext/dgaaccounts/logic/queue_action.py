@@ -109,7 +109,7 @@ def _decide_one(context: Context, data: dict[str, Any], request_id: str) -> dict
 
 def _may_see(context: Context, request_id: str) -> bool:
     try:
-        tk.check_access("dgaaccounts_request_show", dict(context), {"id": request_id})
+        tk.check_access("dgaaccounts_request_show", context.copy(), {"id": request_id})
     except (tk.NotAuthorized, tk.ObjectNotFound):
         return False
     return True

@@ -14,7 +14,7 @@ import ckan.model as model
 from ckan.plugins import toolkit as tk
 from ckan.tests import factories, helpers
 
-from ckanext.dgaaccounts import tokens
+from ckanext.dgaaccounts import approval, tokens
 from ckanext.dgaaccounts.model import AuditEvent, OutboxMessage, Request
 from ckanext.dgaaccounts.tests.conftest import PDF, Upload, registration, snapshot
 
@@ -266,12 +266,52 @@ class TestAccountRequests:
         request_id = self.ask("root2")
         refused("dga_admin", "dgaaccounts_request_approve", id=request_id)
 
+    def test_a_sysadmins_own_request_goes_to_the_other_sysadmins_only(self, world):
+        factories.Sysadmin(name="root2", email="root2@dga.or.th")
+        request_id = self.ask("root2", "suspension")
+        sent = model.Session.query(OutboxMessage.recipient, OutboxMessage.template).filter(
+            OutboxMessage.request_id == request_id).all()
+        assert ("root@dga.or.th", "new_request") in sent
+        assert {t for r, t in sent if r == "root2@dga.or.th"} == {
+            "account_request_received", "submitted"}, sent
+        refused("root2", "dgaaccounts_request_approve", id=request_id)
+        # and a sysadmin never withdraws (nor uploads for) someone else's request
+        officer = self.ask("officer")
+        refused("root", "dgaaccounts_request_withdraw", id=officer)
+        shown = call("root", "dgaaccounts_request_show", id=officer)
+        assert "withdraw" not in shown["allowed_events"]
+        assert "upload_document" not in shown["allowed_events"]
+
     def test_an_officer_promoted_while_the_request_waits_is_rechecked(self, world):
         world.mode("delegated")
         request_id = self.ask("officer")
         helpers.call_action("organization_member_create", id="dga", username="officer",
                             role="admin")
         refused("dga_admin", "dgaaccounts_request_approve", id=request_id)
+
+    @pytest.mark.parametrize("move", ["to_another", "also_another", "out"])
+    def test_an_officer_who_left_the_organization_meanwhile_is_the_sysadmins(self, world,
+                                                                              move):
+        world.mode("delegated")
+        world.mode("delegated", "nso")
+        request_id = self.ask("officer")
+        if move != "out":
+            helpers.call_action("organization_member_create", id="nso", username="officer",
+                                role="member")
+        if move != "also_another":
+            helpers.call_action("organization_member_delete", context={"user": "root"},
+                                id="dga", username="officer")
+        for admin in ("dga_admin", "nso_admin"):
+            message = refused(admin, "dgaaccounts_request_approve", id=request_id)
+            assert "organizations have changed" in message or "Only the admins" in message
+            with pytest.raises(tk.NotAuthorized):
+                call(admin, "dgaaccounts_request_show", id=request_id)
+        shown = call("root", "dgaaccounts_request_show", id=request_id)
+        assert "approve" in shown["allowed_events"]
+        assert call("root", "dgaaccounts_request_approve", id=request_id)["state"] == "approved"
+        # decided: it stays in the history of the organization it was asked in
+        assert approval.may_view(model.User.get("dga_admin"),
+                                 model.Session.get(Request, request_id))
 
 
 # -- endorse: the organization's admins answer first ------------------------------------------
