@@ -157,11 +157,11 @@ def request_list(
     limit_to_configured_maximum: ValidatorFactory,
     default: ValidatorFactory, dgaaccounts_request_kind: Validator,
     dgaaccounts_request_state: Validator, dgaaccounts_boolean: Validator,
-    dgaaccounts_max_length: ValidatorFactory, one_of: ValidatorFactory,
+    dgaaccounts_max_length: ValidatorFactory, dgaaccounts_one_of: ValidatorFactory,
     dgaaccounts_organization: Validator,
 ) -> Schema:
     return {
-        "signatures": [ignore_missing, *line(one_of(["verified"]))],
+        "signatures": [ignore_missing, *line(dgaaccounts_one_of(["verified"]))],
         "organization": [ignore_missing, *line(dgaaccounts_organization)],
         "kind": [ignore_missing, *line(dgaaccounts_request_kind)],
         "state": [ignore_missing, *line(dgaaccounts_request_state)],
@@ -217,11 +217,12 @@ def request_endorse(dgaaccounts_max_length: ValidatorFactory) -> Schema:
 
 
 @tk.validator_args
-def approval_mode_update(one_of: ValidatorFactory,
+def approval_mode_update(dgaaccounts_one_of: ValidatorFactory,
                          dgaaccounts_organization: Validator) -> Schema:
     return {
         "organization": line(dgaaccounts_organization, required=True),
-        "mode": line(one_of(["central", "endorse", "delegated", "default"]), required=True),
+        "mode": line(dgaaccounts_one_of(["central", "endorse", "delegated", "default"]),
+                     required=True),
     }
 
 
@@ -232,13 +233,13 @@ def approval_mode_show(dgaaccounts_organization: Validator) -> Schema:
 
 @tk.validator_args
 def approval_mode_list(
-    ignore_missing: Validator, one_of: ValidatorFactory, default: ValidatorFactory,
+    ignore_missing: Validator, dgaaccounts_one_of: ValidatorFactory, default: ValidatorFactory,
     dgaaccounts_natural_number: Validator, dgaaccounts_max_length: ValidatorFactory,
     limit_to_configured_maximum: ValidatorFactory,
 ) -> Schema:
     return {
         "q": [ignore_missing, *line(dgaaccounts_max_length(200))],
-        "mode": [ignore_missing, *line(one_of(["central", "endorse", "delegated"]))],
+        "mode": [ignore_missing, *line(dgaaccounts_one_of(["central", "endorse", "delegated"]))],
         "limit": [default(50), dgaaccounts_natural_number,
                   limit_to_configured_maximum("ckan.search.rows_max", 100)],
         "offset": [default(0), dgaaccounts_natural_number],
@@ -339,14 +340,14 @@ def requests_escalate(ignore_missing: Validator, dgaaccounts_boolean: Validator)
 
 @tk.validator_args
 def requests_decide(
-    not_empty: Validator, ignore_missing: Validator, one_of: ValidatorFactory,
+    not_empty: Validator, ignore_missing: Validator, dgaaccounts_one_of: ValidatorFactory,
     dgaaccounts_request_ids: Validator, dgaaccounts_role: Validator,
     dgaaccounts_max_length: ValidatorFactory,
 ) -> Schema:
     """``dgaaccounts_requests_decide``: one decision, one reason, several requests."""
     return {
         "ids": [not_empty, dgaaccounts_request_ids],
-        "decision": line(one_of(["approve", "return", "reject"]), required=True),
+        "decision": line(dgaaccounts_one_of(["approve", "return", "reject"]), required=True),
         "reason": optional(lines(dgaaccounts_max_length(2000))),
         "role": [ignore_missing, *line(dgaaccounts_role)],
     }

@@ -247,6 +247,18 @@ def dgaaccounts_max_length(limit: int) -> Validator:
     return validator
 
 
+def dgaaccounts_one_of(choices: list[str]) -> Validator:
+    """Validator factory: one of ``choices`` (empty passes: ``not_empty`` says "missing"),
+    refused in the reader's language, the choices written out (CKAN's ``one_of`` answers in
+    English, with a Python list)."""
+    def validator(value: Any, context: Context) -> Any:
+        if value not in (None, "", tk.missing) and value not in choices:
+            raise tk.Invalid(tk._("Choose one of: %(choices)s.") % {
+                "choices": ", ".join(choices)})
+        return value
+    return validator
+
+
 def _in_range(value: datetime.date) -> Any:
     day = value.date() if isinstance(value, datetime.datetime) else value
     if not EARLIEST <= day <= LATEST:

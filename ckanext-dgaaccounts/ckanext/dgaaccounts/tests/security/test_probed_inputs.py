@@ -233,3 +233,13 @@ def test_a_bulk_decision_tells_nothing_of_a_request_the_caller_may_not_see(smtp)
     assert first["success"] is False
     assert {k: v for k, v in first.items() if k != "id"} == {
         k: v for k, v in unknown.items() if k != "id"}
+
+
+def test_a_choice_outside_the_list_names_the_choices_in_words():
+    root = factories.Sysadmin()["name"]
+    factories.Organization(name="dga")
+    with pytest.raises(tk.ValidationError) as refused:
+        helpers.call_action("dgaaccounts_approval_mode_update", context=as_user(root),
+                            organization="dga", mode="DELEGATED")
+    assert refused.value.error_dict["mode"] == [
+        "Choose one of: central, endorse, delegated, default."]
