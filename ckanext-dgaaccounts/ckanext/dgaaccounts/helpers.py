@@ -8,7 +8,7 @@ from typing import Any
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import config, organizations, signatures, timefmt, workflow
+from . import auditlog, config, organizations, signatures, timefmt, workflow
 from .model import utcnow
 
 
@@ -47,6 +47,14 @@ def dgaaccounts_event_label(action: str) -> str:
 
 def dgaaccounts_kind_label(kind: str) -> str:
     return workflow.kind_label(kind)
+
+
+def dgaaccounts_role_label(role: str) -> str:
+    return workflow.role_label(role)
+
+
+def dgaaccounts_audit_details(details: dict[str, Any] | None) -> list[tuple[str, str]]:
+    return auditlog.shown_details(details)
 
 
 def dgaaccounts_datetime(value: str | None) -> str:

@@ -194,6 +194,28 @@ class TestAuditLog:
         assert count(f"since={today}&until={today}") == 3  # with the API token's creation
         assert count("until=2020-01-01") == 0
 
+    def test_events_states_and_details_read_for_people(self, app, sysadmin):
+        workflow.audit("reactivate", None, from_state=workflow.SUSPENDED,
+                       to_state=workflow.ACTIVE)
+        workflow.audit("api_token_revoke_all", None, details={
+            "revoked": 2, "via": "signed_in", "with_document": False, "kind": "suspension",
+            "by": "organization_admin", "reason": "no_admin", "zz_new": "kept", "token": "s3cr"})
+        model.Session.commit()
+        body = app.get("/en/ckan-admin/dgaaccounts/audit", headers=sysadmin).body
+        assert ">All API tokens revoked<" in body
+        assert ">api_token_revoke_all<" not in body
+        assert "API token created" in body  # the fixture's token
+        assert "suspended &rarr; active" in body
+        for shown in ("Signed form sent with the sign-up: no", "Kind: Account suspension",
+                      "Decided as: organization admin", "Via: signed in", "zz_new: kept",
+                      "Reason: the organization has no active admin to decide"):
+            assert shown in body
+        for raw in ("with_document", "organization_admin", "no_admin", "s3cr", "False"):
+            assert raw not in body.split('id="dgaaccounts-audit"')[1]
+        po = polib.pofile(PO)
+        thai = app.get("/th/ckan-admin/dgaaccounts/audit", headers=sysadmin).body
+        assert f"{po.find('suspended').msgstr} &rarr; {po.find('active').msgstr}" in thai
+
     def test_bad_date_is_explained(self, app, sysadmin):
         body = app.get("/ckan-admin/dgaaccounts/audit?since=soon", headers=sysadmin).body
         assert "Enter a date as YYYY-MM-DD" in body
