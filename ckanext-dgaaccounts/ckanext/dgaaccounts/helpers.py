@@ -84,10 +84,14 @@ def dgaaccounts_age(value: str | None) -> str:
 
 
 def dgaaccounts_user_name(user_id: str | None) -> Any:
+    """Who did something, for people: "system" for nobody and for the site user (jobs and
+    commands act as it, CKAN names it after ``ckan.site_id``)."""
     if not user_id:
         return tk._("system")
     user = model.User.get(user_id)
-    return user.name if user else user_id
+    if user is None:
+        return user_id
+    return tk._("system") if user.name == tk.config.get("ckan.site_id") else user.name
 
 
 def dgaaccounts_duration(seconds: float | None) -> str:

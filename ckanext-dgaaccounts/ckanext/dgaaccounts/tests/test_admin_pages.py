@@ -11,7 +11,7 @@ import polib
 import pytest
 
 import ckan.model as model
-from ckan.tests import factories
+from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts import maintenance, storage, workflow
 from ckanext.dgaaccounts.model import Document, Request, utcnow
@@ -156,6 +156,30 @@ class TestQueueSearch:
         queue = app.get("/ckan-admin/dgaaccounts/", headers=sysadmin).body
         assert approved.reference not in queue
         assert "in other states" not in queue
+
+
+class TestReviewPage:
+    def test_roles_are_labelled_and_the_site_user_is_the_system(self, app, sysadmin):
+        req = decided(datetime.datetime(2026, 2, 2, 9), 1, kind="cancellation",
+                      state="submitted")
+        req.details = {"reason": "ย้ายงาน", "memberships": [["กรมทดสอบ", "editor"]]}
+        model.Session.commit()
+        site_user = model.User.by_name(helpers.call_action("get_site_user")["name"])
+        workflow.audit("escalate", site_user.id, req, details={"reason": "no_admin"})
+        workflow.transition(req, "return", model.User.by_name("admin_pages").id,
+                            note="แก้ไขตาม https://data.go.th/" + "x" * 120)
+        model.Session.commit()
+        body = app.get(f"/en/ckan-admin/dgaaccounts/request/{req.id}", headers=sysadmin).body
+        assert "กรมทดสอบ (Editor)" in body
+        assert "(editor)" not in body
+        history = body.split('id="dgaaccounts-history"')[1].split("</table>")[0]
+        assert "<td>system</td>" in history
+        assert site_user.name not in history
+        assert "<td>admin_pages</td>" in history
+        assert 'role="region"' in body.split('id="dgaaccounts-history"')[0].rsplit("<div", 1)[1]
+        po = polib.pofile(PO)
+        thai = app.get(f"/th/ckan-admin/dgaaccounts/request/{req.id}", headers=sysadmin).body
+        assert f"กรมทดสอบ ({po.find('Editor').msgstr})" in thai
 
 
 class TestAuditLog:
