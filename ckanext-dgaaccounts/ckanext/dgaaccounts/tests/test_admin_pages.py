@@ -77,6 +77,19 @@ def test_durations_read_naturally(seconds, text):
     assert dgaaccounts_duration(seconds) == text
 
 
+def test_admin_pages_have_distinct_titles_without_empty_parts(app, sysadmin):
+    req = decided(datetime.datetime(2026, 2, 2, 9), 1, state="submitted")
+    titles = {}
+    for path in ("/", f"/request/{req.id}", "/report", "/audit", "/approval-modes", "/tokens"):
+        body = app.get("/ckan-admin/dgaaccounts" + path, headers=sysadmin).body
+        title = re.search(r"<title>\s*(.*?)\s*</title>", body, re.S).group(1)
+        assert " -  - " not in title
+        assert "- -" not in title
+        titles[path] = title
+    assert len(set(titles.values())) == len(titles), titles
+    assert req.reference in titles[f"/request/{req.id}"]
+
+
 def test_admin_navigation_links_the_pages(app, sysadmin):
     body = app.get("/ckan-admin/dgaaccounts/", headers=sysadmin).body
     assert 'href="/ckan-admin/dgaaccounts/report"' in body
