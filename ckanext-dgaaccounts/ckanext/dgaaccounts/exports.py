@@ -85,7 +85,8 @@ def organizations_csv(context: Context, params: dict[str, Any]) -> Export:
     """The per-organization figures of the service report (``dgaaccounts_sla_report``'s
     ``organizations``) for its range (``since``, ``until``: days in the portal's time zone, as
     the report takes them), one row per organization; the row without an organization holds
-    cancellations and suspensions. Sysadmins only (the report's auth function)."""
+    the requests with none (see ``reports.organization_figures``). Sysadmins only (the
+    report's auth function)."""
     report = tk.get_action("dgaaccounts_sla_report")(
         context, {k: v for k, v in params.items() if k in ("since", "until", "kind")})
 

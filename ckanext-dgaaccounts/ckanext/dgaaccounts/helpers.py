@@ -8,7 +8,7 @@ from typing import Any
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import config, organizations, signatures, timefmt, workflow
+from . import auditlog, config, organizations, signatures, timefmt, workflow
 from .model import utcnow
 
 
@@ -49,6 +49,14 @@ def dgaaccounts_kind_label(kind: str) -> str:
     return workflow.kind_label(kind)
 
 
+def dgaaccounts_role_label(role: str) -> str:
+    return workflow.role_label(role)
+
+
+def dgaaccounts_audit_details(details: dict[str, Any] | None) -> list[tuple[str, str]]:
+    return auditlog.shown_details(details)
+
+
 def dgaaccounts_datetime(value: str | None) -> str:
     """A stored (UTC) time in the display zone, written the way the page's language does."""
     if not value:
@@ -76,10 +84,14 @@ def dgaaccounts_age(value: str | None) -> str:
 
 
 def dgaaccounts_user_name(user_id: str | None) -> Any:
+    """Who did something, for people: "system" for nobody and for the site user (jobs and
+    commands act as it, CKAN names it after ``ckan.site_id``)."""
     if not user_id:
         return tk._("system")
     user = model.User.get(user_id)
-    return user.name if user else user_id
+    if user is None:
+        return user_id
+    return tk._("system") if user.name == tk.config.get("ckan.site_id") else user.name
 
 
 def dgaaccounts_duration(seconds: float | None) -> str:

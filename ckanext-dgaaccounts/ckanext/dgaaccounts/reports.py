@@ -257,8 +257,10 @@ def first_action() -> sa.sql.ColumnElement[Any]:
 def organization_figures(start: datetime.datetime, end: datetime.datetime,
                          now: datetime.datetime, targets: dict[str, datetime.timedelta],
                          kinds: tuple[str, ...] = DECIDED_BY_PEOPLE) -> list[dict[str, Any]]:
-    """Per organization (agency registrations: the organization asked for or granted;
-    cancellations and suspensions have none, ``organization_id`` None), the requests decided by
+    """Per organization (``Request.organization_id``: for an agency registration the organization
+    asked for or granted; for a cancellation or a suspension the applicant's organization when
+    they were a member of exactly one, see ``approval.organization_for_account``; the row with
+    ``organization_id`` None holds the requests with no organization), the requests decided by
     people in ``[start, end)``: ``decided``, ``within_target`` and its share, the median time to
     the first action and the median and 90th percentile time to decision (seconds), the
     ``escalations`` of the range, and ``awaiting_decision`` and ``overdue`` now. Organizations

@@ -29,12 +29,13 @@ if TYPE_CHECKING:
 # The kinds and states (states.py), here too for the modules that read them from the workflow
 # ("name as name": re-exported, for the type checker).
 from .states import (  # noqa: E402,F401
-    ACCOUNT_CHANGES as ACCOUNT_CHANGES, AGENCY as AGENCY, APPROVED as APPROVED,
+    ACCOUNT_CHANGES as ACCOUNT_CHANGES, ACTIVE as ACTIVE, AGENCY as AGENCY, APPROVED as APPROVED,
     AWAITING_DOCUMENT as AWAITING_DOCUMENT, AWAITING_VERIFICATION as AWAITING_VERIFICATION,
     CANCELLATION as CANCELLATION, CLOSED_STATES as CLOSED_STATES, DECIDED_STATES as DECIDED_STATES,
     DEVELOPER as DEVELOPER, EXPIRED as EXPIRED, KINDS as KINDS, OPEN_STATES as OPEN_STATES,
     REGISTRATIONS as REGISTRATIONS, REJECTED as REJECTED, RETURNED as RETURNED, STATES as STATES,
-    SUBMITTED as SUBMITTED, SUSPENSION as SUSPENSION, WITHDRAWN as WITHDRAWN,
+    SUBMITTED as SUBMITTED, SUSPENDED as SUSPENDED, SUSPENSION as SUSPENSION,
+    WITHDRAWN as WITHDRAWN,
 )
 
 # The organization's answer in the "endorse" approval mode (Request.endorsement); not a state:
@@ -297,6 +298,8 @@ def state_label(state: str) -> str:
         REJECTED: tk._("rejected"),
         WITHDRAWN: tk._("withdrawn"),
         EXPIRED: tk._("expired"),
+        SUSPENDED: tk._("suspended"),
+        ACTIVE: tk._("active"),
     }
     return labels.get(state, state)
 
@@ -329,8 +332,26 @@ def event_label(action: str) -> str:
         "oidc_no_account": tk._("Digital identity without an account"),
         "identity_linked": tk._("Digital identity linked"),
         "identity_unlinked": tk._("Digital identity unlinked"),
+        "api_token_create": tk._("API token created"),
+        "api_token_renew": tk._("API token renewed"),
+        "api_token_revoke_all": tk._("All API tokens revoked"),
+        "api_token_overlap_revoke": tk._("Renewed API token's old token revoked"),
+        "api_token_reminder": tk._("API token expiry reminder sent"),
+        "token_tier_set": tk._("API usage tier changed"),
+        "token_tier_assign": tk._("API usage tier assigned"),
+        "token_usage_purge": tk._("Old API usage records deleted"),
     }
     return labels.get(action, action)
+
+
+def role_label(role: str) -> str:
+    """A role in an organization, for people (pages; the emails' own templates say it too)."""
+    labels = {
+        "member": tk._("Member"),
+        "editor": tk._("Editor"),
+        "admin": tk._("Admin"),
+    }
+    return labels.get(role, role)
 
 
 def kind_label(kind: str) -> str:

@@ -440,7 +440,7 @@ def dgaaccounts_user_reactivate(context: Context, data_dict: DataDict) -> dict[s
         raise tk.ValidationError({"id": [tk._("This account is not suspended.")]})
     account.reactivate(user)
     workflow.audit("reactivate", _actor_id(context), target_user_id=user.id,
-                   from_state="suspended", to_state="active")
+                   from_state=workflow.SUSPENDED, to_state=workflow.ACTIVE)
     if user.email:
         mail.queue(None, "reactivated", user.email, recipient_name=user.fullname or user.name,
                    locale=mail.user_locale(user))

@@ -11,7 +11,7 @@ import polib
 import pytest
 
 import ckan.model as model
-from ckan.tests import factories
+from ckan.tests import factories, helpers
 
 from ckanext.dgaaccounts import maintenance, storage, workflow
 from ckanext.dgaaccounts.model import Document, Request, utcnow
@@ -75,6 +75,19 @@ def test_durations_read_naturally(seconds, text):
     from ckanext.dgaaccounts.helpers import dgaaccounts_duration
 
     assert dgaaccounts_duration(seconds) == text
+
+
+def test_admin_pages_have_distinct_titles_without_empty_parts(app, sysadmin):
+    req = decided(datetime.datetime(2026, 2, 2, 9), 1, state="submitted")
+    titles = {}
+    for path in ("/", f"/request/{req.id}", "/report", "/audit", "/approval-modes", "/tokens"):
+        body = app.get("/ckan-admin/dgaaccounts" + path, headers=sysadmin).body
+        title = re.search(r"<title>\s*(.*?)\s*</title>", body, re.S).group(1)
+        assert " -  - " not in title
+        assert "- -" not in title
+        titles[path] = title
+    assert len(set(titles.values())) == len(titles), titles
+    assert req.reference in titles[f"/request/{req.id}"]
 
 
 def test_admin_navigation_links_the_pages(app, sysadmin):
@@ -158,6 +171,30 @@ class TestQueueSearch:
         assert "in other states" not in queue
 
 
+class TestReviewPage:
+    def test_roles_are_labelled_and_the_site_user_is_the_system(self, app, sysadmin):
+        req = decided(datetime.datetime(2026, 2, 2, 9), 1, kind="cancellation",
+                      state="submitted")
+        req.details = {"reason": "ย้ายงาน", "memberships": [["กรมทดสอบ", "editor"]]}
+        model.Session.commit()
+        site_user = model.User.by_name(helpers.call_action("get_site_user")["name"])
+        workflow.audit("escalate", site_user.id, req, details={"reason": "no_admin"})
+        workflow.transition(req, "return", model.User.by_name("admin_pages").id,
+                            note="แก้ไขตาม https://data.go.th/" + "x" * 120)
+        model.Session.commit()
+        body = app.get(f"/en/ckan-admin/dgaaccounts/request/{req.id}", headers=sysadmin).body
+        assert "กรมทดสอบ (Editor)" in body
+        assert "(editor)" not in body
+        history = body.split('id="dgaaccounts-history"')[1].split("</table>")[0]
+        assert "<td>system</td>" in history
+        assert site_user.name not in history
+        assert "<td>admin_pages</td>" in history
+        assert 'role="region"' in body.split('id="dgaaccounts-history"')[0].rsplit("<div", 1)[1]
+        po = polib.pofile(PO)
+        thai = app.get(f"/th/ckan-admin/dgaaccounts/request/{req.id}", headers=sysadmin).body
+        assert f"กรมทดสอบ ({po.find('Editor').msgstr})" in thai
+
+
 class TestAuditLog:
     @pytest.fixture
     def events(self, sysadmin):
@@ -193,6 +230,28 @@ class TestAuditLog:
         today = datetime.date.today().isoformat()
         assert count(f"since={today}&until={today}") == 3  # with the API token's creation
         assert count("until=2020-01-01") == 0
+
+    def test_events_states_and_details_read_for_people(self, app, sysadmin):
+        workflow.audit("reactivate", None, from_state=workflow.SUSPENDED,
+                       to_state=workflow.ACTIVE)
+        workflow.audit("api_token_revoke_all", None, details={
+            "revoked": 2, "via": "signed_in", "with_document": False, "kind": "suspension",
+            "by": "organization_admin", "reason": "no_admin", "zz_new": "kept", "token": "s3cr"})
+        model.Session.commit()
+        body = app.get("/en/ckan-admin/dgaaccounts/audit", headers=sysadmin).body
+        assert ">All API tokens revoked<" in body
+        assert ">api_token_revoke_all<" not in body
+        assert "API token created" in body  # the fixture's token
+        assert "suspended &rarr; active" in body
+        for shown in ("Signed form sent with the sign-up: no", "Kind: Account suspension",
+                      "Decided as: organization admin", "Via: signed in", "zz_new: kept",
+                      "Reason: the organization has no active admin to decide"):
+            assert shown in body
+        for raw in ("with_document", "organization_admin", "no_admin", "s3cr", "False"):
+            assert raw not in body.split('id="dgaaccounts-audit"')[1]
+        po = polib.pofile(PO)
+        thai = app.get("/th/ckan-admin/dgaaccounts/audit", headers=sysadmin).body
+        assert f"{po.find('suspended').msgstr} &rarr; {po.find('active').msgstr}" in thai
 
     def test_bad_date_is_explained(self, app, sysadmin):
         body = app.get("/ckan-admin/dgaaccounts/audit?since=soon", headers=sysadmin).body

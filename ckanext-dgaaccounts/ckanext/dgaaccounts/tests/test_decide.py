@@ -197,6 +197,10 @@ class TestPage:
             assert reference in page.body
             assert "somchai" in page.body
             assert f'data-event="{event}"' in page.body
+            title = re.search(r"<title>\s*(.*?)\s*</title>", page.body, re.S).group(1)
+            assert title.startswith(f"{reference} - ") or f": {reference} - " in title
+            assert " -  - " not in title
+            assert "- -" not in title
         assert unchanged() == before
         assert trail(request_id) == audit
         assert state(request_id) == workflow.SUBMITTED

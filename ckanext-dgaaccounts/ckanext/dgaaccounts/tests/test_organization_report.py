@@ -112,7 +112,8 @@ def test_report_page_shows_the_table_and_links_the_csv(world, app):
     row_a = table.split('data-organization="dept-a"')[1].split("</tr>")[0]
     assert "กรม ก" in row_a
     assert "2 (66.7%)" in row_a.replace("&nbsp;", " ")
-    assert "No organization (cancellations, suspensions)" in table
+    assert "Requests with no organization" in table
+    assert "cancellations, suspensions)" not in table
     assert "/ckan-admin/dgaaccounts/export/organizations.csv?since=2026-02-01" in page.body
 
 
@@ -166,3 +167,27 @@ def test_csv_export_from_the_command_line(world, cli, tmp_path):
     bad = dga_cli(cli, "export", "organizations", "--since", "someday")
     assert bad.exit_code != 0
     assert "since" in bad.output
+
+
+@pytest.mark.usefixtures("with_request_context")
+def test_an_account_change_of_a_member_of_one_organization_counts_there(world):
+    """Since the approval modes, a cancellation or a suspension of a member of exactly one
+    organization carries it (approval.organization_for_account): it counts in that row, and the
+    blank row holds only the requests with no organization."""
+    member = factories.User()
+    helpers.call_action("member_create", id=world["b"]["id"], object=member["id"],
+                        object_type="user", capacity="editor")
+    context = {"user": member["name"], "ignore_auth": True}
+    made = helpers.call_action("dgaaccounts_cancellation_request_create", context,
+                               kind="suspension", reason="ลาศึกษาต่อ")
+    assert made["organization_id"] == world["b"]["id"]
+    req = model.Session.get(Request, made["id"])
+    req.state, req.decided_by = "approved", world["admin"]["id"]
+    req.submitted = datetime.datetime(2026, 2, 11, 2)
+    req.decided, req.due = req.submitted + 2 * HOUR, req.submitted + 24 * HOUR
+    model.Session.commit()
+    orgs = by_name(helpers.call_action("dgaaccounts_sla_report", **FEB))
+    assert orgs["dept-b"]["decided"] == 2
+    assert orgs[None]["decided"] == 1  # the cancellation of world, made with no organization
+    only = by_name(helpers.call_action("dgaaccounts_sla_report", kind="suspension", **FEB))
+    assert list(only) == ["dept-b"]

@@ -178,3 +178,22 @@ def test_every_page_passes_axe_in_both_languages_at_both_widths(page_at, live_se
             page.screenshot(path=f"{screenshot_dir}/{_shot_name(path, lang)}")
     assert checked == len(_pages(world))
     assert not problems, "\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+@pytest.mark.parametrize("prefix", ["/th", ""], ids=["th", "en"])
+def test_a_review_page_with_a_long_reason_fits_a_phone(page_at, live_server, world, prefix):
+    """A return reason with a long URL, and a long actor name, in the review page's summary and
+    history: nothing makes the page scroll sideways at 390 px."""
+    factories.Sysadmin(name="portal-admin-" + "k" * 80, email="long@example.go.th")
+    reason = ("โปรดแนบแบบฟอร์มที่ลงนามแล้วตามตัวอย่างที่ https://data.go.th/dataset/"
+              + "ตัวอย่าง-แบบฟอร์ม-" * 8 + "?download=true&format=pdf")
+    helpers.call_action("dgaaccounts_request_return", {"user": "portal-admin-" + "k" * 80},
+                        id=world["request_id"], reason=reason)
+    fresh()
+    page = page_at(WIDTHS["phone"])
+    login(page, live_server, "portal-admin", ADMIN_PASSWORD)
+    page.goto(live_server(f"{prefix}/ckan-admin/dgaaccounts/request/{world['request_id']}"),
+              wait_until="domcontentloaded", timeout=3 * TIMEOUT_MS)
+    assert "https://data.go.th/dataset/" in page.inner_text("#dgaaccounts-history")
+    assert page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
