@@ -613,3 +613,24 @@ def registration(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+# -- signed forms: the tests' certificate authority (tests/pki.py) -------------------------------
+
+@pytest.fixture(scope="module")
+def ca() -> Any:
+    """Root, intermediate, signers and CRL (tests/pki.py), made once per module."""
+    from ckanext.dgaaccounts.tests import pki
+
+    return pki.make_pki()
+
+
+@pytest.fixture
+def trust(ca, ckan_config, monkeypatch, tmp_path) -> dict[str, str]:
+    """The portal trusts the test root (signers and the TSA) and holds the issuing CA's CRL
+    (soft-fail: these machines are offline)."""
+    paths: dict[str, str] = ca.write(str(tmp_path / "trust"))
+    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_trust_roots", [paths["root"]])
+    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_crls", [paths["crl"]])
+    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_revocation", "soft-fail")
+    return paths

@@ -38,11 +38,6 @@ EXPECTED = signatures.Expected("r1", ("สมชาย ใจดี",), ("นา
 
 
 @pytest.fixture(scope="module")
-def ca() -> pki.PKI:
-    return pki.make_pki()
-
-
-@pytest.fixture(scope="module")
 def form() -> bytes:
     return pdf.application_form_pdf({**FORM, **signatures.issue_args("r1")})
 
@@ -51,16 +46,6 @@ def _pem(tmp_path, name: str, *objects) -> str:
     path = tmp_path / name
     path.write_bytes(b"".join(o.public_bytes(serialization.Encoding.PEM) for o in objects))
     return str(path)
-
-
-@pytest.fixture
-def trust(ca, ckan_config, monkeypatch, tmp_path) -> dict[str, str]:
-    """The portal trusts the test root (signers and the TSA) and holds the issuing CA's CRL."""
-    paths = ca.write(str(tmp_path / "trust"))
-    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_trust_roots", [paths["root"]])
-    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_crls", [paths["crl"]])
-    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_revocation", "soft-fail")
-    return paths
 
 
 def one(data: bytes, expected: signatures.Expected = EXPECTED) -> signatures.SignatureResult:

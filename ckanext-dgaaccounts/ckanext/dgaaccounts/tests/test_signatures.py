@@ -28,21 +28,6 @@ pytestmark = [
 APPLICANT, SUPERIOR = pdf.SIGNATURE_FIELDS
 
 
-@pytest.fixture(scope="module")
-def ca() -> pki.PKI:
-    return pki.make_pki()
-
-
-@pytest.fixture
-def trust(ca, ckan_config, monkeypatch, tmp_path):
-    """The portal trusts the test root and holds the issuing CA's CRL (soft-fail)."""
-    paths = ca.write(str(tmp_path / "trust"))
-    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_trust_roots", [paths["root"]])
-    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_crls", [paths["crl"]])
-    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_revocation", "soft-fail")
-    return paths
-
-
 def awaiting_document(smtp, deliver, **overrides) -> tuple[str, str]:
     """An agency registration whose email is confirmed: (request id, applicant token)."""
     result = helpers.call_action("dgaaccounts_agency_register", **registration(**overrides))

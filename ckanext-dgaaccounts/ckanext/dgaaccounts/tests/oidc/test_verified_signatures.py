@@ -20,18 +20,6 @@ pytestmark = pytest.mark.usefixtures("clean_db", "oidc", "smtp")
 APPLICANT, SUPERIOR = pdf.SIGNATURE_FIELDS
 
 
-@pytest.fixture(scope="module")
-def ca() -> pki.PKI:
-    return pki.make_pki()
-
-
-@pytest.fixture
-def trust(ca, ckan_config, monkeypatch, tmp_path):
-    paths = ca.write(str(tmp_path / "trust"))
-    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_trust_roots", [paths["root"]])
-    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_crls", [paths["crl"]])
-
-
 @pytest.mark.usefixtures("trust")
 @pytest.mark.parametrize("signer", ["สมชาย ใจดี", "Mr. Somchai Jaidee"])
 def test_the_thai_or_english_name_signs_as_the_applicant(app, ca, signer):

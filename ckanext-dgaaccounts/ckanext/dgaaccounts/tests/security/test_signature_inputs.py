@@ -34,19 +34,6 @@ APPLICANT, SUPERIOR = pdf.SIGNATURE_FIELDS
 
 
 @pytest.fixture(scope="module")
-def ca() -> pki.PKI:
-    return pki.make_pki()
-
-
-@pytest.fixture
-def trust(ca, ckan_config, monkeypatch, tmp_path):
-    paths = ca.write(str(tmp_path / "trust"))
-    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_trust_roots", [paths["root"]])
-    monkeypatch.setitem(ckan_config, "ckanext.dgaaccounts.signature_crls", [paths["crl"]])
-    return paths
-
-
-@pytest.fixture(scope="module")
 def form() -> bytes:
     return pdf.application_form_pdf({**FORM, **signatures.issue_args("r1")})
 
