@@ -47,14 +47,14 @@ class TestAllowedEvents:
         request_id, token = _verified(smtp, deliver)
 
         assert _allowed(request_id, token=token) == ["upload_document", "withdraw"]
-        # Sysadmins pass every auth function: they may upload or withdraw for the applicant.
-        assert _allowed(request_id, admin["name"]) == ["upload_document", "withdraw"]
+        # Sysadmins decide; uploading and withdrawing are the applicant's alone.
+        assert _allowed(request_id, admin["name"]) == []
         with pytest.raises(tk.NotAuthorized):
             _allowed(request_id, stranger["name"])
 
         _upload(request_id, token)
         assert _allowed(request_id, token=token) == ["withdraw"]
-        assert _allowed(request_id, admin["name"]) == ["approve", "reject", "return", "withdraw"]
+        assert _allowed(request_id, admin["name"]) == ["approve", "reject", "return"]
 
         helpers.call_action("dgaaccounts_request_return", context={"user": admin["name"]},
                             id=request_id, reason="Unreadable scan")
@@ -88,7 +88,7 @@ class TestAllowedEvents:
         helpers.call_action("dgaaccounts_request_document_upload", context={"user": "boss"},
                             id=mine["id"], signed_form=make_upload(PDF, "form.pdf"))
         assert _allowed(mine["id"], "boss") == ["withdraw"]
-        assert _allowed(mine["id"], other["name"]) == ["approve", "reject", "return", "withdraw"]
+        assert _allowed(mine["id"], other["name"]) == ["approve", "reject", "return"]
         with pytest.raises(tk.NotAuthorized):
             helpers.call_action("dgaaccounts_request_approve", context={"user": "boss"},
                                 id=mine["id"])

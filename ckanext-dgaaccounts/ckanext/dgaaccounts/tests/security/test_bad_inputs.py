@@ -314,7 +314,7 @@ CASES: list[Case] = [
     Case("upload-when-already-submitted", "dgaaccounts_request_document_upload", "anonymous",
          lambda w: {"id": w.a["id"], "token": w.a["token"],
                     "signed_form": Upload(PDF, "again.pdf")}, "state"),
-    Case("upload-to-developer-sign-up", "dgaaccounts_request_document_upload", "$sysadmin",
+    Case("upload-to-developer-sign-up", "dgaaccounts_request_document_upload", "dev_d",
          lambda w: {"id": w.d["id"], "signed_form": Upload(PDF, "x.pdf")}, "state"),
     Case("upload-to-rejected-request", "dgaaccounts_request_document_upload", "anonymous",
          lambda w: {"id": w.r["id"], "token": w.r["token"],

@@ -149,7 +149,8 @@ ALL_200 = (200,) * 7
 ALL_302 = (302,) * 7
 ALL_404 = (404,) * 7  # a wrong method: CKAN answers 404, and nothing runs
 APPLICANT_AND_SYSADMIN = (403, 403, 200, 403, 403, 403, 200)
-APPLICANT_AND_SYSADMIN_POST = (403, 403, 302, 403, 403, 403, 302)
+# The applicant's own acts (upload, withdraw): sysadmins decide, they do not act for them.
+APPLICANT_ONLY_POST = (403, 403, 302, 403, 403, 403, 403)
 SYSADMIN_ONLY = (403, 403, 403, 403, 403, 403, 200)
 SYSADMIN_ONLY_POST = (403, 403, 403, 403, 403, 403, 302)
 SIGNED_IN = (302, 200, 302, 302, 200, 200, 200)  # the agency applicant cannot sign in
@@ -198,9 +199,9 @@ AGENCY_ROWS = [
     Row("GET request/B/document/A's", "GET", "/dgaaccounts/request/<id>/document/<document_id>",
         "/dgaaccounts/request/{b}/document/{doc_a}", (403, 403, 403, 404, 403, 403, 404)),
     Row("POST request/A/upload (no file)", "POST", "/dgaaccounts/request/<id>/upload",
-        "/dgaaccounts/request/{a}/upload", APPLICANT_AND_SYSADMIN_POST),
+        "/dgaaccounts/request/{a}/upload", APPLICANT_ONLY_POST),
     Row("POST request/<fresh>/withdraw", "POST", "/dgaaccounts/request/<id>/withdraw",
-        "/dgaaccounts/request/{t}/withdraw", APPLICANT_AND_SYSADMIN_POST,
+        "/dgaaccounts/request/{t}/withdraw", APPLICANT_ONLY_POST,
         fresh="agency_awaiting", changed=("withdrawn", "awaiting_document")),
     Row("GET account/close", "GET", "/dgaaccounts/account/close", "/dgaaccounts/account/close",
         SIGNED_IN),
@@ -251,9 +252,9 @@ ACCOUNT_ROWS = [
         "/dgaaccounts/request/<id>/document/<document_id>",
         "/dgaaccounts/request/{c2}/document/{doc_c}", (403, 403, 403, 404, 403, 403, 404)),
     Row("POST request/C/upload (no file)", "POST", "/dgaaccounts/request/<id>/upload",
-        "/dgaaccounts/request/{c}/upload", APPLICANT_AND_SYSADMIN_POST),
+        "/dgaaccounts/request/{c}/upload", APPLICANT_ONLY_POST),
     Row("POST request/<fresh>/withdraw", "POST", "/dgaaccounts/request/<id>/withdraw",
-        "/dgaaccounts/request/{t}/withdraw", APPLICANT_AND_SYSADMIN_POST,
+        "/dgaaccounts/request/{t}/withdraw", APPLICANT_ONLY_POST,
         fresh="account_awaiting", changed=("withdrawn", "awaiting_document")),
     Row("GET admin request/C", "GET", "/ckan-admin/dgaaccounts/request/<id>",
         "/ckan-admin/dgaaccounts/request/{c}", SYSADMIN_ONLY),
