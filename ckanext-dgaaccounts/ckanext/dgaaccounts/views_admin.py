@@ -11,7 +11,9 @@ from ckan.plugins import toolkit as tk
 
 from . import exports, workflow
 from .logic import housekeeping
-from .views_common import check_csrf, context, flash_errors, run, server_error, show_request
+from .views_common import (
+    check_csrf, context, flash_errors, run, server_error, show_request, sign_in_first,
+)
 
 dgaaccounts_admin = Blueprint("dgaaccounts_admin", __name__, url_prefix="/ckan-admin/dgaaccounts")
 
@@ -23,7 +25,10 @@ dgaaccounts_admin.register_error_handler(Exception, server_error)
 
 
 @dgaaccounts_admin.before_request
-def _sysadmins_only() -> None:
+def _sysadmins_only() -> Any:
+    signing_in = sign_in_first()
+    if signing_in is not None:
+        return signing_in
     try:
         tk.check_access("sysadmin", context())
     except tk.NotAuthorized:
@@ -32,6 +37,7 @@ def _sysadmins_only() -> None:
     # once a request signed in by API token has reached them: check browser sessions here too.
     if not tk.g.get("login_via_auth_header"):
         check_csrf()
+    return None
 
 
 # -- the queue and one request -------------------------------------------------------------

@@ -41,6 +41,16 @@ def context() -> Context:
     return {"user": current_user.name if current_user.is_authenticated else ""}
 
 
+def sign_in_first() -> Any:
+    """A page for signed-in people opened signed out (a link from an email): the login page,
+    then back to this page (as the decision links do); None when signed in or not a GET."""
+    if request.method != "GET" or current_user.is_authenticated:
+        return None
+    here = tk.h.url_for(request.endpoint, **(request.view_args or {}),
+                        **request.args.to_dict())
+    return tk.redirect_to("user.login", came_from=here)
+
+
 def csrf_refused(error: CSRFError) -> Any:
     """CKAN's own CSRF check refused a form of the extension (a signed-in browser's): the same
     page, in the reader's language, as the extension's own check gives."""

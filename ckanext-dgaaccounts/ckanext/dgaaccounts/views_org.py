@@ -20,7 +20,7 @@ from . import approval, views_admin, workflow
 from .views_admin import _decision_confirmed, _page, dgaaccounts_admin
 from .views_common import (
     check_csrf as _check_csrf, context as _context, flash_errors as _flash_errors,
-    server_error as _server_error,
+    server_error as _server_error, sign_in_first,
 )
 
 dgaaccounts_org = Blueprint("dgaaccounts_org", __name__, url_prefix="/organization/requests")
@@ -33,12 +33,16 @@ ROLES = tuple(role for role in views_admin.ROLES if role in approval.DELEGATED_R
 
 
 @dgaaccounts_org.before_request
-def _signed_in_with_csrf() -> None:
+def _signed_in_with_csrf() -> Any:
+    signing_in = sign_in_first()
+    if signing_in is not None:
+        return signing_in
     if not current_user.is_authenticated:
         tk.abort(403, tk._("Sign in to see the account requests of your organization."))
     # As the sysadmins' pages: CKAN 2.12 may leave extension views exempt from its CSRF check.
     if not tk.g.get("login_via_auth_header"):
         _check_csrf()
+    return None
 
 
 def _organization(id: str) -> dict[str, Any]:

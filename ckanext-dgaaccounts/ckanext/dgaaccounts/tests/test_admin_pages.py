@@ -62,7 +62,9 @@ FEB = "?since=2026-02-02&until=2026-03-01"
 def test_pages_are_for_sysadmins_only(app, url):
     user = factories.User()
     token = factories.APIToken(user=user["name"])["token"]
-    assert app.get(url).status_code == 403
+    signed_out = app.get(url, follow_redirects=False)  # the login page first, then back
+    assert signed_out.status_code == 302
+    assert "/user/login?came_from=" in signed_out.headers["Location"]
     assert app.get(url, headers={"Authorization": token}).status_code == 403
 
 

@@ -192,7 +192,11 @@ class TestAdminPages:
     def test_queue_is_for_sysadmins_only(self, app, submitted):
         user = factories.User()
         token = factories.APIToken(user=user["name"])
-        assert app.get("/ckan-admin/dgaaccounts/").status_code == 403
+        signed_out = app.get(f"/en/ckan-admin/dgaaccounts/request/{submitted}",
+                             follow_redirects=False)
+        assert signed_out.status_code == 302  # the login page, then back, in the language
+        assert signed_out.headers["Location"].endswith(
+            f"/en/user/login?came_from=/en/ckan-admin/dgaaccounts/request/{submitted}")
         assert app.get("/ckan-admin/dgaaccounts/",
                        headers={"Authorization": token["token"]}).status_code == 403
         assert app.get(f"/ckan-admin/dgaaccounts/request/{submitted}",
