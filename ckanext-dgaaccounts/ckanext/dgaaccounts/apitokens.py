@@ -71,13 +71,19 @@ def requested_seconds(data_dict: Mapping[str, Any]) -> int | None:
     return min(values["expires_in"] * values["unit"], 10 ** 12)  # beyond any cap
 
 
+def required_text(field: str, value: Any) -> str:
+    """``value`` of the required ``field`` (``user``, ``name``) of ``api_token_create``, which
+    CKAN's own action would take whatever its type: text, or a ValidationError on the field."""
+    if value is None or value == "":
+        raise tk.ValidationError({field: [tk._("Missing value")]})
+    if not isinstance(value, str):
+        raise tk.ValidationError({field: [tk._("Must be text.")]})
+    return value
+
+
 def check_name(name: Any) -> None:
     """A token's name: text of at most ``NAME_MAX`` characters (CKAN requires it)."""
-    if name is None or name == "":
-        raise tk.ValidationError({"name": [tk._("Missing value")]})
-    if not isinstance(name, str):
-        raise tk.ValidationError({"name": [tk._("Must be text.")]})
-    if len(name) > NAME_MAX:
+    if len(required_text("name", name)) > NAME_MAX:
         raise tk.ValidationError({"name": [
             tk._("A token name can be at most %(max)s characters long.") % {"max": NAME_MAX}]})
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, orm
 import ckan.model as model
 from ckan.plugins import toolkit as tk
 
-from . import approval, reports, signatures, timefmt, workflow
+from . import approval, escalation, reports, signatures, timefmt, workflow
 from .model import AuditEvent, Request
 
 
@@ -127,8 +127,8 @@ def _value_labels() -> dict[str, dict[str, str]]:
         "by": {approval.SYSADMIN: tk._("sysadmin"),
                approval.ORGANIZATION_ADMIN: tk._("organization admin")},
         "reason": {
-            "no_admin": tk._("the organization has no active admin to decide"),
-            "threshold": tk._("no decision for most of the service time"),
+            escalation.NO_ADMIN: tk._("the organization has no active admin to decide"),
+            escalation.THRESHOLD: tk._("no decision for most of the service time"),
             "account_state": tk._("the account is not active"),
             "not_signed_in": tk._("not signed in"),
             "already_linked": tk._("the identity is already linked to another account"),

@@ -51,11 +51,14 @@ def sign_in_first() -> Any:
     return tk.redirect_to("user.login", came_from=here)
 
 
+def _form_expired() -> str:
+    return tk._("The form has expired. Reload the page and try again.")
+
+
 def csrf_refused(error: CSRFError) -> Any:
     """CKAN's own CSRF check refused a form of the extension (a signed-in browser's): the same
     page, in the reader's language, as the extension's own check gives."""
-    return tk.render("error_document_template.html", {
-        "code": 400, "content": tk._("The form has expired. Reload the page and try again.")}), 400
+    return tk.render("error_document_template.html", {"code": 400, "content": _form_expired()}), 400
 
 
 def check_csrf() -> None:
@@ -65,10 +68,8 @@ def check_csrf() -> None:
         field = current_app.config.get("WTF_CSRF_FIELD_NAME") or "_csrf_token"
         try:
             validate_csrf(request.form.get(field))
-        except CSRFError:
-            tk.abort(400, tk._("The form has expired. Reload the page and try again."))
-        except Exception:  # flask_wtf raises ValidationError for a missing or bad token
-            tk.abort(400, tk._("The form has expired. Reload the page and try again."))
+        except Exception:  # CSRFError, or flask_wtf's ValidationError for a missing or bad one
+            tk.abort(400, _form_expired())
 
 
 def refuse_unstorable() -> None:

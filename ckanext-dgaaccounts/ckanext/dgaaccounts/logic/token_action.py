@@ -49,11 +49,7 @@ def api_token_create(up_func: Any, context: Context, data_dict: DataDict) -> dic
     :returns: ``token``, ``expires_at``, ``max_lifetime_days``, ``lifetime_capped`` and, when
         cut, ``lifetime_note``
     """
-    wanted = data_dict.get("user")
-    if not isinstance(wanted, str) or not wanted:
-        raise tk.ValidationError({"user": [tk._("Missing value") if wanted in (None, "")
-                                           else tk._("Must be text.")]})
-    owner = model.User.get(wanted)
+    owner = model.User.get(apitokens.required_text("user", data_dict.get("user")))
     if owner is None:
         raise tk.ObjectNotFound(tk._("No such user."))
     tk.check_access("api_token_create", context, data_dict)
